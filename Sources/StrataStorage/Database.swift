@@ -1,0 +1,206 @@
+import CRocksDB
+import Synchronization
+
+/// A column family of an open `Database`, named at open time.
+public struct ColumnFamily: Hashable, Sendable {
+    /// Position in the database's family list; `default` is 0.
+    let index: Int
+    /// The family's name.
+    public let name: String
+
+    /// RocksDB's always-present `"default"` column family.
+    public static let `default` = ColumnFamily(index: 0, name: "default")
+}
+
+/// A RocksDB database: binary-safe keys and values, column families, atomic
+/// batches, range deletes, bounded iterators, snapshots and checkpoints.
+///
+/// Thread safety: every method may be called from any thread at the same time
+/// (RocksDB's database object is thread-safe). Methods block on disk I/O and,
+/// with a syncing `WALSyncPolicy`, on fsync: never call them on an event-loop
+/// thread. `close()` stops new calls at once; the files are released when the
+/// last iterator and snapshot that still use them are gone.
+public final class Database: Sendable {
+    private let state: Mutex<DatabaseHandle?>
+    /// The path the database was opened at.
+    public let path: String
+    /// The options it was opened with.
+    public let options: StorageOptions
+    /// The column families it was opened with, `default` first.
+    public let columnFamilies: [ColumnFamily]
+
+    /// Opens (and, with `createIfMissing`, creates) the database at `path`.
+    /// - Throws: `StorageError` with RocksDB's message (`.busy` when another
+    ///   process holds it, `.invalidArgument` for bad options, `.io`, …).
+    public init(path: String, options: StorageOptions = StorageOptions()) throws(StorageError) {
+        let handle = try DatabaseHandle(path: path, options: options)
+        self.path = path
+        self.options = options
+        self.columnFamilies = handle.familyNames.enumerated().map { ColumnFamily(index: $0.offset, name: $0.element) }
+        self.state = Mutex(handle)
+    }
+
+    /// The column family named `name`, or `nil` if the database has none by that name.
+    public func columnFamily(named name: String) -> ColumnFamily? {
+        columnFamilies.first { $0.name == name }
+    }
+
+    /// Closes the database. Later calls throw `.closed`. Idempotent.
+    public func close() {
+        // Dropping the last reference closes RocksDB (in DatabaseHandle.deinit);
+        // open iterators and snapshots keep their own reference until they go.
+        let handle = state.withLock { state -> DatabaseHandle? in
+            let handle = state
+            state = nil
+            return handle
+        }
+        _ = handle
+    }
+
+    /// Whether `close()` has been called.
+    public var isClosed: Bool { state.withLock { $0 == nil } }
+
+    @inline(__always)
+    func openHandle() throws(StorageError) -> DatabaseHandle {
+        guard let handle = state.withLock({ $0 }) else {
+            throw StorageError(code: .closed, message: "database at \(path) is closed")
+        }
+        return handle
+    }
+
+    // MARK: Point operations
+
+    /// The value stored under `key`, or `nil` when there is none.
+    /// - Parameter snapshot: read as of this snapshot instead of the latest state.
+    public func get(_ key: [UInt8], in family: ColumnFamily = .default, snapshot: Snapshot? = nil) throws(StorageError) -> [UInt8]? {
+        let handle = try openHandle()
+        let readOptions = snapshot?.readOptions ?? handle.readOptions
+        let slice = try withCBytes(key) { (pointer, count) throws(StorageError) in
+            try rocksCall("get") { rocksdb_get_pinned_cf(handle.db, readOptions, handle.families[family.index], pointer, count, $0) }
+        }
+        guard let slice else { return nil }
+        defer { rocksdb_pinnableslice_destroy(slice) }
+        var length = 0
+        guard let value = rocksdb_pinnableslice_value(slice, &length) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: value, count: length))
+    }
+
+    /// Stores `value` under `key`, durable as the `WALSyncPolicy` says when it returns.
+    public func put(_ key: [UInt8], _ value: [UInt8], in family: ColumnFamily = .default) throws(StorageError) {
+        let handle = try openHandle()
+        try handle.durableWrite { () throws(StorageError) in
+            try withCBytes(key) { (k, kn) throws(StorageError) in
+                try withCBytes(value) { (v, vn) throws(StorageError) in
+                    try rocksCall("put") { rocksdb_put_cf(handle.db, handle.writeOptions, handle.families[family.index], k, kn, v, vn, $0) }
+                }
+            }
+        }
+    }
+
+    /// Removes `key` (no error when absent).
+    public func delete(_ key: [UInt8], in family: ColumnFamily = .default) throws(StorageError) {
+        let handle = try openHandle()
+        try handle.durableWrite { () throws(StorageError) in
+            try withCBytes(key) { (k, kn) throws(StorageError) in
+                try rocksCall("delete") { rocksdb_delete_cf(handle.db, handle.writeOptions, handle.families[family.index], k, kn, $0) }
+            }
+        }
+    }
+
+    /// Removes every key in `[start, end)`.
+    public func deleteRange(from start: [UInt8], to end: [UInt8], in family: ColumnFamily = .default) throws(StorageError) {
+        let handle = try openHandle()
+        try handle.durableWrite { () throws(StorageError) in
+            try withCBytes(start) { (s, sn) throws(StorageError) in
+                try withCBytes(end) { (e, en) throws(StorageError) in
+                    try rocksCall("deleteRange") {
+                        rocksdb_delete_range_cf(handle.db, handle.writeOptions, handle.families[family.index], s, sn, e, en, $0)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies every operation of `batch` atomically: after a crash either all of them are present or none.
+    public func write(_ batch: WriteBatch) throws(StorageError) {
+        guard batch.database === self else {
+            throw StorageError(code: .invalidArgument, message: "write batch belongs to the database at \(batch.database.path)")
+        }
+        let handle = try openHandle()
+        try handle.durableWrite { () throws(StorageError) in
+            try rocksCall("write") { rocksdb_write(handle.db, handle.writeOptions, batch.pointer, $0) }
+        }
+    }
+
+    // MARK: Ranges, snapshots, maintenance
+
+    /// An iterator over the keys in `[lowerBound, upperBound)` (either end open
+    /// when `nil`), ascending, or descending when `reverse`.
+    public func makeIterator(
+        in family: ColumnFamily = .default,
+        from lowerBound: [UInt8]? = nil,
+        to upperBound: [UInt8]? = nil,
+        reverse: Bool = false,
+        snapshot: Snapshot? = nil
+    ) throws(StorageError) -> RangeIterator {
+        let handle = try openHandle()
+        return RangeIterator(
+            handle: handle,
+            family: family,
+            lowerBound: lowerBound,
+            upperBound: upperBound,
+            reverse: reverse,
+            snapshot: snapshot
+        )
+    }
+
+    /// A consistent, read-only view of the database as of now. Reads and
+    /// iterators given this snapshot see exactly that state.
+    public func snapshot() throws(StorageError) -> Snapshot {
+        Snapshot(handle: try openHandle())
+    }
+
+    /// Writes a consistent copy of the database (hard links where possible) to
+    /// `directory`, which must not exist yet. Open it with `Database(path:)`.
+    public func checkpoint(to directory: String) throws(StorageError) {
+        let handle = try openHandle()
+        let checkpoint = try rocksCall("checkpoint") { rocksdb_checkpoint_object_create(handle.db, $0) }
+        guard let checkpoint else { throw StorageError(code: .other, message: "checkpoint: RocksDB returned no checkpoint object") }
+        defer { rocksdb_checkpoint_object_destroy(checkpoint) }
+        try rocksCall("checkpoint to \(directory)") { rocksdb_checkpoint_create(checkpoint, directory, 0, $0) }
+    }
+
+    /// Compacts the keys in `[start, end)` (everything when both are `nil`),
+    /// dropping deleted and, where configured, expired records.
+    public func compact(in family: ColumnFamily = .default, from start: [UInt8]? = nil, to end: [UInt8]? = nil) throws(StorageError) {
+        let handle = try openHandle()
+        let options = rocksdb_compactoptions_create()
+        defer { rocksdb_compactoptions_destroy(options) }
+        // Without this, a range already at the bottom level is not rewritten and its filter never runs.
+        rocksdb_compactoptions_set_bottommost_level_compaction(options, 2)
+        let startBytes = start ?? []
+        let endBytes = end ?? []
+        try withCBytes(startBytes) { (s, sn) throws(StorageError) in
+            try withCBytes(endBytes) { (e, en) throws(StorageError) in
+                rocksdb_compact_range_cf_opt(
+                    handle.db, handle.families[family.index], options,
+                    start == nil ? nil : s, sn, end == nil ? nil : e, en
+                )
+            }
+        }
+    }
+
+    /// Writes the WAL's buffers to the OS and, when `sync`, fsyncs them.
+    public func flushWAL(sync: Bool) throws(StorageError) {
+        let handle = try openHandle()
+        try rocksCall("flushWAL") { rocksdb_flush_wal(handle.db, sync ? 1 : 0, $0) }
+    }
+
+    /// A RocksDB property such as `"rocksdb.estimate-num-keys"`, or `nil` if unknown.
+    public func property(_ name: String, in family: ColumnFamily = .default) throws(StorageError) -> String? {
+        let handle = try openHandle()
+        guard let value = rocksdb_property_value_cf(handle.db, handle.families[family.index], name) else { return nil }
+        defer { rocksdb_free(value) }
+        return String(cString: value)
+    }
+}

@@ -1,0 +1,59 @@
+/// When RocksDB's write-ahead log reaches the disk, relative to a write returning.
+public enum WALSyncPolicy: Sendable, Equatable {
+    /// No fsync: a write returns once it is in the WAL's OS buffers. A crashed
+    /// process loses nothing it acknowledged; a crashed machine may lose the last writes.
+    case noSync
+    /// Every write is fsynced before it returns. RocksDB merges writers that
+    /// arrive together into one fsync.
+    case everyWrite
+    /// A write returns only after an fsync that covers it, but writers arriving
+    /// within `window` share one fsync: fewer syncs under concurrent load, at
+    /// the cost of up to `window` of extra latency per write.
+    case groupCommit(window: Duration)
+}
+
+/// The block compression RocksDB applies to SST files.
+public enum Compression: Sendable, Equatable {
+    /// No compression.
+    case none
+    /// zstd (Strata's default: best ratio for its CPU cost on values of this kind).
+    case zstd
+    /// LZ4: faster, compresses less.
+    case lz4
+}
+
+/// Options for one column family.
+public struct ColumnFamilyOptions: Sendable, Equatable {
+    /// The column family's name (`"default"` always exists).
+    public var name: String
+    /// Whether values in this family are record envelopes (`Record`) whose
+    /// expired entries compaction drops.
+    public var dropsExpiredRecords: Bool
+
+    /// Creates column family options.
+    public init(name: String, dropsExpiredRecords: Bool = false) {
+        self.name = name
+        self.dropsExpiredRecords = dropsExpiredRecords
+    }
+}
+
+/// How to open a `Database`.
+public struct StorageOptions: Sendable, Equatable {
+    /// Create the database (and missing column families) when absent.
+    public var createIfMissing: Bool = true
+    /// Block compression for every column family.
+    public var compression: Compression = .zstd
+    /// Size of the shared LRU block cache in bytes.
+    public var blockCacheBytes: Int = 64 << 20
+    /// Size of one memtable in bytes before it is flushed.
+    public var writeBufferBytes: Int = 64 << 20
+    /// When writes reach the disk.
+    public var walSync: WALSyncPolicy = .noSync
+    /// Background flush and compaction threads.
+    public var backgroundJobs: Int = 2
+    /// Column families besides `"default"`; listing `"default"` sets its options.
+    public var columnFamilies: [ColumnFamilyOptions] = []
+
+    /// Default options: create if missing, zstd, 64 MiB block cache and memtable, no fsync.
+    public init() {}
+}

@@ -1,0 +1,49 @@
+import CRocksDB
+
+/// Operations applied together by `Database.write(_:)`: all or none survive a crash.
+///
+/// Not `Sendable`: build a batch on one thread, then write it.
+public final class WriteBatch {
+    let pointer: OpaquePointer
+    let database: Database
+
+    /// An empty batch for `database`.
+    public init(for database: Database) {
+        pointer = rocksdb_writebatch_create()
+        self.database = database
+    }
+
+    deinit { rocksdb_writebatch_destroy(pointer) }
+
+    /// The number of operations in the batch.
+    public var count: Int { Int(rocksdb_writebatch_count(pointer)) }
+
+    /// Adds a put of `value` under `key`.
+    public func put(_ key: [UInt8], _ value: [UInt8], in family: ColumnFamily = .default) throws(StorageError) {
+        let cf = try handle(for: family)
+        try withCBytes(key) { (k, kn) throws(StorageError) in
+            try withCBytes(value) { v, vn in rocksdb_writebatch_put_cf(pointer, cf, k, kn, v, vn) }
+        }
+    }
+
+    /// Adds a delete of `key`.
+    public func delete(_ key: [UInt8], in family: ColumnFamily = .default) throws(StorageError) {
+        let cf = try handle(for: family)
+        try withCBytes(key) { k, kn in rocksdb_writebatch_delete_cf(pointer, cf, k, kn) }
+    }
+
+    /// Adds a delete of every key in `[start, end)`.
+    public func deleteRange(from start: [UInt8], to end: [UInt8], in family: ColumnFamily = .default) throws(StorageError) {
+        let cf = try handle(for: family)
+        try withCBytes(start) { (s, sn) throws(StorageError) in
+            try withCBytes(end) { e, en in rocksdb_writebatch_delete_range_cf(pointer, cf, s, sn, e, en) }
+        }
+    }
+
+    /// Removes every operation.
+    public func clear() { rocksdb_writebatch_clear(pointer) }
+
+    private func handle(for family: ColumnFamily) throws(StorageError) -> OpaquePointer {
+        try database.openHandle().families[family.index]
+    }
+}
