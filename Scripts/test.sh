@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/bootstrap.sh
 swift build --build-tests
-swift test --skip-build --parallel "$@" 2>&1 | tee .build/test-output.txt
+swift test --skip-build "$@"
