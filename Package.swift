@@ -13,6 +13,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -22,12 +25,35 @@ let package = Package(
         ),
         .target(name: "StrataStorage", dependencies: ["CRocksDB"]),
         .target(name: "StrataWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "StrataCluster"),
+        .target(
+            name: "StrataNode",
+            dependencies: [
+                "StrataStorage", "StrataWire", "StrataCluster",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "strata",
+            dependencies: [
+                "StrataNode", "StrataCluster",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "StorageCrashWriter",
             dependencies: ["StrataStorage"],
             path: "Tests/Helpers/StorageCrashWriter"
         ),
         .testTarget(name: "StrataStorageTests", dependencies: ["StrataStorage", "StorageCrashWriter"]),
+        .testTarget(name: "StrataClusterTests", dependencies: ["StrataCluster"]),
         .testTarget(
             name: "StrataWireTests",
             dependencies: [

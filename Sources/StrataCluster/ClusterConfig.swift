@@ -1,0 +1,164 @@
+import Foundation
+
+/// The contents of `cluster.json`: every process of a cluster reads it.
+/// See README.md, "cluster.json", for the documented schema.
+public struct ClusterConfig: Codable, Sendable, Equatable {
+    /// Where the coordinator listens and keeps its state.
+    public struct Coordinator: Codable, Sendable, Equatable {
+        /// Host the coordinator binds and is reached at.
+        public var host: String
+        /// RESP port (CLUSTER MAP, registration, heartbeats).
+        public var port: UInt16
+        /// HTTP port for `/cluster`, `/health`, `/metrics`.
+        public var metricsPort: UInt16?
+        /// Directory for the persisted map.
+        public var dataDir: String?
+    }
+
+    /// One storage node.
+    public struct Node: Codable, Sendable, Equatable {
+        /// Stable node id.
+        public var id: String
+        /// Host the node binds and is reached at.
+        public var host: String
+        /// RESP data port.
+        public var dataPort: UInt16
+        /// HTTP port for `/metrics` and `/health`.
+        public var metricsPort: UInt16?
+        /// RocksDB directory.
+        public var dataDir: String
+        /// Failure domain; replicas prefer distinct zones.
+        public var zone: String?
+        /// Relative capacity (default 1).
+        public var weight: Int?
+    }
+
+    /// One tenant.
+    public struct Tenant: Codable, Sendable, Equatable {
+        /// `sha256:<hex>` of the tenant's secret (`strata hash-secret` prints it); `nil` for a tenant that cannot AUTH.
+        public var secretHash: String?
+        /// `spread` (default) or `colocate`.
+        public var placement: TenantPlacement?
+        /// Name of the rate tier (enforced by later work; recorded now).
+        public var rateTier: String?
+
+        /// Creates a tenant entry.
+        public init(secretHash: String? = nil, placement: TenantPlacement? = nil, rateTier: String? = nil) {
+            self.secretHash = secretHash
+            self.placement = placement
+            self.rateTier = rateTier
+        }
+    }
+
+    /// One cache-tier gateway.
+    public struct Cache: Codable, Sendable, Equatable {
+        /// Gateway id.
+        public var id: String
+        /// Host it binds.
+        public var host: String
+        /// RESP port.
+        public var port: UInt16
+        /// HTTP port for `/metrics` and `/health`.
+        public var metricsPort: UInt16?
+    }
+
+    /// Who may use the `default` tenant without AUTH.
+    public enum DefaultTenantAccess: String, Codable, Sendable, Equatable {
+        /// Connections from 127.0.0.0/8 and ::1 only (the default).
+        case loopback
+        /// Every connection.
+        case always
+        /// No connection: every client must AUTH.
+        case never
+    }
+
+    /// The coordinator.
+    public var coordinator: Coordinator?
+    /// The storage nodes.
+    public var nodes: [Node]
+    /// Replicas per shard (default 2).
+    public var replicationFactor: Int?
+    /// Shards at bootstrap (default 64).
+    public var shardCount: Int?
+    /// Ring tokens per unit of node weight (default 256).
+    public var vnodes: Int?
+    /// Tenants by name.
+    public var tenants: [String: Tenant]?
+    /// Who may use the `default` tenant without AUTH (default `loopback`).
+    public var defaultTenant: DefaultTenantAccess?
+    /// Cache-tier gateways.
+    public var caches: [Cache]?
+
+    /// Loads and checks a `cluster.json`.
+    /// - Throws: `ClusterError.invalidConfiguration` naming the file and the problem.
+    public static func load(path: String) throws(ClusterError) -> ClusterConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ClusterError(.invalidConfiguration, "cannot read \(path)")
+        }
+        let config: ClusterConfig
+        do {
+            config = try JSONDecoder().decode(ClusterConfig.self, from: data)
+        } catch {
+            throw ClusterError(.invalidConfiguration, "\(path): \(error)")
+        }
+        try config.validate()
+        return config
+    }
+
+    /// Checks ids are unique and numbers in range.
+    public func validate() throws(ClusterError) {
+        var ids = Set<String>()
+        for node in nodes where !ids.insert(node.id).inserted {
+            throw ClusterError(.duplicateNode, "node id \(node.id) appears twice in cluster.json")
+        }
+        if nodes.isEmpty { throw ClusterError(.invalidConfiguration, "cluster.json lists no nodes") }
+        for (name, tenant) in tenants ?? [:] {
+            if name.utf8.count > 255 { throw ClusterError(.invalidConfiguration, "tenant name \(name.prefix(20))… is over 255 bytes") }
+            if let hash = tenant.secretHash, TenantSecret.parse(hash) == nil {
+                throw ClusterError(.invalidConfiguration, "tenant \(name): secretHash must be sha256:<64 hex digits>")
+            }
+        }
+    }
+
+    /// The cluster map at epoch 1 that this configuration bootstraps to.
+    public func bootstrapMap() throws(ClusterError) -> ClusterMap {
+        let members = nodes.map {
+            ClusterNode(
+                id: NodeID($0.id), host: $0.host, dataPort: $0.dataPort, metricsPort: $0.metricsPort,
+                zone: $0.zone ?? "default", weight: $0.weight ?? 1, state: .up)
+        }
+        return try ClusterMap.bootstrap(
+            nodes: members, shardCount: shardCount ?? ShardLayout.defaultShardCount,
+            replicationFactor: min(replicationFactor ?? 2, members.count), vnodes: vnodes ?? ClusterMap.defaultVnodes)
+    }
+}
+
+/// A tenant secret as stored in `cluster.json`: `sha256:<hex digest>`.
+public enum TenantSecret {
+    /// The stored form of `secret`.
+    public static func hash(_ secret: [UInt8]) -> String {
+        "sha256:" + SHA256.hexDigest(secret)
+    }
+
+    /// The digest bytes of a stored form, or `nil` when it is malformed.
+    public static func parse(_ stored: String) -> [UInt8]? {
+        guard stored.hasPrefix("sha256:") else { return nil }
+        let hex = Array(stored.utf8.dropFirst(7))
+        guard hex.count == 64 else { return nil }
+        var digest: [UInt8] = []
+        for i in stride(from: 0, to: 64, by: 2) {
+            guard let byte = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            digest.append(byte)
+        }
+        return digest
+    }
+
+    /// Whether `secret` matches the stored digest, compared in constant time.
+    public static func matches(_ secret: [UInt8], digest: [UInt8]) -> Bool {
+        let candidate = SHA256.hash(secret)
+        guard candidate.count == digest.count else { return false }
+        var difference: UInt8 = 0
+        for i in 0..<digest.count { difference |= candidate[i] ^ digest[i] }
+        return difference == 0
+    }
+}

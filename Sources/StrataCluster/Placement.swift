@@ -1,0 +1,89 @@
+/// A change to the cluster's membership or health.
+public enum PlacementChange: Hashable, Sendable {
+    /// A new node joins. Adding a node identical to an existing one changes nothing.
+    case add(ClusterNode)
+    /// A node leaves for good; its replicas are placed elsewhere.
+    case remove(NodeID)
+    /// A node's health changes; `down` takes it off the ring, `up` and `suspect` keep or put it back.
+    case setState(NodeID, NodeState)
+}
+
+/// Computes where shards should live: the pure core of the coordinator's placement.
+///
+/// The target replica set of every shard is `HashRing.replicaSet(forToken: shard.start)`
+/// on the ring of the placed nodes (state `up` or `suspect`, weight > 0). The
+/// result depends only on the nodes and the shard ranges, never on history, so
+/// the same configuration always yields the same placement — and a node that
+/// goes down and comes back gets its shards back.
+public enum Placement {
+    /// The map after a change.
+    ///
+    /// Shards whose replica list (set or primary) changes get `epoch + 1`, and
+    /// their in-sync set keeps only replicas that were in sync before: a node
+    /// that newly holds a shard has to catch up first (the coordinator streams
+    /// it a snapshot and adds it to `inSync` when it has). The map epoch
+    /// increments if anything changed; an ineffective change (re-adding an
+    /// identical node, setting a node's current state) returns `map` as is.
+    ///
+    /// - Parameters:
+    ///   - map: The current map.
+    ///   - change: The membership or health change.
+    /// - Returns: The target map.
+    /// - Throws: `ClusterError.duplicateNode` when `add` names an existing node
+    ///   with different attributes; `.unknownNode` when `remove` or `setState`
+    ///   names a node the map does not have; `.invalidConfiguration` for a negative weight.
+    /// - Complexity: O(T log T + S × (log T + W)) for T ring tokens, S shards and walks of W tokens.
+    public static func target(map: ClusterMap, change: PlacementChange) throws(ClusterError) -> ClusterMap {
+        var nodes = map.nodes
+        switch change {
+        case .add(let node):
+            if let existing = map.node(node.id) {
+                guard existing == node else {
+                    throw ClusterError(.duplicateNode, "node \(node.id) is already in the map with other attributes")
+                }
+                return map
+            }
+            nodes.append(node)
+        case .remove(let id):
+            guard let index = nodes.firstIndex(where: { $0.id == id }) else {
+                throw ClusterError(.unknownNode, "cannot remove node \(id): not in the map")
+            }
+            nodes.remove(at: index)
+        case .setState(let id, let state):
+            guard let index = nodes.firstIndex(where: { $0.id == id }) else {
+                throw ClusterError(.unknownNode, "cannot set the state of node \(id): not in the map")
+            }
+            guard nodes[index].state != state else { return map }
+            nodes[index].state = state
+        }
+        nodes = try ClusterMap.checkedNodes(nodes, replicationFactor: map.replicationFactor, vnodes: map.vnodes)
+
+        let targets = replicaSets(
+            ring: ring(of: nodes, vnodes: map.vnodes), starts: map.shards.map(\.range.start),
+            replicationFactor: map.replicationFactor)
+        let shards = zip(map.shards, targets).map { shard, replicas in
+            guard shard.replicas != replicas else { return shard }
+            return ShardAssignment(
+                id: shard.id, range: shard.range, replicas: replicas, epoch: shard.epoch + 1,
+                inSync: shard.inSync.intersection(replicas))
+        }
+        return try ClusterMap(
+            epoch: map.epoch + 1, nodes: nodes, shards: shards, replicationFactor: map.replicationFactor,
+            vnodes: map.vnodes)
+    }
+
+    /// The ring of the nodes that hold shards: `up` and `suspect` ones (weight-0 nodes own no tokens).
+    /// - Complexity: O(T log T) for T tokens.
+    public static func ring(of nodes: [ClusterNode], vnodes: Int) -> HashRing {
+        HashRing(members: nodes.lazy.filter(\.state.isPlaced).map(\.ringMember), vnodes: vnodes)
+    }
+
+    /// The replica set of each start position, reusing the walk's scratch space.
+    static func replicaSets(ring: HashRing, starts: [UInt64], replicationFactor: Int) -> [[NodeID]] {
+        var walker = HashRing.Walker(ring: ring)
+        return starts.map { start in
+            walker.replicas(from: ring.firstTokenIndex(atOrAfter: start), replicationFactor: replicationFactor)
+                .map { ring.members[Int($0)].id }
+        }
+    }
+}

@@ -1,0 +1,641 @@
+import Foundation
+import NIOCore
+import StrataCluster
+import StrataStorage
+import StrataWire
+
+/// Executes RESP commands against the node's keyspace: the logic of the
+/// node, free of sockets so tests can drive it directly.
+///
+/// `execute` blocks on RocksDB: the connection handler calls it on the
+/// storage thread pool, never on an event loop.
+final class CommandExecutor: Sendable {
+    let keyspace: Keyspace
+    let topology: NodeTopology
+    let tenants: TenantDirectory
+    let stats: NodeStats
+    let info: ServerInfo
+
+    init(keyspace: Keyspace, topology: NodeTopology, tenants: TenantDirectory, stats: NodeStats, info: ServerInfo) {
+        self.keyspace = keyspace
+        self.topology = topology
+        self.tenants = tenants
+        self.stats = stats
+        self.info = info
+    }
+
+    /// Runs `commands` in order for `session`, appending every reply to `out`.
+    func execute(_ commands: [RESPCommand], session: inout Session, into out: inout ByteBuffer) {
+        let now = Record.nowMilliseconds()
+        for command in commands {
+            stats.commands.add(1)
+            var reply = Reply(buffer: out, version: session.protocolVersion)
+            out = ByteBuffer()
+            do {
+                try execute(command, session: &session, now: now, reply: &reply)
+            } catch {
+                stats.errors.add(1)
+                reply.error(error.message)
+                if error.closesConnection { session.closeAfterReply = true }
+            }
+            out = reply.buffer
+            if session.closeAfterReply { break }
+        }
+    }
+
+    // MARK: Dispatch
+
+    private func execute(_ command: RESPCommand, session: inout Session, now: Int64, reply: inout Reply) throws(CommandError) {
+        let args = command.arguments
+        guard let first = args.first else { return }
+        let name = CommandName(first)
+
+        // Commands allowed before authentication.
+        switch name.upper {
+        case "AUTH": return try auth(args, session: &session, reply: &reply)
+        case "HELLO": return try hello(args, session: &session, reply: &reply)
+        case "PING": return try ping(args, session: session, reply: &reply)
+        case "QUIT":
+            session.closeAfterReply = true
+            return reply.ok()
+        default: break
+        }
+        guard let tenant = session.tenant else { throw .noAuth }
+
+        switch name.upper {
+        case "GET": try arity(args, 2, name); try get(args[1], tenant, session, now, &reply)
+        case "SET": try set(args, tenant, session, now, &reply)
+        case "GETVER": try arity(args, 2, name); try getVersion(args[1], tenant, session, now, &reply)
+        case "GETDEL": try arity(args, 2, name); try getDelete(args[1], tenant, session, now, &reply)
+        case "DEL", "UNLINK": try atLeast(args, 2, name); try delete(args[1...], tenant, session, now, &reply)
+        case "EXISTS": try atLeast(args, 2, name); try exists(args[1...], tenant, session, now, &reply)
+        case "MGET": try atLeast(args, 2, name); try multiGet(args[1...], tenant, session, now, &reply)
+        case "MSET":
+            guard args.count >= 3, args.count % 2 == 1 else { throw .arity(name.lower) }
+            try multiSet(args, tenant, session, now, &reply)
+        case "INCR": try arity(args, 2, name); try incrementBy(args[1], 1, tenant, session, now, &reply)
+        case "DECR": try arity(args, 2, name); try incrementBy(args[1], -1, tenant, session, now, &reply)
+        case "INCRBY": try arity(args, 3, name); try incrementBy(args[1], try integer(args[2]), tenant, session, now, &reply)
+        case "DECRBY":
+            try arity(args, 3, name)
+            let amount = try integer(args[2])
+            guard amount != .min else { throw .overflow }
+            try incrementBy(args[1], -amount, tenant, session, now, &reply)
+        case "APPEND": try arity(args, 3, name); try append(args[1], args[2], tenant, session, now, &reply)
+        case "STRLEN": try arity(args, 2, name); try strlen(args[1], tenant, session, now, &reply)
+        case "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT":
+            try atLeast(args, 3, name); try expire(args, name, tenant, session, now, &reply)
+        case "TTL", "PTTL": try arity(args, 2, name); try ttl(args[1], milliseconds: name.upper == "PTTL", tenant, session, now, &reply)
+        case "PERSIST": try arity(args, 2, name); try persist(args[1], tenant, session, now, &reply)
+        case "SCAN": try atLeast(args, 2, name); try scan(args, tenant, now, &reply)
+        case "DBSIZE": try arity(args, 1, name); try dbsize(tenant, now, &reply)
+        case "ECHO": try arity(args, 2, name); reply.bulk(args[1])
+        case "SELECT":
+            try arity(args, 2, name)
+            guard try integer(args[1]) == 0 else { throw CommandError(message: "ERR DB index is out of range") }
+            reply.ok()
+        case "CLIENT": try client(args, session: &session, reply: &reply)
+        case "COMMAND": try commandInfo(args, reply: &reply)
+        case "CONFIG": try config(args, reply: &reply)
+        case "INFO": info(args, session: session, now: now, reply: &reply)
+        case "READONLY": session.readOnly = true; reply.ok()
+        case "READWRITE": session.readOnly = false; reply.ok()
+        default:
+            let preview = args.dropFirst().prefix(3).map { "'\(String(decoding: $0.readableBytesView.prefix(64), as: UTF8.self))'" }.joined(separator: " ")
+            throw CommandError(message: "ERR unknown command '\(String(decoding: first.readableBytesView.prefix(64), as: UTF8.self))', with args beginning with: \(preview)")
+        }
+    }
+
+    // MARK: Addressing
+
+    private func address(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, write: Bool) throws(CommandError) -> RecordAddress {
+        let keyBytes = Array(key.readableBytesView)
+        let hash = PlacementKey.hash(tenant: tenant.name, key: keyBytes, placement: tenant.colocated ? .colocate : .spread)
+        switch topology.route(hash: hash, write: write, readOnly: session.readOnly) {
+        case .local(let shard):
+            return RecordAddress(shard: shard, dataKey: DataKey(hash: hash, tenant: tenant.name, key: keyBytes))
+        case .moved(let shard, let address, let epoch):
+            throw .moved(shard: Int(shard.rawValue), address: address, epoch: epoch)
+        }
+    }
+
+    private func read(_ address: RecordAddress, _ now: Int64) throws(CommandError) -> Record? {
+        do {
+            return try keyspace.read(address, now: now)
+        } catch {
+            throw .storage(error)
+        }
+    }
+
+    // MARK: Strings
+
+    private func get(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        let record = try read(try address(key, tenant, session, write: false), now)
+        stats.countRead(hit: record != nil)
+        reply.bulkOrNull(record?.value)
+    }
+
+    private func getVersion(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        let record = try read(try address(key, tenant, session, write: false), now)
+        stats.countRead(hit: record != nil)
+        guard let record else { return reply.null() }
+        reply.arrayHeader(2)
+        reply.bulk(record.value)
+        reply.integer(Int64(bitPattern: record.version))
+    }
+
+    private func set(_ args: [ByteBuffer], _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        guard args.count >= 3 else { throw .arity("set") }
+        var options = SetOptions()
+        var i = 3
+        while i < args.count {
+            let option = CommandName(args[i]).upper
+            func argument() throws(CommandError) -> ByteBuffer {
+                guard i + 1 < args.count else { throw .syntax }
+                i += 1
+                return args[i]
+            }
+            switch option {
+            case "NX" where !options.onlyIfExists: options.onlyIfMissing = true
+            case "XX" where !options.onlyIfMissing: options.onlyIfExists = true
+            case "GET": options.returnOld = true
+            case "KEEPTTL" where options.expiry == nil: options.keepTTL = true
+            case "EX", "PX", "EXAT", "PXAT":
+                guard options.expiry == nil, !options.keepTTL else { throw .syntax }
+                let amount = try integer(try argument())
+                guard amount > 0 else { throw .invalidExpire("set") }
+                options.expiry = try absoluteExpiry(option, amount, now: now, command: "set")
+            case "IFVERSION":
+                guard options.ifVersion == nil else { throw .syntax }
+                let version = try integer(try argument())
+                guard version >= 0 else { throw CommandError(message: "ERR IFVERSION must be a non-negative version") }
+                options.ifVersion = UInt64(version)
+            default: throw .syntax
+            }
+            i += 1
+        }
+        let value = Array(args[2].readableBytesView)
+        let target = try address(args[1], tenant, session, write: true)
+        let (outcome, _) = try keyspace.mutate(target, now: now) { (current: Record?) throws(CommandError) -> (Mutation, (applied: Bool, old: Record?)) in
+            if let expected = options.ifVersion, (current?.version ?? 0) != expected {
+                throw .versionMismatch(current: current?.version ?? 0)
+            }
+            if options.onlyIfMissing && current != nil { return (.keep, (false, current)) }
+            if options.onlyIfExists && current == nil { return (.keep, (false, current)) }
+            let expiresAt = options.keepTTL ? current?.expiresAt : options.expiry
+            return (.put(value: value, expiresAt: expiresAt, flags: 0), (true, current))
+        }
+        stats.writes.add(1)
+        if options.returnOld {
+            reply.bulkOrNull(outcome.old?.value)
+        } else if outcome.applied {
+            reply.ok()
+        } else {
+            reply.null()
+        }
+    }
+
+    private func getDelete(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        let (old, _) = try keyspace.mutate(try address(key, tenant, session, write: true), now: now) { current in
+            (current == nil ? .keep : .delete, current)
+        }
+        stats.writes.add(1)
+        reply.bulkOrNull(old?.value)
+    }
+
+    private func delete(_ keys: ArraySlice<ByteBuffer>, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        let targets = try keys.map { (key) throws(CommandError) in try address(key, tenant, session, write: true) }
+        var removed: Int64 = 0
+        for target in targets {
+            let (existed, _) = try keyspace.mutate(target, now: now) { current in (current == nil ? .keep : .delete, current != nil) }
+            if existed { removed += 1 }
+        }
+        stats.writes.add(UInt64(targets.count))
+        reply.integer(removed)
+    }
+
+    private func exists(_ keys: ArraySlice<ByteBuffer>, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        let targets = try keys.map { (key) throws(CommandError) in try address(key, tenant, session, write: false) }
+        var count: Int64 = 0
+        for target in targets where try read(target, now) != nil { count += 1 }
+        reply.integer(count)
+    }
+
+    private func multiGet(_ keys: ArraySlice<ByteBuffer>, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        let targets = try keys.map { (key) throws(CommandError) in try address(key, tenant, session, write: false) }
+        var values: [[UInt8]?] = []
+        values.reserveCapacity(targets.count)
+        for target in targets {
+            let record = try read(target, now)
+            stats.countRead(hit: record != nil)
+            values.append(record?.value)
+        }
+        reply.arrayHeader(values.count)
+        for value in values { reply.bulkOrNull(value) }
+    }
+
+    private func multiSet(_ args: [ByteBuffer], _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        var pairs: [(RecordAddress, [UInt8])] = []
+        for i in stride(from: 1, to: args.count, by: 2) {
+            pairs.append((try address(args[i], tenant, session, write: true), Array(args[i + 1].readableBytesView)))
+        }
+        for (target, value) in pairs {
+            _ = try keyspace.mutate(target, now: now) { _ in (.put(value: value, expiresAt: nil, flags: 0), ()) }
+        }
+        stats.writes.add(UInt64(pairs.count))
+        reply.ok()
+    }
+
+    private func incrementBy(_ key: ByteBuffer, _ amount: Int64, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        let (result, _) = try keyspace.mutate(try address(key, tenant, session, write: true), now: now) { (current: Record?) throws(CommandError) -> (Mutation, Int64) in
+            let base: Int64
+            if let current {
+                guard let parsed = parseInteger(current.value[...]) else { throw .notInteger }
+                base = parsed
+            } else {
+                base = 0
+            }
+            let (sum, overflow) = base.addingReportingOverflow(amount)
+            guard !overflow else { throw .overflow }
+            return (.put(value: Array(String(sum).utf8), expiresAt: current?.expiresAt, flags: 0), sum)
+        }
+        stats.writes.add(1)
+        reply.integer(result)
+    }
+
+    private func append(_ key: ByteBuffer, _ suffix: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        let suffixBytes = Array(suffix.readableBytesView)
+        let (length, _) = try keyspace.mutate(try address(key, tenant, session, write: true), now: now) { current in
+            let value = (current?.value ?? []) + suffixBytes
+            return (.put(value: value, expiresAt: current?.expiresAt, flags: 0), value.count)
+        }
+        stats.writes.add(1)
+        reply.integer(Int64(length))
+    }
+
+    private func strlen(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        let record = try read(try address(key, tenant, session, write: false), now)
+        reply.integer(Int64(record?.value.count ?? 0))
+    }
+
+    // MARK: Expiry
+
+    private func expire(_ args: [ByteBuffer], _ name: CommandName, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        let amount = try integer(args[2])
+        var condition: String?
+        for option in args.dropFirst(3) {
+            let flag = CommandName(option).upper
+            guard ["NX", "XX", "GT", "LT"].contains(flag) else { throw CommandError(message: "ERR Unsupported option \(flag)") }
+            if let condition, condition != flag {
+                throw CommandError(message: "ERR NX and XX, GT or LT options at the same time are not compatible")
+            }
+            condition = flag
+        }
+        let unit: Int64 = name.upper.hasPrefix("P") ? 1 : 1000
+        let (scaled, overflow) = amount.multipliedReportingOverflow(by: unit)
+        guard !overflow else { throw .invalidExpire(name.lower) }
+        let absolute: Int64
+        if name.upper.hasSuffix("AT") {
+            absolute = scaled
+        } else {
+            let (sum, addOverflow) = now.addingReportingOverflow(scaled)
+            guard !addOverflow else { throw .invalidExpire(name.lower) }
+            absolute = sum
+        }
+        let (changed, _) = try keyspace.mutate(try address(args[1], tenant, session, write: true), now: now) { (current: Record?) throws(CommandError) -> (Mutation, Bool) in
+            guard let current else { return (.keep, false) }
+            switch condition {
+            case "NX": if current.expiresAt != nil { return (.keep, false) }
+            case "XX": if current.expiresAt == nil { return (.keep, false) }
+            case "GT": if current.expiresAt == nil || absolute <= current.expiresAt! { return (.keep, false) }
+            case "LT": if let existing = current.expiresAt, absolute >= existing { return (.keep, false) }
+            default: break
+            }
+            if absolute <= now { return (.delete, true) }
+            return (.put(value: current.value, expiresAt: absolute, flags: current.flags), true)
+        }
+        stats.writes.add(1)
+        reply.integer(changed ? 1 : 0)
+    }
+
+    private func ttl(_ key: ByteBuffer, milliseconds: Bool, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        guard let record = try read(try address(key, tenant, session, write: false), now) else { return reply.integer(-2) }
+        guard let expiresAt = record.expiresAt else { return reply.integer(-1) }
+        let remaining = max(expiresAt - now, 0)
+        reply.integer(milliseconds ? remaining : (remaining + 500) / 1000)
+    }
+
+    private func persist(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        let (changed, _) = try keyspace.mutate(try address(key, tenant, session, write: true), now: now) { current in
+            guard let current, current.expiresAt != nil else { return (.keep, false) }
+            return (.put(value: current.value, expiresAt: nil, flags: current.flags), true)
+        }
+        reply.integer(changed ? 1 : 0)
+    }
+
+    private func absoluteExpiry(_ option: String, _ amount: Int64, now: Int64, command: String) throws(CommandError) -> Int64 {
+        let result: (Int64, Bool)
+        switch option {
+        case "EX": result = amount.multipliedReportingOverflow(by: 1000)
+        case "PX": result = (amount, false)
+        case "EXAT": result = amount.multipliedReportingOverflow(by: 1000)
+        default: result = (amount, false)
+        }
+        guard !result.1 else { throw .invalidExpire(command) }
+        if option == "EX" || option == "PX" {
+            let (sum, overflow) = now.addingReportingOverflow(result.0)
+            guard !overflow else { throw .invalidExpire(command) }
+            return sum
+        }
+        return result.0
+    }
+
+    // MARK: Keyspace
+
+    /// SCAN cursor: the placement hash to resume at (0 = start, and 0 again when done).
+    /// Keys sharing one hash are returned in the same reply, so a cursor never splits them.
+    private func scan(_ args: [ByteBuffer], _ tenant: TenantContext, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        guard let cursor = UInt64(String(decoding: args[1].readableBytesView, as: UTF8.self)) else {
+            throw CommandError(message: "ERR invalid cursor")
+        }
+        var count = 10
+        var pattern: [UInt8]?
+        var i = 2
+        while i < args.count {
+            let option = CommandName(args[i]).upper
+            guard i + 1 < args.count else { throw .syntax }
+            switch option {
+            case "COUNT":
+                let value = try integer(args[i + 1])
+                guard value >= 1 else { throw .syntax }
+                count = Int(min(value, 100_000))
+            case "MATCH": pattern = Array(args[i + 1].readableBytesView)
+            case "TYPE": break
+            default: throw .syntax
+            }
+            i += 2
+        }
+        var keys: [[UInt8]] = []
+        var nextCursor: UInt64 = 0
+        // Examine at most 10 × COUNT records per call so one SCAN stays short.
+        var budget = count * 10
+        scanning: for range in topology.localPrimaryRanges where range.upperBound >= cursor {
+            let start = max(range.lowerBound, cursor)
+            let iterator: RecordIterator
+            do {
+                iterator = try keyspace.records.scan(hashes: start...range.upperBound, now: now)
+            } catch {
+                throw .storage(error)
+            }
+            var lastHash: UInt64?
+            while true {
+                let next: (key: DataKey, record: Record)?
+                do { next = try iterator.next() } catch { throw .storage(error) }
+                guard let (dataKey, _) = next else { break }
+                if let lastHash, dataKey.hash != lastHash, keys.count >= count || budget <= 0 {
+                    nextCursor = dataKey.hash
+                    break scanning
+                }
+                lastHash = dataKey.hash
+                budget -= 1
+                guard dataKey.tenant == tenant.name else { continue }
+                if let pattern, !GlobPattern.matches(pattern: pattern[...], string: dataKey.key[...]) { continue }
+                keys.append(dataKey.key)
+            }
+        }
+        reply.arrayHeader(2)
+        reply.bulk(Array(String(nextCursor).utf8))
+        reply.arrayHeader(keys.count)
+        for key in keys { reply.bulk(key) }
+    }
+
+    /// DBSIZE: the tenant's live keys on this node. O(keys on the node).
+    private func dbsize(_ tenant: TenantContext, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
+        reply.integer(Int64(try countKeys(of: tenant.name, now: now)))
+    }
+
+    func countKeys(of tenant: [UInt8], now: Int64) throws(CommandError) -> Int {
+        var total = 0
+        for range in topology.localPrimaryRanges {
+            do {
+                let iterator = try keyspace.records.scan(hashes: range, now: now)
+                while let (dataKey, _) = try iterator.next() {
+                    if dataKey.tenant == tenant { total += 1 }
+                }
+            } catch {
+                throw .storage(error)
+            }
+        }
+        return total
+    }
+
+    // MARK: Connection
+
+    private func auth(_ args: [ByteBuffer], session: inout Session, reply: inout Reply) throws(CommandError) {
+        let tenantName: [UInt8]
+        let secret: [UInt8]
+        switch args.count {
+        case 2: (tenantName, secret) = (Array("default".utf8), Array(args[1].readableBytesView))
+        case 3: (tenantName, secret) = (Array(args[1].readableBytesView), Array(args[2].readableBytesView))
+        default: throw .arity("auth")
+        }
+        try authenticate(tenantName, secret, session: &session)
+        reply.ok()
+    }
+
+    private func authenticate(_ tenantName: [UInt8], _ secret: [UInt8], session: inout Session) throws(CommandError) {
+        guard let context = tenants.authenticate(tenant: tenantName, secret: secret) else {
+            stats.authFailures.add(1)
+            throw .wrongPass
+        }
+        session.tenant = context
+        session.authenticated = true
+    }
+
+    private func hello(_ args: [ByteBuffer], session: inout Session, reply: inout Reply) throws(CommandError) {
+        var version = session.protocolVersion
+        var i = 1
+        if args.count > 1 {
+            guard let requested = try? integer(args[1]) else {
+                throw CommandError(message: "ERR Protocol version is not an integer or out of range")
+            }
+            guard requested == 2 || requested == 3 else { throw CommandError(message: "NOPROTO unsupported protocol version") }
+            version = requested == 3 ? .resp3 : .resp2
+            i = 2
+        }
+        var name: [UInt8]?
+        while i < args.count {
+            switch CommandName(args[i]).upper {
+            case "AUTH":
+                guard i + 2 < args.count else { throw .syntax }
+                try authenticate(Array(args[i + 1].readableBytesView), Array(args[i + 2].readableBytesView), session: &session)
+                i += 3
+            case "SETNAME":
+                guard i + 1 < args.count else { throw .syntax }
+                name = Array(args[i + 1].readableBytesView)
+                i += 2
+            default: throw .syntax
+            }
+        }
+        guard session.tenant != nil else { throw CommandError(message: "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time") }
+        if let name { session.name = name }
+        session.protocolVersion = version
+        reply.version = version
+        reply.mapHeader(7)
+        reply.bulk("server"); reply.bulk("strata")
+        reply.bulk("version"); reply.bulk(ServerInfo.version)
+        reply.bulk("proto"); reply.integer(version == .resp3 ? 3 : 2)
+        reply.bulk("id"); reply.integer(Int64(session.id))
+        reply.bulk("mode"); reply.bulk(topology.map.nodes.count > 1 ? "cluster" : "standalone")
+        reply.bulk("role"); reply.bulk("master")
+        reply.bulk("modules"); reply.arrayHeader(0)
+    }
+
+    private func ping(_ args: [ByteBuffer], session: Session, reply: inout Reply) throws(CommandError) {
+        switch args.count {
+        case 1: reply.simple("PONG")
+        case 2: reply.bulk(args[1])
+        default: throw .arity("ping")
+        }
+    }
+
+    private func client(_ args: [ByteBuffer], session: inout Session, reply: inout Reply) throws(CommandError) {
+        guard args.count >= 2 else { throw .arity("client") }
+        switch CommandName(args[1]).upper {
+        case "SETNAME":
+            guard args.count == 3 else { throw .arity("client|setname") }
+            let name = Array(args[2].readableBytesView)
+            guard !name.contains(where: { $0 <= 32 || $0 >= 127 }) else {
+                throw CommandError(message: "ERR Client names cannot contain spaces, newlines or special characters.")
+            }
+            session.name = name.isEmpty ? nil : name
+            reply.ok()
+        case "GETNAME": reply.bulkOrNull(session.name)
+        case "ID": reply.integer(Int64(session.id))
+        case "SETINFO": reply.ok()
+        default: throw CommandError(message: "ERR unknown subcommand '\(String(decoding: args[1].readableBytesView, as: UTF8.self))'. Try CLIENT HELP.")
+        }
+    }
+
+    private func commandInfo(_ args: [ByteBuffer], reply: inout Reply) throws(CommandError) {
+        let sub = args.count > 1 ? CommandName(args[1]).upper : ""
+        switch sub {
+        case "COUNT": reply.integer(Int64(CommandTable.entries.count))
+        case "DOCS": reply.mapHeader(0)
+        case "", "INFO":
+            let names = args.count > 2 ? args.dropFirst(2).map { CommandName($0).lower } : CommandTable.entries.map(\.name)
+            reply.arrayHeader(names.count)
+            for name in names {
+                guard let entry = CommandTable.entries.first(where: { $0.name == name }) else { reply.null(); continue }
+                reply.arrayHeader(6)
+                reply.bulk(entry.name)
+                reply.integer(Int64(entry.arity))
+                reply.arrayHeader(entry.flags.count)
+                for flag in entry.flags { reply.simple(flag) }
+                reply.integer(entry.firstKey); reply.integer(entry.lastKey); reply.integer(entry.step)
+            }
+        default: throw CommandError(message: "ERR unknown subcommand '\(sub.lowercased())'. Try COMMAND HELP.")
+        }
+    }
+
+    private func config(_ args: [ByteBuffer], reply: inout Reply) throws(CommandError) {
+        guard args.count >= 2 else { throw .arity("config") }
+        switch CommandName(args[1]).upper {
+        case "GET":
+            guard args.count >= 3 else { throw .arity("config|get") }
+            var matched: [(String, String)] = []
+            for pattern in args.dropFirst(2) {
+                let bytes = Array(pattern.readableBytesView)
+                for (key, value) in info.configValues where GlobPattern.matches(pattern: bytes[...], string: Array(key.utf8)[...], caseInsensitive: true) {
+                    if !matched.contains(where: { $0.0 == key }) { matched.append((key, value)) }
+                }
+            }
+            reply.mapHeader(matched.count)
+            for (key, value) in matched { reply.bulk(key); reply.bulk(value) }
+        case "SET", "RESETSTAT", "REWRITE":
+            throw CommandError(message: "ERR CONFIG is read-only on Strata; change cluster.json and restart")
+        default: throw .syntax
+        }
+    }
+
+    private func info(_ args: [ByteBuffer], session: Session, now: Int64, reply: inout Reply) {
+        let sections = args.dropFirst().map { CommandName($0).lower }
+        let text = info.render(sections: sections, stats: stats, topology: topology, keyspace: keyspace, tenant: session.tenant) { tenant in
+            (try? self.countKeys(of: tenant, now: now)) ?? 0
+        }
+        reply.bulk(text)
+    }
+
+    // MARK: Argument parsing
+
+    private func arity(_ args: [ByteBuffer], _ count: Int, _ name: CommandName) throws(CommandError) {
+        guard args.count == count else { throw .arity(name.lower) }
+    }
+
+    private func atLeast(_ args: [ByteBuffer], _ count: Int, _ name: CommandName) throws(CommandError) {
+        guard args.count >= count else { throw .arity(name.lower) }
+    }
+
+    private func integer(_ buffer: ByteBuffer) throws(CommandError) -> Int64 {
+        guard let value = buffer.readableBytesView.withContiguousStorageIfAvailable({ parseInteger($0[...]) }) ?? parseInteger(Array(buffer.readableBytesView)[...]) else {
+            throw .notInteger
+        }
+        return value
+    }
+}
+
+/// Options of one SET command.
+private struct SetOptions {
+    var onlyIfMissing = false
+    var onlyIfExists = false
+    var returnOld = false
+    var keepTTL = false
+    var expiry: Int64?
+    var ifVersion: UInt64?
+}
+
+/// Parses a decimal Int64 the way Redis does: optional `-`, digits, no spaces, no leading `+`.
+func parseInteger<C: Collection>(_ bytes: C) -> Int64? where C.Element == UInt8 {
+    guard !bytes.isEmpty, bytes.count <= 20 else { return nil }
+    var index = bytes.startIndex
+    var negative = false
+    if bytes[index] == UInt8(ascii: "-") {
+        negative = true
+        index = bytes.index(after: index)
+        guard index != bytes.endIndex else { return nil }
+    }
+    var magnitude: UInt64 = 0
+    while index != bytes.endIndex {
+        let byte = bytes[index]
+        guard byte >= 48, byte <= 57 else { return nil }
+        let (times, o1) = magnitude.multipliedReportingOverflow(by: 10)
+        let (sum, o2) = times.addingReportingOverflow(UInt64(byte - 48))
+        guard !o1, !o2 else { return nil }
+        magnitude = sum
+        index = bytes.index(after: index)
+    }
+    if negative {
+        guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+        return magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude)
+    }
+    guard magnitude <= UInt64(Int64.max) else { return nil }
+    return Int64(magnitude)
+}
+
+/// A command or option name, compared case-insensitively.
+struct CommandName {
+    let upper: String
+    var lower: String { upper.lowercased() }
+
+    init(_ buffer: ByteBuffer) {
+        let view = buffer.readableBytesView
+        upper = String(unsafeUninitializedCapacity: view.count) { out in
+            var i = 0
+            for byte in view {
+                out[i] = (byte >= 97 && byte <= 122) ? byte - 32 : byte
+                i += 1
+            }
+            return i
+        }
+    }
+}

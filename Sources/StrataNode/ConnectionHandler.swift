@@ -1,0 +1,170 @@
+import NIOCore
+import NIOPosix
+import StrataWire
+
+/// Limits that apply to each client connection.
+public struct ConnectionLimits: Sendable {
+    /// Parser limits once a connection may act for a tenant.
+    public var parser: RESPLimits = .default
+    /// Parser limits before a required AUTH.
+    public var unauthenticatedParser: RESPLimits = .unauthenticated
+    /// Commands handed to the storage pool in one batch (pipelined commands share one hop).
+    public var maxBatch: Int = 256
+    /// Input buffered beyond a frame in progress before the connection stops reading.
+    public var inputHighWater: Int = 4 << 20
+    /// Largest reply batch; a connection that would exceed it is closed.
+    public var maxOutputBytes: Int = 512 << 20
+    /// Creates the default limits.
+    public init() {}
+}
+
+/// One client connection: buffers input, decodes pipelined commands, runs each
+/// batch on the storage thread pool (never on the event loop) and writes the
+/// replies in order. Only one batch per connection is in flight at a time, so
+/// replies keep request order; the next batch starts when the socket is writable.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let executor: CommandExecutor
+    private let pool: NIOThreadPool
+    private let limits: ConnectionLimits
+    private var decoder: RESPCommandDecoder
+    private var input: ByteBuffer?
+    private var session: Session
+    private var inFlight = false
+    private var closing = false
+    private var readingPaused = false
+
+    init(executor: CommandExecutor, pool: NIOThreadPool, limits: ConnectionLimits, session: Session) {
+        self.executor = executor
+        self.pool = pool
+        self.limits = limits
+        self.session = session
+        self.decoder = RESPCommandDecoder(limits: session.tenant == nil ? limits.unauthenticatedParser : limits.parser)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        executor.stats.connectedClients.add(1)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        executor.stats.connectedClients.add(-1)
+        closing = true
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if input == nil {
+            input = bytes
+        } else {
+            input!.writeBuffer(&bytes)
+        }
+        if let input, input.readableBytes > limits.inputHighWater, !readingPaused {
+            readingPaused = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        processIfIdle(context: context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { processIfIdle(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent, !inFlight {
+            executor.stats.idleClosed.add(1)
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        closing = true
+        context.close(promise: nil)
+    }
+
+    private func processIfIdle(context: ChannelHandlerContext) {
+        guard !inFlight, !closing, context.channel.isWritable, var buffer = input else { return }
+        var commands: [RESPCommand] = []
+        var protocolError: RESPError?
+        while commands.count < limits.maxBatch {
+            do {
+                guard let command = try decoder.decode(&buffer) else { break }
+                commands.append(command)
+            } catch {
+                protocolError = error
+                break
+            }
+        }
+        input = buffer.readableBytes == 0 ? nil : buffer
+        if readingPaused, (input?.readableBytes ?? 0) <= limits.inputHighWater {
+            readingPaused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+        if commands.isEmpty {
+            if let protocolError { failProtocol(context: context, error: protocolError) }
+            return
+        }
+
+        inFlight = true
+        let executor = self.executor
+        let session = self.session
+        let allocator = context.channel.allocator
+        let maxOutput = limits.maxOutputBytes
+        let batch = commands
+        pool.runIfActive(eventLoop: context.eventLoop) { () -> (ByteBuffer, Session) in
+            var session = session
+            var out = allocator.buffer(capacity: 128 * batch.count)
+            executor.execute(batch, session: &session, into: &out)
+            if out.readableBytes > maxOutput {
+                out.clear()
+                RESPEncoder.writeError("ERR reply exceeds the output buffer limit of \(maxOutput) bytes; closing", into: &out)
+                executor.stats.outputOverflowClosed.add(1)
+                session.closeAfterReply = true
+            }
+            return (out, session)
+        }.assumeIsolated().whenComplete { result in
+            self.inFlight = false
+            switch result {
+            case .success(let (out, session)):
+                let wasAuthorized = self.session.tenant != nil
+                self.session = session
+                if !wasAuthorized, session.tenant != nil { self.decoder.limits = self.limits.parser }
+                if session.closeAfterReply {
+                    self.closing = true
+                    context.writeAndFlush(self.wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                    return
+                }
+                context.writeAndFlush(self.wrapOutboundOut(out), promise: nil)
+                if let protocolError {
+                    self.failProtocol(context: context, error: protocolError)
+                } else {
+                    self.processIfIdle(context: context)
+                }
+            case .failure:
+                self.closing = true
+                var out = context.channel.allocator.buffer(capacity: 64)
+                RESPEncoder.writeError("ERR server is shutting down", into: &out)
+                context.writeAndFlush(self.wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            }
+        }
+    }
+
+    private func failProtocol(context: ChannelHandlerContext, error: RESPError) {
+        executor.stats.protocolErrors.add(1)
+        closing = true
+        input = nil
+        var out = context.channel.allocator.buffer(capacity: 128)
+        RESPEncoder.writeError(error.redisErrorMessage, into: &out)
+        context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}

@@ -1,0 +1,69 @@
+import NIOCore
+import StrataCluster
+import StrataStorage
+
+/// Everything a storage node needs to start.
+public struct NodeConfiguration: Sendable {
+    /// Address to bind the RESP port to.
+    public var host: String
+    /// RESP data port (0 picks a free port; see `NodeServer.boundPort`).
+    public var port: Int
+    /// HTTP port for `/metrics` and `/health`; `nil` for none.
+    public var metricsPort: Int?
+    /// RocksDB directory.
+    public var dataDir: String
+    /// The cluster map and this node's id in it.
+    public var map: ClusterMap
+    /// This node's id in `map`.
+    public var nodeID: NodeID
+    /// Tenants from cluster.json.
+    public var tenants: [String: ClusterConfig.Tenant]
+    /// Who may use the `default` tenant without AUTH.
+    public var defaultTenantAccess: ClusterConfig.DefaultTenantAccess
+    /// Most simultaneous client connections; more are refused with an error.
+    public var maxClients: Int = 10_000
+    /// Close connections idle this long (0 = never).
+    public var idleTimeoutSeconds: Int = 300
+    /// Per-connection limits.
+    public var connectionLimits = ConnectionLimits()
+    /// Event-loop threads (default: one per core).
+    public var eventLoopThreads: Int = System.coreCount
+    /// Threads that run RocksDB calls (default: two per core).
+    public var storageThreads: Int = System.coreCount * 2
+    /// When writes are synced to disk. The default, `.noSync` plus a WAL fsync
+    /// every second, matches Redis's `appendfsync everysec`.
+    public var walSync: WALSyncPolicy = .noSync
+    /// Interval of the background WAL fsync under `.noSync` (`nil` = never).
+    public var walFsyncInterval: Duration? = .seconds(1)
+    /// RocksDB block cache bytes.
+    public var blockCacheBytes: Int = 256 << 20
+
+    /// A node of `map`, from cluster.json.
+    public init(config: ClusterConfig, map: ClusterMap, nodeID: NodeID) throws(ClusterError) {
+        guard let node = config.nodes.first(where: { $0.id == nodeID.rawValue }) else {
+            throw ClusterError(.unknownNode, "node \(nodeID) is not in cluster.json")
+        }
+        host = node.host
+        port = Int(node.dataPort)
+        metricsPort = node.metricsPort.map(Int.init)
+        dataDir = node.dataDir
+        self.map = map
+        self.nodeID = nodeID
+        tenants = config.tenants ?? [:]
+        defaultTenantAccess = config.defaultTenant ?? .loopback
+    }
+
+    /// A standalone node that owns the whole ring.
+    public init(standaloneHost host: String, port: Int, metricsPort: Int?, dataDir: String, shardCount: Int = 64) throws(ClusterError) {
+        let topology = try NodeTopology.standalone(host: host, port: UInt16(clamping: port), shardCount: shardCount)
+        self.host = host
+        self.port = port
+        self.metricsPort = metricsPort
+        self.dataDir = dataDir
+        self.map = topology.map
+        self.nodeID = topology.localNode
+        tenants = [:]
+        defaultTenantAccess = .loopback
+    }
+}
+

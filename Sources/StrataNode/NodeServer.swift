@@ -1,0 +1,165 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import StrataCluster
+import StrataStorage
+import StrataWire
+
+/// A storage node: RocksDB behind a RESP server, plus `/metrics` and `/health`.
+///
+/// Run it as a swift-service-lifecycle `Service`: `run()` binds, serves until
+/// graceful shutdown (SIGTERM/SIGINT through the ServiceGroup) or
+/// cancellation, then stops accepting, lets in-flight batches finish, closes
+/// connections, and closes RocksDB.
+public final class NodeServer: Service, Sendable {
+    private let configuration: NodeConfiguration
+    private let logger: Logger
+    private let executor: CommandExecutor
+    private let database: Database
+    private let group: MultiThreadedEventLoopGroup
+    private let pool: NIOThreadPool
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var boundPort: Int?
+        var metricsPort: Int?
+        var children: [ObjectIdentifier: Channel] = [:]
+        var nextClientID: UInt64 = 1
+    }
+
+    /// Opens the node's database; `run()` starts serving.
+    /// - Throws: `StorageError` when RocksDB cannot open the data directory.
+    public init(configuration: NodeConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
+        var options = StorageOptions()
+        options.columnFamilies = Keyspace.families
+        options.walSync = configuration.walSync
+        options.blockCacheBytes = configuration.blockCacheBytes
+        database = try Database(path: configuration.dataDir + "/rocksdb", options: options)
+        let topology = NodeTopology(map: configuration.map, localNode: configuration.nodeID)
+        let keyspace = try Keyspace(database: database, shards: topology.localShards)
+        executor = CommandExecutor(
+            keyspace: keyspace,
+            topology: topology,
+            tenants: TenantDirectory(config: configuration.tenants, defaultAccess: configuration.defaultTenantAccess),
+            stats: NodeStats(),
+            info: ServerInfo(
+                host: configuration.host, port: configuration.port, dataDir: configuration.dataDir,
+                maxClients: configuration.maxClients, idleTimeoutSeconds: configuration.idleTimeoutSeconds))
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
+        pool = NIOThreadPool(numberOfThreads: max(configuration.storageThreads, 1))
+    }
+
+    /// The RESP port once bound (useful with port 0).
+    public var boundPort: Int? { state.withLockedValue { $0.boundPort } }
+    /// The metrics port once bound.
+    public var boundMetricsPort: Int? { state.withLockedValue { $0.metricsPort } }
+
+    /// Serves until graceful shutdown or cancellation.
+    public func run() async throws {
+        pool.start()
+        let server = try await bindDataPort()
+        let metrics = try await bindMetricsPort()
+        logger.info("strata node listening", metadata: [
+            "node": "\(configuration.nodeID)", "port": "\(boundPort ?? 0)",
+            "metricsPort": "\(boundMetricsPort.map(String.init) ?? "none")", "dataDir": "\(configuration.dataDir)",
+            "shards": "\(executor.topology.localShards.count)",
+        ])
+        let syncer = Task { await self.syncWALPeriodically() }
+        await withGracefulShutdownHandler {
+            try? await server.closeFuture.get()
+        } onGracefulShutdown: {
+            server.close(promise: nil)
+        }
+        syncer.cancel()
+        logger.info("strata node shutting down", metadata: ["node": "\(configuration.nodeID)"])
+        try? await metrics?.close()
+        let children = state.withLockedValue { Array($0.children.values) }
+        for child in children { try? await child.close() }
+        try? await pool.shutdownGracefully()
+        try? database.flushWAL(sync: true)
+        database.close()
+        try? await group.shutdownGracefully()
+        logger.info("strata node stopped", metadata: ["node": "\(configuration.nodeID)"])
+    }
+
+    private func syncWALPeriodically() async {
+        guard case .noSync = configuration.walSync, let interval = configuration.walFsyncInterval else { return }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            do {
+                try await pool.runIfActive { try self.database.flushWAL(sync: true) }
+            } catch {
+                if !Task.isCancelled { logger.warning("WAL fsync failed", metadata: ["error": "\(error)"]) }
+            }
+        }
+    }
+
+    private func bindDataPort() async throws -> Channel {
+        let executor = self.executor
+        let pool = self.pool
+        let configuration = self.configuration
+        let state = self.state
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 8 << 20))
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                let (id, count) = state.withLockedValue { state -> (UInt64, Int) in
+                    let id = state.nextClientID
+                    state.nextClientID += 1
+                    return (id, state.children.count)
+                }
+                executor.stats.connectionsAccepted.add(1)
+                if count >= configuration.maxClients {
+                    executor.stats.connectionsRejected.add(1)
+                    var buffer = channel.allocator.buffer(capacity: 64)
+                    RESPEncoder.writeError("ERR max number of clients reached", into: &buffer)
+                    return channel.writeAndFlush(buffer).flatMap { channel.close() }
+                }
+                let key = ObjectIdentifier(channel)
+                state.withLockedValue { $0.children[key] = channel }
+                channel.closeFuture.whenComplete { _ in _ = state.withLockedValue { $0.children.removeValue(forKey: key) } }
+                let peer = channel.remoteAddress
+                let isLoopback = peer.map(Self.isLoopback) ?? false
+                let session = Session(
+                    id: id, peer: peer?.description ?? "unknown", isLoopback: isLoopback,
+                    tenant: executor.tenants.defaultTenant(isLoopback: isLoopback))
+                return channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if configuration.idleTimeoutSeconds > 0 {
+                        try sync.addHandler(IdleStateHandler(allTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
+                    }
+                    try sync.addHandler(ConnectionHandler(executor: executor, pool: pool, limits: configuration.connectionLimits, session: session))
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        state.withLockedValue { $0.boundPort = channel.localAddress?.port }
+        return channel
+    }
+
+    private func bindMetricsPort() async throws -> Channel? {
+        guard let port = configuration.metricsPort else { return nil }
+        let stats = executor.stats
+        let channel = try await MetricsHTTPServer.bind(group: group, host: configuration.host, port: port) {
+            stats.prometheusText()
+        }
+        state.withLockedValue { $0.metricsPort = channel.localAddress?.port }
+        return channel
+    }
+
+    static func isLoopback(_ address: SocketAddress) -> Bool {
+        switch address {
+        case .v4: return address.ipAddress?.hasPrefix("127.") ?? false
+        case .v6: return address.ipAddress == "::1" || (address.ipAddress?.hasPrefix("::ffff:127.") ?? false)
+        default: return true // Unix domain sockets are local.
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import StrataCluster
+
+/// Which shards this node serves, and where to send clients for the others.
+struct NodeTopology: Sendable {
+    /// The cluster map the topology was derived from.
+    let map: ClusterMap
+    /// This node's id in the map.
+    let localNode: NodeID
+    /// The shard layout, for hash → shard lookups.
+    let layout: ShardLayout
+    /// Per layout entry: whether this node is the shard's primary.
+    private let isLocalPrimary: [Bool]
+    /// Per layout entry: whether this node holds a replica of the shard.
+    private let isLocalReplica: [Bool]
+    /// Per layout entry: `host:port` of the shard's primary.
+    private let primaryAddress: [String]
+
+    init(map: ClusterMap, localNode: NodeID) {
+        self.map = map
+        self.localNode = localNode
+        self.layout = map.layout
+        var primaries: [Bool] = []
+        var replicas: [Bool] = []
+        var addresses: [String] = []
+        for entry in layout.entries {
+            let shard = map.shard(entry.id)
+            primaries.append(shard?.primary == localNode)
+            replicas.append(shard?.replicas.contains(localNode) ?? false)
+            if let primary = map.primary(for: entry.id) {
+                addresses.append("\(primary.host):\(primary.dataPort)")
+            } else {
+                addresses.append("")
+            }
+        }
+        isLocalPrimary = primaries
+        isLocalReplica = replicas
+        primaryAddress = addresses
+    }
+
+    /// A one-node cluster that owns the whole ring (`strata node --standalone`).
+    static func standalone(host: String, port: UInt16, shardCount: Int) throws(ClusterError) -> NodeTopology {
+        let node = ClusterNode(id: "standalone", host: host, dataPort: port)
+        let map = try ClusterMap.bootstrap(nodes: [node], shardCount: shardCount, replicationFactor: 1, vnodes: 16)
+        return NodeTopology(map: map, localNode: node.id)
+    }
+
+    /// The shards this node holds (as primary or replica).
+    var localShards: [ShardID] {
+        layout.entries.indices.filter { isLocalReplica[$0] }.map { layout.entries[$0].id }
+    }
+
+    /// Where `hash` lives, and whether this node may serve it: writes need the
+    /// primary; reads may use a replica when `readOnly`.
+    func route(hash: UInt64, write: Bool, readOnly: Bool) -> Route {
+        let index = layout.entryIndex(forHash: hash)
+        let shard = layout.entries[index].id
+        if isLocalPrimary[index] || (!write && readOnly && isLocalReplica[index]) {
+            return .local(shard)
+        }
+        return .moved(shard: shard, address: primaryAddress[index], epoch: map.shard(shard)?.epoch ?? map.epoch)
+    }
+
+    /// The result of routing a key.
+    enum Route {
+        /// Served here, in this shard.
+        case local(ShardID)
+        /// Served elsewhere: answer MOVED.
+        case moved(shard: ShardID, address: String, epoch: UInt64)
+    }
+
+    /// The hash ranges of the shards this node serves as primary, in order.
+    var localPrimaryRanges: [ClosedRange<UInt64>] {
+        layout.entries.indices.filter { isLocalPrimary[$0] }.map {
+            let range = layout.entries[$0].range
+            return range.start...range.last
+        }
+    }
+}

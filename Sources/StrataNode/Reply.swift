@@ -1,0 +1,23 @@
+import NIOCore
+import StrataWire
+
+/// Writes RESP replies into a buffer in the connection's protocol version.
+struct Reply {
+    var buffer: ByteBuffer
+    var version: RESPVersion
+
+    mutating func ok() { RESPEncoder.writeSimpleString("OK", into: &buffer) }
+    mutating func simple(_ text: String) { RESPEncoder.writeSimpleString(text, into: &buffer) }
+    mutating func error(_ message: String) { RESPEncoder.writeError(message, into: &buffer) }
+    mutating func integer(_ value: Int64) { RESPEncoder.writeInteger(value, into: &buffer) }
+    mutating func bulk(_ bytes: [UInt8]) { RESPEncoder.writeBulkString(bytes, into: &buffer) }
+    mutating func bulk(_ bytes: ByteBuffer) { RESPEncoder.writeBulkString(bytes, into: &buffer) }
+    mutating func bulk(_ text: String) { RESPEncoder.writeBulkString(text, into: &buffer) }
+    mutating func null() { RESPEncoder.writeNull(version: version, into: &buffer) }
+    mutating func arrayHeader(_ count: Int) { RESPEncoder.writeArrayHeader(count: count, into: &buffer) }
+    mutating func mapHeader(_ count: Int) { RESPEncoder.writeMapHeader(count: count, version: version, into: &buffer) }
+
+    mutating func bulkOrNull(_ bytes: [UInt8]?) {
+        if let bytes { bulk(bytes) } else { null() }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import StrataCluster
+import StrataStorage
+
+/// Static facts about the running node, and the INFO renderer.
+struct ServerInfo: Sendable {
+    static let version = "0.1.0"
+
+    let runID: String
+    let host: String
+    let port: Int
+    let startedAt: Date
+    let dataDir: String
+    let configValues: [(String, String)]
+
+    init(host: String, port: Int, dataDir: String, maxClients: Int, idleTimeoutSeconds: Int) {
+        runID = (0..<40).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
+        self.host = host
+        self.port = port
+        self.startedAt = Date()
+        self.dataDir = dataDir
+        configValues = [
+            ("save", ""),
+            ("appendonly", "no"),
+            ("maxclients", String(maxClients)),
+            ("timeout", String(idleTimeoutSeconds)),
+            ("databases", "1"),
+            ("port", String(port)),
+            ("bind", host),
+            ("dir", dataDir),
+        ]
+    }
+
+    func render(
+        sections: [String], stats: NodeStats, topology: NodeTopology, keyspace: Keyspace,
+        tenant: TenantContext?, countKeys: ([UInt8]) -> Int
+    ) -> String {
+        let all = ["server", "clients", "stats", "keyspace", "replication"]
+        let wanted = sections.isEmpty || sections.contains("all") || sections.contains("everything") || sections.contains("default")
+            ? all : sections
+        var out = ""
+        for section in all where wanted.contains(section) {
+            switch section {
+            case "server":
+                out += "# Server\r\nstrata_version:\(Self.version)\r\nredis_version:7.0.0\r\nredis_mode:\(topology.map.nodes.count > 1 ? "cluster" : "standalone")\r\n"
+                out += "process_id:\(getpid())\r\nrun_id:\(runID)\r\ntcp_port:\(port)\r\nnode_id:\(topology.localNode)\r\n"
+                out += "uptime_in_seconds:\(Int(Date().timeIntervalSince(startedAt)))\r\ndata_dir:\(dataDir)\r\n\r\n"
+            case "clients":
+                out += "# Clients\r\nconnected_clients:\(stats.connectedClients.current)\r\n\r\n"
+            case "stats":
+                out += "# Stats\r\ntotal_connections_received:\(stats.connectionsAccepted.current)\r\n"
+                out += "total_commands_processed:\(stats.commands.current)\r\nrejected_connections:\(stats.connectionsRejected.current)\r\n"
+                out += "keyspace_hits:\(stats.readHits.current)\r\nkeyspace_misses:\(stats.reads.current - stats.readHits.current)\r\n"
+                out += "total_writes:\(stats.writes.current)\r\ntotal_error_replies:\(stats.errors.current)\r\n"
+                out += "auth_failures:\(stats.authFailures.current)\r\nprotocol_errors:\(stats.protocolErrors.current)\r\n\r\n"
+            case "keyspace":
+                out += "# Keyspace\r\n"
+                if let tenant {
+                    out += "db0:keys=\(countKeys(tenant.name)),expires=0,avg_ttl=0\r\n"
+                }
+                out += "\r\n"
+            case "replication":
+                let local = topology.localShards
+                let primaries = topology.localPrimaryRanges.count
+                out += "# Replication\r\nrole:master\r\nshards_primary:\(primaries)\r\nshards_replica:\(local.count - primaries)\r\n"
+                for shard in local {
+                    out += "shard\(shard.rawValue):role=\(topology.map.shard(shard)?.primary == topology.localNode ? "primary" : "replica"),last_version=\(keyspace.lastVersion(of: shard) ?? 0),lag=0\r\n"
+                }
+                out += "\r\n"
+            default: break
+            }
+        }
+        return out
+    }
+}

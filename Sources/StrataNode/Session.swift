@@ -1,0 +1,32 @@
+import StrataWire
+
+/// Per-connection state, owned by the connection and handed to the executor
+/// with each batch of commands.
+struct Session: Sendable {
+    /// The connection's id (CLIENT ID).
+    let id: UInt64
+    /// The peer's address, for INFO and logs.
+    let peer: String
+    /// Whether the peer connects from the loopback interface.
+    let isLoopback: Bool
+    /// The tenant the connection acts for, or `nil` before a required AUTH.
+    var tenant: TenantContext?
+    /// Whether the connection authenticated explicitly with AUTH or HELLO.
+    var authenticated = false
+    /// RESP2 until HELLO 3.
+    var protocolVersion: RESPVersion = .resp2
+    /// CLIENT SETNAME.
+    var name: [UInt8]? = nil
+    /// READONLY was sent (replica reads).
+    var readOnly = false
+    /// Set by QUIT: close after the reply.
+    var closeAfterReply = false
+}
+
+/// The tenant a connection acts for, resolved once at AUTH.
+struct TenantContext: Sendable, Equatable {
+    /// The tenant's name bytes (part of every data key).
+    let name: [UInt8]
+    /// Whether all of its keys share one shard.
+    let colocated: Bool
+}

@@ -1,0 +1,46 @@
+import StrataCluster
+
+/// The tenants a node accepts and how they authenticate.
+struct TenantDirectory: Sendable {
+    struct Entry: Sendable {
+        let context: TenantContext
+        /// SHA-256 of the secret, or `nil` for a tenant that cannot AUTH.
+        let secretDigest: [UInt8]?
+    }
+
+    let entries: [String: Entry]
+    let defaultAccess: ClusterConfig.DefaultTenantAccess
+
+    init(config: [String: ClusterConfig.Tenant], defaultAccess: ClusterConfig.DefaultTenantAccess) {
+        var entries: [String: Entry] = [:]
+        for (name, tenant) in config {
+            entries[name] = Entry(
+                context: TenantContext(name: Array(name.utf8), colocated: tenant.placement == .colocate),
+                secretDigest: tenant.secretHash.flatMap(TenantSecret.parse))
+        }
+        if entries["default"] == nil {
+            entries["default"] = Entry(context: TenantContext(name: Array("default".utf8), colocated: false), secretDigest: nil)
+        }
+        self.entries = entries
+        self.defaultAccess = defaultAccess
+    }
+
+    /// The tenant an unauthenticated connection acts for, or `nil` when it must AUTH first.
+    func defaultTenant(isLoopback: Bool) -> TenantContext? {
+        switch defaultAccess {
+        case .always: return entries["default"]?.context
+        case .loopback: return isLoopback ? entries["default"]?.context : nil
+        case .never: return nil
+        }
+    }
+
+    /// The tenant whose secret is `secret`, or `nil`. The same work is done for
+    /// unknown tenants as for wrong secrets.
+    func authenticate(tenant: [UInt8], secret: [UInt8]) -> TenantContext? {
+        let entry = entries[String(decoding: tenant, as: UTF8.self)]
+        let digest = entry?.secretDigest ?? [UInt8](repeating: 0, count: 32)
+        let matches = TenantSecret.matches(secret, digest: digest)
+        guard matches, let entry, entry.secretDigest != nil else { return nil }
+        return entry.context
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import StrataCluster
+import StrataNode
+
+/// The `strata` executable: subcommands only; the logic lives in the server modules.
+@main
+struct Strata: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "strata",
+        abstract: "A sharded key-value store with a write-through cache tier.",
+        subcommands: [NodeCommand.self, HashSecretCommand.self]
+    )
+}
+
+/// `strata node`: run a storage node.
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run a storage node (RocksDB behind a RESP server).",
+        discussion: """
+            Either --config cluster.json --id n1 (a node of a cluster), or
+            --standalone --port P --data-dir DIR (one node owning the whole ring).
+            """
+    )
+
+    @Option(help: "Path to cluster.json.") var config: String?
+    @Option(help: "This node's id in cluster.json.") var id: String?
+    @Flag(help: "Run one node that owns the whole ring.") var standalone = false
+    @Option(help: "Bind address (standalone).") var host = "127.0.0.1"
+    @Option(help: "RESP port (standalone).") var port: Int = 7379
+    @Option(help: "HTTP port for /metrics and /health (standalone; omit for none).") var metricsPort: Int?
+    @Option(help: "RocksDB directory (standalone).") var dataDir: String?
+    @Option(help: "WAL durability: everysec (fsync every second), always (fsync every write), group (shared fsyncs), none.")
+    var wal = "everysec"
+    @Option(help: "Close connections idle this many seconds (0 = never).") var idleTimeout: Int = 300
+    @Option(help: "Most simultaneous clients.") var maxClients: Int = 10_000
+    @Option(help: "Largest bulk string a client may send, in bytes.") var maxBulk: Int = 64 << 20
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() async throws {
+        var configuration: NodeConfiguration
+        if standalone {
+            guard let dataDir else { throw ValidationError("--standalone needs --data-dir") }
+            configuration = try NodeConfiguration(standaloneHost: host, port: port, metricsPort: metricsPort, dataDir: dataDir)
+        } else {
+            guard let config, let id else { throw ValidationError("give --config and --id, or --standalone") }
+            let cluster = try ClusterConfig.load(path: config)
+            configuration = try NodeConfiguration(config: cluster, map: try cluster.bootstrapMap(), nodeID: NodeID(id))
+        }
+        switch wal {
+        case "everysec": configuration.walSync = .noSync; configuration.walFsyncInterval = .seconds(1)
+        case "none": configuration.walSync = .noSync; configuration.walFsyncInterval = nil
+        case "always": configuration.walSync = .everyWrite
+        case "group": configuration.walSync = .groupCommit(window: .microseconds(500))
+        default: throw ValidationError("--wal must be everysec, always, group or none")
+        }
+        configuration.idleTimeoutSeconds = idleTimeout
+        configuration.maxClients = maxClients
+        configuration.connectionLimits.parser.maxBulkLength = maxBulk
+
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            return handler
+        }
+        let logger = Logger(label: "strata.node")
+        let server = try NodeServer(configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// `strata hash-secret`: print the `secretHash` value for cluster.json.
+struct HashSecretCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hash-secret",
+        abstract: "Print the sha256:<hex> form of a tenant secret for cluster.json's secretHash."
+    )
+
+    @Argument(help: "The secret.") var secret: String
+
+    func run() throws {
+        print(TenantSecret.hash(Array(secret.utf8)))
+    }
+}
