@@ -13,6 +13,14 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
         public var metricsPort: UInt16?
         /// Directory for the persisted map.
         public var dataDir: String?
+
+        /// Creates a coordinator entry.
+        public init(host: String, port: UInt16, metricsPort: UInt16? = nil, dataDir: String? = nil) {
+            self.host = host
+            self.port = port
+            self.metricsPort = metricsPort
+            self.dataDir = dataDir
+        }
     }
 
     /// One storage node.
@@ -31,6 +39,17 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
         public var zone: String?
         /// Relative capacity (default 1).
         public var weight: Int?
+
+        /// Creates a node entry.
+        public init(id: String, host: String, dataPort: UInt16, metricsPort: UInt16? = nil, dataDir: String, zone: String? = nil, weight: Int? = nil) {
+            self.id = id
+            self.host = host
+            self.dataPort = dataPort
+            self.metricsPort = metricsPort
+            self.dataDir = dataDir
+            self.zone = zone
+            self.weight = weight
+        }
     }
 
     /// One tenant.
@@ -60,6 +79,14 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
         public var port: UInt16
         /// HTTP port for `/metrics` and `/health`.
         public var metricsPort: UInt16?
+
+        /// Creates a gateway entry.
+        public init(id: String, host: String, port: UInt16, metricsPort: UInt16? = nil) {
+            self.id = id
+            self.host = host
+            self.port = port
+            self.metricsPort = metricsPort
+        }
     }
 
     /// Who may use the `default` tenant without AUTH.
@@ -88,6 +115,21 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
     public var defaultTenant: DefaultTenantAccess?
     /// Cache-tier gateways.
     public var caches: [Cache]?
+
+    /// Creates a configuration.
+    public init(
+        coordinator: Coordinator? = nil, nodes: [Node], replicationFactor: Int? = nil, shardCount: Int? = nil,
+        vnodes: Int? = nil, tenants: [String: Tenant]? = nil, defaultTenant: DefaultTenantAccess? = nil, caches: [Cache]? = nil
+    ) {
+        self.coordinator = coordinator
+        self.nodes = nodes
+        self.replicationFactor = replicationFactor
+        self.shardCount = shardCount
+        self.vnodes = vnodes
+        self.tenants = tenants
+        self.defaultTenant = defaultTenant
+        self.caches = caches
+    }
 
     /// Loads and checks a `cluster.json`.
     /// - Throws: `ClusterError.invalidConfiguration` naming the file and the problem.

@@ -1,0 +1,133 @@
+import Foundation
+import StrataCluster
+
+/// A real `strata` process on 127.0.0.1, started for one test and stopped after it.
+final class NodeProcess {
+    let port: Int
+    let metricsPort: Int
+    let directory: String
+    private(set) var process: Process
+    private let arguments: [String]
+    let logPath: String
+
+    static func strataPath() throws -> String {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("strata").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        throw RESPTestClient.Failure(description: "strata executable not found near \(CommandLine.arguments[0])")
+    }
+
+    /// A free TCP port on 127.0.0.1 (bound, read, released).
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func temporaryDirectory() -> String {
+        let path = NSTemporaryDirectory() + "strata-it-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Starts a standalone node.
+    static func standalone(extra: [String] = []) throws -> NodeProcess {
+        let directory = temporaryDirectory()
+        let port = freePort()
+        let metricsPort = freePort()
+        return try NodeProcess(
+            arguments: ["node", "--standalone", "--port", "\(port)", "--metrics-port", "\(metricsPort)", "--data-dir", directory + "/data"] + extra,
+            port: port, metricsPort: metricsPort, directory: directory)
+    }
+
+    /// Starts node `id` of a cluster.json written into a fresh directory.
+    static func clusterNode(config: ClusterConfig, id: String, directory: String) throws -> NodeProcess {
+        let path = directory + "/cluster.json"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(config).write(to: URL(fileURLWithPath: path))
+        let node = config.nodes.first { $0.id == id }!
+        return try NodeProcess(
+            arguments: ["node", "--config", path, "--id", id],
+            port: Int(node.dataPort), metricsPort: Int(node.metricsPort ?? 0), directory: directory)
+    }
+
+    init(arguments: [String], port: Int, metricsPort: Int, directory: String) throws {
+        self.arguments = arguments
+        self.port = port
+        self.metricsPort = metricsPort
+        self.directory = directory
+        self.logPath = directory + "/node-\(port).log"
+        process = Process()
+        try start()
+    }
+
+    private func start() throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.strataPath())
+        process.arguments = arguments
+        if !FileManager.default.fileExists(atPath: logPath) {
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        try waitUntilReady()
+    }
+
+    /// Polls PING until the node answers (or 30 s pass).
+    func waitUntilReady() throws {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if !process.isRunning {
+                throw RESPTestClient.Failure(description: "strata exited: \(log())")
+            }
+            if let client = try? RESPTestClient(port: port), let reply = try? client.call("PING"),
+               reply.text == "PONG" || reply.isError {
+                return
+            }
+            usleep(50_000)
+        }
+        throw RESPTestClient.Failure(description: "strata did not answer within 30 s: \(log())")
+    }
+
+    func log() -> String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    func client() throws -> RESPTestClient { try RESPTestClient(port: port) }
+
+    /// SIGTERM and wait: a graceful stop.
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    /// Stops gracefully, then starts again with the same arguments and data.
+    func restart() throws {
+        stop()
+        try start()
+    }
+
+    /// Stops the process and removes its files.
+    func cleanup() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}

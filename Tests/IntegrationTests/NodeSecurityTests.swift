@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+import StrataCluster
+import StrataWire
+
+@Suite("Tenants, limits, routing")
+struct NodeSecurityTests {
+    /// A one-node cluster.json with tenants alpha and beta and no default tenant.
+    static func tenantConfig(directory: String, port: Int, access: ClusterConfig.DefaultTenantAccess) -> ClusterConfig {
+        ClusterConfig(
+            coordinator: nil,
+            nodes: [.init(id: "n1", host: "127.0.0.1", dataPort: UInt16(port), metricsPort: nil, dataDir: directory + "/n1", zone: nil, weight: nil)],
+            replicationFactor: 1, shardCount: 16, vnodes: 64,
+            tenants: [
+                "alpha": .init(secretHash: TenantSecret.hash(Array("alpha-secret".utf8))),
+                "beta": .init(secretHash: TenantSecret.hash(Array("beta-secret".utf8)), placement: .colocate),
+            ],
+            defaultTenant: access, caches: nil)
+    }
+
+    @Test("tenant A cannot see, scan, count, delete or overwrite tenant B's keys")
+    func tenantIsolation() throws {
+        let directory = NodeProcess.temporaryDirectory()
+        let port = NodeProcess.freePort()
+        let node = try NodeProcess.clusterNode(config: Self.tenantConfig(directory: directory, port: port, access: .never), id: "n1", directory: directory)
+        defer { node.cleanup() }
+        let alpha = try node.client()
+        let beta = try node.client()
+        #expect(try alpha.call("GET", "k").text == "NOAUTH Authentication required.")
+        #expect(try alpha.call("AUTH", "alpha", "wrong").text?.hasPrefix("WRONGPASS") == true)
+        #expect(try alpha.call("AUTH", "nosuch", "alpha-secret").text?.hasPrefix("WRONGPASS") == true)
+        #expect(try alpha.call("AUTH", "alpha", "alpha-secret").text == "OK")
+        #expect(try beta.call("HELLO", "2", "AUTH", "beta", "beta-secret").isError == false)
+
+        #expect(try alpha.call("SET", "shared", "from-alpha").text == "OK")
+        #expect(try alpha.call("SET", "only-alpha", "1").text == "OK")
+        #expect(try beta.call("GET", "shared").isNull)
+        #expect(try beta.call("EXISTS", "shared", "only-alpha").int == 0)
+        #expect(try beta.call("DBSIZE").int == 0)
+        let scan = try #require(try beta.call("SCAN", "0", "COUNT", "1000").elements)
+        #expect(scan[1].elements?.isEmpty == true)
+        #expect(try beta.call("DEL", "shared", "only-alpha").int == 0)
+        #expect(try beta.call("SET", "shared", "from-beta").text == "OK")
+        #expect(try beta.call("INCR", "only-alpha").int == 1)
+        #expect(try alpha.call("GET", "shared").text == "from-alpha")
+        #expect(try alpha.call("GET", "only-alpha").text == "1")
+        #expect(try beta.call("GET", "shared").text == "from-beta")
+        #expect(try alpha.call("DBSIZE").int == 2)
+        #expect(try beta.call("DBSIZE").int == 2)
+        let alphaKeys = try #require(try alpha.call("SCAN", "0", "COUNT", "1000").elements?[1].elements).compactMap(\.text)
+        #expect(Set(alphaKeys) == ["shared", "only-alpha"])
+    }
+
+    @Test("unauthenticated connections get strict parser limits; breaking one errors and closes")
+    func unauthenticatedLimits() throws {
+        let directory = NodeProcess.temporaryDirectory()
+        let port = NodeProcess.freePort()
+        let node = try NodeProcess.clusterNode(config: Self.tenantConfig(directory: directory, port: port, access: .never), id: "n1", directory: directory)
+        defer { node.cleanup() }
+        let c = try node.client()
+        try c.send((0..<11).map { _ in Array("x".utf8) })
+        let reply = try #require(try c.read())
+        #expect(reply.isError)
+        #expect(try c.read() == nil, "the connection is closed")
+        let big = try node.client()
+        try big.send([Array("AUTH".utf8), Array("alpha".utf8), [UInt8](repeating: 65, count: 17 * 1024)])
+        #expect(try big.read()?.isError == true)
+        #expect(try big.read() == nil)
+        // After AUTH the normal limits apply.
+        let authed = try node.client()
+        #expect(try authed.call("AUTH", "alpha", "alpha-secret").text == "OK")
+        #expect(try authed.call(([Array("MSET".utf8)] + (0..<20).map { Array("k\($0)".utf8) })).text == "OK")
+        #expect(try authed.call([Array("SET".utf8), Array("big".utf8), [UInt8](repeating: 66, count: 100_000)]).text == "OK")
+    }
+
+    @Test("malformed frames and broken limits: an error reply, a closed connection, the server stays up")
+    func malformedInput() throws {
+        let node = try NodeProcess.standalone(extra: ["--max-bulk", "1024"])
+        defer { node.cleanup() }
+        let cases: [String] = [
+            "*2147483648\r\n",
+            "*1\r\n$9223372036854775807\r\n",
+            "*1\r\n$-5\r\n",
+            "*1\r\n$99999999999999999999\r\n",
+            "*1\r\n$2000\r\n",
+            "*1\r\n:5\r\n",
+            "*2\r\n$3\r\nGET\r\n$1\r\nkX\r\n\r\n",
+        ]
+        for frame in cases {
+            let c = try node.client()
+            try c.send(raw: Array(frame.utf8))
+            let reply = try #require(try c.read(), "no reply to \(frame.debugDescription)")
+            #expect(reply.isError, "\(frame.debugDescription)")
+            #expect(reply.text?.contains("Protocol error") == true, "\(frame.debugDescription): \(reply)")
+            #expect(try c.read() == nil, "connection stays open after \(frame.debugDescription)")
+        }
+        // A top-level `$…` line is an inline command, as in Redis: an error reply, connection kept.
+        let inline = try node.client()
+        try inline.send(raw: Array("$9223372036854775807\r\n".utf8))
+        #expect(try inline.read()?.text?.hasPrefix("ERR unknown command") == true)
+        #expect(try inline.call("PING").text == "PONG")
+        // Garbage fuzz: the server never crashes.
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<50 {
+            let c = try node.client()
+            try? c.send(raw: (0..<Int.random(in: 1...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) } + Array("\r\n".utf8))
+        }
+        let healthy = try node.client()
+        #expect(try healthy.call("PING").text == "PONG")
+        // Pipelined commands before a bad frame are answered first.
+        let pipelined = try node.client()
+        try pipelined.send(raw: Array("*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n*1\r\n$x\r\n".utf8))
+        #expect(try pipelined.read()?.text == "PONG")
+        #expect(try pipelined.read()?.text == "PONG")
+        #expect(try pipelined.read()?.isError == true)
+        #expect(try pipelined.read() == nil)
+    }
+
+    @Test("a key of a shard this node does not serve gets MOVED to its owner")
+    func moved() throws {
+        let directory = NodeProcess.temporaryDirectory()
+        let portA = NodeProcess.freePort()
+        let portB = NodeProcess.freePort()
+        let config = ClusterConfig(
+            coordinator: nil,
+            nodes: [
+                .init(id: "n1", host: "127.0.0.1", dataPort: UInt16(portA), metricsPort: nil, dataDir: directory + "/n1", zone: nil, weight: nil),
+                .init(id: "n2", host: "127.0.0.1", dataPort: UInt16(portB), metricsPort: nil, dataDir: directory + "/n2", zone: nil, weight: nil),
+            ],
+            replicationFactor: 1, shardCount: 16, vnodes: 64, tenants: [:], defaultTenant: .loopback, caches: nil)
+        let map = try config.bootstrapMap()
+        let n1 = try NodeProcess.clusterNode(config: config, id: "n1", directory: directory)
+        defer { n1.cleanup() }
+        let c = try n1.client()
+        var movedSeen = 0
+        var localSeen = 0
+        for i in 0..<40 {
+            let key = "key\(i)"
+            let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array(key.utf8))
+            let shard = map.shard(forHash: hash)
+            let reply = try c.call("SET", key, "v")
+            if shard.primary == "n1" {
+                #expect(reply.text == "OK")
+                localSeen += 1
+            } else {
+                #expect(reply.text == "MOVED \(shard.id.rawValue) 127.0.0.1:\(portB) \(shard.epoch)")
+                #expect(try c.call("GET", key).text == "MOVED \(shard.id.rawValue) 127.0.0.1:\(portB) \(shard.epoch)")
+                movedSeen += 1
+            }
+        }
+        #expect(movedSeen > 0 && localSeen > 0)
+    }
+}
