@@ -6,6 +6,10 @@ struct CommandError: Error {
     var message: String
     /// Whether the server closes the connection after replying.
     var closesConnection = false
+    /// Not a reply: an inline (event-loop) read found that it needs the disk.
+    var needsIO = false
+
+    static let needsDisk = CommandError(message: "", needsIO: true)
 
     static let syntax = CommandError(message: "ERR syntax error")
     static let notInteger = CommandError(message: "ERR value is not an integer or out of range")

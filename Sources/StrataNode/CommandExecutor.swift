@@ -24,16 +24,56 @@ final class CommandExecutor: Sendable {
         self.info = info
     }
 
+    /// How a batch is run: which reads may block and whether writes are allowed.
+    enum Mode {
+        /// On an event loop: reads from memory only; a read that needs the disk aborts the batch.
+        case inline
+        /// On the storage pool: reads may block; no writes.
+        case blocking
+        /// On the writer thread: reads see the group's staged writes; writes are staged in it.
+        case writer(WriteGroup)
+    }
+
+    /// Where a batch of commands must run.
+    enum BatchKind {
+        /// Only memory-servable reads and connection commands: try on the event loop.
+        case inlineRead
+        /// Reads that may block, scans, AUTH and other control commands: the storage pool.
+        case blocking
+        /// At least one write: the writer thread.
+        case write
+    }
+
+    static let writeCommands: Set<String> = [
+        "SET", "GETDEL", "DEL", "UNLINK", "MSET", "INCR", "DECR", "INCRBY", "DECRBY", "APPEND",
+        "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST",
+    ]
+    static let inlineCommands: Set<String> = ["GET", "MGET", "EXISTS", "GETVER", "STRLEN", "TTL", "PTTL", "PING", "ECHO"]
+
+    /// Classifies a batch by its most demanding command.
+    static func classify(_ commands: [RESPCommand]) -> BatchKind {
+        var kind = BatchKind.inlineRead
+        for command in commands {
+            guard let name = command.arguments.first.map({ CommandName($0).upper }) else { continue }
+            if writeCommands.contains(name) { return .write }
+            if !inlineCommands.contains(name) { kind = .blocking }
+        }
+        return kind
+    }
+
     /// Runs `commands` in order for `session`, appending every reply to `out`.
-    func execute(_ commands: [RESPCommand], session: inout Session, into out: inout ByteBuffer) {
-        let now = Record.nowMilliseconds()
+    /// - Returns: `false` only in `.inline` mode, when a read needed the disk:
+    ///   the caller discards `out` and `session` and reruns the batch on the pool.
+    func execute(_ commands: [RESPCommand], session: inout Session, into out: inout ByteBuffer, mode: Mode) -> Bool {
+        let run = CommandRun(executor: self, mode: mode, now: Record.nowMilliseconds())
         for command in commands {
             stats.commands.add(1)
             var reply = Reply(buffer: out, version: session.protocolVersion)
             out = ByteBuffer()
             do {
-                try execute(command, session: &session, now: now, reply: &reply)
+                try run.execute(command, session: &session, now: run.now, reply: &reply)
             } catch {
+                if error.needsIO { return false }
                 stats.errors.add(1)
                 reply.error(error.message)
                 if error.closesConnection { session.closeAfterReply = true }
@@ -41,11 +81,25 @@ final class CommandExecutor: Sendable {
             out = reply.buffer
             if session.closeAfterReply { break }
         }
+        return true
     }
+}
+
+/// One batch's execution: the command implementations, with the batch's mode and clock.
+struct CommandRun {
+    let executor: CommandExecutor
+    let mode: CommandExecutor.Mode
+    let now: Int64
+
+    var keyspace: Keyspace { executor.keyspace }
+    var topology: NodeTopology { executor.topology }
+    var tenants: TenantDirectory { executor.tenants }
+    var stats: NodeStats { executor.stats }
+    var info: ServerInfo { executor.info }
 
     // MARK: Dispatch
 
-    private func execute(_ command: RESPCommand, session: inout Session, now: Int64, reply: inout Reply) throws(CommandError) {
+    func execute(_ command: RESPCommand, session: inout Session, now: Int64, reply: inout Reply) throws(CommandError) {
         let args = command.arguments
         guard let first = args.first else { return }
         let name = CommandName(first)
@@ -121,7 +175,38 @@ final class CommandExecutor: Sendable {
 
     private func read(_ address: RecordAddress, _ now: Int64) throws(CommandError) -> Record? {
         do {
-            return try keyspace.read(address, now: now)
+            switch mode {
+            case .inline:
+                switch try keyspace.readIfCached(address, now: now) {
+                case .record(let record): return record
+                case .missing: return nil
+                case .needsIO: throw CommandError.needsDisk
+                }
+            case .blocking:
+                return try keyspace.read(address, now: now)
+            case .writer(let group):
+                return try group.read(address, now: now)
+            }
+        } catch let error as CommandError {
+            throw error
+        } catch {
+            throw .storage(error)
+        }
+    }
+
+    /// Reads the record at `address` (unless `needsCurrent` is false: a blind
+    /// write), lets `decide` choose a mutation, and stages it in the writer's group.
+    private func mutate<Result>(
+        _ address: RecordAddress, _ now: Int64, needsCurrent: Bool = true,
+        _ decide: (Record?) throws(CommandError) -> (Mutation, Result)
+    ) throws(CommandError) -> (Result, UInt64?) {
+        guard case .writer(let group) = mode else {
+            throw CommandError(message: "ERR internal: write outside the writer thread")
+        }
+        let current = needsCurrent ? try read(address, now) : nil
+        let (mutation, result) = try decide(current)
+        do {
+            return (result, try group.stage(address, current: current, mutation))
         } catch {
             throw .storage(error)
         }
@@ -176,7 +261,8 @@ final class CommandExecutor: Sendable {
         }
         let value = Array(args[2].readableBytesView)
         let target = try address(args[1], tenant, session, write: true)
-        let (outcome, _) = try keyspace.mutate(target, now: now) { (current: Record?) throws(CommandError) -> (Mutation, (applied: Bool, old: Record?)) in
+        let needsCurrent = options.ifVersion != nil || options.onlyIfMissing || options.onlyIfExists || options.returnOld || options.keepTTL
+        let (outcome, _) = try mutate(target, now, needsCurrent: needsCurrent) { (current: Record?) throws(CommandError) -> (Mutation, (applied: Bool, old: Record?)) in
             if let expected = options.ifVersion, (current?.version ?? 0) != expected {
                 throw .versionMismatch(current: current?.version ?? 0)
             }
@@ -196,7 +282,7 @@ final class CommandExecutor: Sendable {
     }
 
     private func getDelete(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
-        let (old, _) = try keyspace.mutate(try address(key, tenant, session, write: true), now: now) { current in
+        let (old, _) = try mutate(try address(key, tenant, session, write: true), now) { current in
             (current == nil ? .keep : .delete, current)
         }
         stats.writes.add(1)
@@ -207,7 +293,7 @@ final class CommandExecutor: Sendable {
         let targets = try keys.map { (key) throws(CommandError) in try address(key, tenant, session, write: true) }
         var removed: Int64 = 0
         for target in targets {
-            let (existed, _) = try keyspace.mutate(target, now: now) { current in (current == nil ? .keep : .delete, current != nil) }
+            let (existed, _) = try mutate(target, now) { current in (current == nil ? .keep : .delete, current != nil) }
             if existed { removed += 1 }
         }
         stats.writes.add(UInt64(targets.count))
@@ -240,14 +326,14 @@ final class CommandExecutor: Sendable {
             pairs.append((try address(args[i], tenant, session, write: true), Array(args[i + 1].readableBytesView)))
         }
         for (target, value) in pairs {
-            _ = try keyspace.mutate(target, now: now) { _ in (.put(value: value, expiresAt: nil, flags: 0), ()) }
+            _ = try mutate(target, now, needsCurrent: false) { _ in (.put(value: value, expiresAt: nil, flags: 0), ()) }
         }
         stats.writes.add(UInt64(pairs.count))
         reply.ok()
     }
 
     private func incrementBy(_ key: ByteBuffer, _ amount: Int64, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
-        let (result, _) = try keyspace.mutate(try address(key, tenant, session, write: true), now: now) { (current: Record?) throws(CommandError) -> (Mutation, Int64) in
+        let (result, _) = try mutate(try address(key, tenant, session, write: true), now) { (current: Record?) throws(CommandError) -> (Mutation, Int64) in
             let base: Int64
             if let current {
                 guard let parsed = parseInteger(current.value[...]) else { throw .notInteger }
@@ -265,7 +351,7 @@ final class CommandExecutor: Sendable {
 
     private func append(_ key: ByteBuffer, _ suffix: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
         let suffixBytes = Array(suffix.readableBytesView)
-        let (length, _) = try keyspace.mutate(try address(key, tenant, session, write: true), now: now) { current in
+        let (length, _) = try mutate(try address(key, tenant, session, write: true), now) { current in
             let value = (current?.value ?? []) + suffixBytes
             return (.put(value: value, expiresAt: current?.expiresAt, flags: 0), value.count)
         }
@@ -302,7 +388,7 @@ final class CommandExecutor: Sendable {
             guard !addOverflow else { throw .invalidExpire(name.lower) }
             absolute = sum
         }
-        let (changed, _) = try keyspace.mutate(try address(args[1], tenant, session, write: true), now: now) { (current: Record?) throws(CommandError) -> (Mutation, Bool) in
+        let (changed, _) = try mutate(try address(args[1], tenant, session, write: true), now) { (current: Record?) throws(CommandError) -> (Mutation, Bool) in
             guard let current else { return (.keep, false) }
             switch condition {
             case "NX": if current.expiresAt != nil { return (.keep, false) }
@@ -326,7 +412,7 @@ final class CommandExecutor: Sendable {
     }
 
     private func persist(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
-        let (changed, _) = try keyspace.mutate(try address(key, tenant, session, write: true), now: now) { current in
+        let (changed, _) = try mutate(try address(key, tenant, session, write: true), now) { current in
             guard let current, current.expiresAt != nil else { return (.keep, false) }
             return (.put(value: current.value, expiresAt: nil, flags: current.flags), true)
         }
@@ -561,7 +647,7 @@ final class CommandExecutor: Sendable {
     private func info(_ args: [ByteBuffer], session: Session, now: Int64, reply: inout Reply) {
         let sections = args.dropFirst().map { CommandName($0).lower }
         let text = info.render(sections: sections, stats: stats, topology: topology, keyspace: keyspace, tenant: session.tenant) { tenant in
-            (try? self.countKeys(of: tenant, now: now)) ?? 0
+            (try? countKeys(of: tenant, now: now)) ?? 0
         }
         reply.bulk(text)
     }

@@ -18,9 +18,11 @@ public struct ConnectionLimits: Sendable {
     public init() {}
 }
 
-/// One client connection: buffers input, decodes pipelined commands, runs each
-/// batch on the storage thread pool (never on the event loop) and writes the
-/// replies in order. Only one batch per connection is in flight at a time, so
+/// One client connection: buffers input, decodes pipelined commands, and runs
+/// each batch where it belongs: reads that memory can answer on the event loop
+/// (RocksDB's memory-only read tier never touches the disk), other reads on
+/// the storage pool, writes on the single writer thread. Replies go out in
+/// request order. Only one batch per connection is in flight at a time, so
 /// replies keep request order; the next batch starts when the socket is writable.
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
@@ -28,6 +30,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private let executor: CommandExecutor
     private let pool: NIOThreadPool
+    private let writer: WriteQueue
     private let limits: ConnectionLimits
     private var decoder: RESPCommandDecoder
     private var input: ByteBuffer?
@@ -36,9 +39,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var closing = false
     private var readingPaused = false
 
-    init(executor: CommandExecutor, pool: NIOThreadPool, limits: ConnectionLimits, session: Session) {
+    init(executor: CommandExecutor, pool: NIOThreadPool, writer: WriteQueue, limits: ConnectionLimits, session: Session) {
         self.executor = executor
         self.pool = pool
+        self.writer = writer
         self.limits = limits
         self.session = session
         self.decoder = RESPCommandDecoder(limits: session.tenant == nil ? limits.unauthenticatedParser : limits.parser)
@@ -119,23 +123,35 @@ final class ConnectionHandler: ChannelInboundHandler {
         let executor = self.executor
         let session = self.session
         let allocator = context.channel.allocator
-        let maxOutput = limits.maxOutputBytes
         let batch = commands
-        pool.runIfActive(eventLoop: context.eventLoop) { () -> (ByteBuffer, Session) in
-            var session = session
-            var out = allocator.buffer(capacity: 128 * batch.count)
-            executor.execute(batch, session: &session, into: &out)
-            if out.readableBytes > maxOutput {
-                out.clear()
-                RESPEncoder.writeError("ERR reply exceeds the output buffer limit of \(maxOutput) bytes; closing", into: &out)
-                executor.stats.outputOverflowClosed.add(1)
-                session.closeAfterReply = true
+        let future: EventLoopFuture<(ByteBuffer, Session)>
+        switch CommandExecutor.classify(batch) {
+        case .write:
+            future = writer.submit(batch, session: session, allocator: allocator, on: context.eventLoop)
+        case .inlineRead:
+            var inlineSession = session
+            var out = allocator.buffer(capacity: 64 * batch.count)
+            if executor.execute(batch, session: &inlineSession, into: &out, mode: .inline) {
+                future = context.eventLoop.makeSucceededFuture((out, inlineSession))
+            } else {
+                future = runBlocking(batch, session: session, allocator: allocator, eventLoop: context.eventLoop)
             }
-            return (out, session)
-        }.assumeIsolated().whenComplete { result in
+        case .blocking:
+            future = runBlocking(batch, session: session, allocator: allocator, eventLoop: context.eventLoop)
+        }
+        future.assumeIsolated().whenComplete { result in
             self.inFlight = false
             switch result {
-            case .success(let (out, session)):
+            case .success(let (reply, session)):
+                var out = reply
+                if out.readableBytes > self.limits.maxOutputBytes {
+                    out.clear()
+                    RESPEncoder.writeError("ERR reply exceeds the output buffer limit of \(self.limits.maxOutputBytes) bytes; closing", into: &out)
+                    executor.stats.outputOverflowClosed.add(1)
+                    self.closing = true
+                    context.writeAndFlush(self.wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                    return
+                }
                 let wasAuthorized = self.session.tenant != nil
                 self.session = session
                 if !wasAuthorized, session.tenant != nil { self.decoder.limits = self.limits.parser }
@@ -156,6 +172,16 @@ final class ConnectionHandler: ChannelInboundHandler {
                 RESPEncoder.writeError("ERR server is shutting down", into: &out)
                 context.writeAndFlush(self.wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             }
+        }
+    }
+
+    private func runBlocking(_ batch: [RESPCommand], session: Session, allocator: ByteBufferAllocator, eventLoop: EventLoop) -> EventLoopFuture<(ByteBuffer, Session)> {
+        let executor = self.executor
+        return pool.runIfActive(eventLoop: eventLoop) { () -> (ByteBuffer, Session) in
+            var session = session
+            var out = allocator.buffer(capacity: 64 * batch.count)
+            _ = executor.execute(batch, session: &session, into: &out, mode: .blocking)
+            return (out, session)
         }
     }
 

@@ -18,27 +18,19 @@ struct RecordAddress {
     let dataKey: DataKey
 }
 
-/// The records of one node with per-shard write sequencing.
+/// The records of one node and the per-shard sequence numbers that version them.
 ///
-/// Every write to a shard takes that shard's lock, reads what it needs,
-/// assigns the shard's next sequence number as the record's version and
-/// commits the record and the new sequence number in one atomic batch, so a
-/// version is never reused, even across restarts. Reads take no lock.
-///
-/// All methods block on RocksDB: call them from a thread pool, never from an
-/// event loop.
+/// Reads go straight to RocksDB (`read` may block; `readIfCached` never
+/// does). Writes are staged in a `WriteGroup` by the single writer thread and
+/// committed together: every record of the group, and each touched shard's
+/// new last sequence number, in one atomic RocksDB batch. A version is thus
+/// never reused, even across restarts.
 final class Keyspace: Sendable {
-    /// One shard's write lock and last assigned sequence number.
-    final class ShardSequencer: Sendable {
-        let state: Mutex<UInt64>
-        init(last: UInt64) { state = Mutex(last) }
-        var last: UInt64 { state.withLock { $0 } }
-    }
-
     let database: Database
     let records: RecordStore
     let meta: ColumnFamily
-    let sequencers: [ShardID: ShardSequencer]
+    /// Last committed sequence number per local shard.
+    private let sequences: Mutex<[ShardID: UInt64]>
 
     /// The column families a node's database has.
     static let families = [
@@ -53,12 +45,12 @@ final class Keyspace: Sendable {
         }
         self.records = RecordStore(database: database, family: data)
         self.meta = meta
-        var sequencers: [ShardID: ShardSequencer] = [:]
+        var sequences: [ShardID: UInt64] = [:]
         for shard in shards {
             let stored = try database.get(Self.sequenceKey(shard), in: meta)
-            sequencers[shard] = ShardSequencer(last: stored.map(Self.decodeSequence) ?? 0)
+            sequences[shard] = stored.map(Self.decodeSequence) ?? 0
         }
-        self.sequencers = sequencers
+        self.sequences = Mutex(sequences)
     }
 
     static func sequenceKey(_ shard: ShardID) -> [UInt8] {
@@ -69,55 +61,88 @@ final class Keyspace: Sendable {
         bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
-    /// The last version assigned in `shard`, or `nil` for a shard this node does not hold.
+    /// The last version committed in `shard`, or `nil` for a shard this node does not hold.
     func lastVersion(of shard: ShardID) -> UInt64? {
-        sequencers[shard]?.last
+        sequences.withLock { $0[shard] }
     }
 
-    /// The live record at `address`, or `nil`.
+    /// The live record at `address`, or `nil`. May block on disk.
     func read(_ address: RecordAddress, now: Int64) throws(StorageError) -> Record? {
         try records.get(address.dataKey, now: now)
     }
 
-    /// Reads the record at `address` under its shard's lock, lets `decide`
-    /// choose a mutation, and applies it atomically with a new version.
-    /// - Returns: what `decide` returned alongside its mutation, and the new
-    ///   version when something was written.
-    func mutate<Result>(
-        _ address: RecordAddress,
-        now: Int64,
-        _ decide: (Record?) throws(CommandError) -> (Mutation, Result)
-    ) throws(CommandError) -> (result: Result, version: UInt64?) {
-        guard let sequencer = sequencers[address.shard] else {
-            throw CommandError(message: "ERR shard \(address.shard) has no sequencer on this node")
+    /// The live record at `address` from memory only; `.needsIO` when the disk would be needed.
+    func readIfCached(_ address: RecordAddress, now: Int64) throws(StorageError) -> RecordStore.CachedRecord {
+        try records.getIfCached(address.dataKey, now: now)
+    }
+
+    /// A new, empty group of writes (writer thread only).
+    func beginGroup() -> WriteGroup {
+        WriteGroup(keyspace: self, sequences: sequences.withLock { $0 })
+    }
+
+    /// Commits `group` atomically and publishes its sequence numbers.
+    func commit(_ group: WriteGroup) throws(StorageError) {
+        guard !group.dirtyShards.isEmpty else { return }
+        for shard in group.dirtyShards {
+            try group.batch.put(Self.sequenceKey(shard), withUnsafeBytes(of: group.sequences[shard]!.bigEndian) { Array($0) }, in: meta)
         }
-        return try sequencer.state.withLock { (last: inout UInt64) throws(CommandError) -> (result: Result, version: UInt64?) in
-            let current: Record?
-            do {
-                current = try records.get(address.dataKey, now: now)
-            } catch {
-                throw CommandError.storage(error)
-            }
-            let (mutation, result) = try decide(current)
-            let next = last + 1
-            do {
-                let batch = WriteBatch(for: database)
-                switch mutation {
-                case .keep:
-                    return (result, nil)
-                case .put(let value, let expiresAt, let flags):
-                    try batch.put(address.dataKey, Record(value: value, version: next, expiresAt: expiresAt, flags: flags), in: records.family)
-                case .delete:
-                    guard current != nil else { return (result, nil) }
-                    try batch.delete(address.dataKey, in: records.family)
-                }
-                try batch.put(Self.sequenceKey(address.shard), withUnsafeBytes(of: next.bigEndian) { Array($0) }, in: meta)
-                try database.write(batch)
-            } catch {
-                throw CommandError.storage(error)
-            }
-            last = next
-            return (result, next)
+        try database.write(group.batch)
+        let committed = group.sequences
+        let dirty = group.dirtyShards
+        sequences.withLock { sequences in
+            for shard in dirty { sequences[shard] = committed[shard] }
         }
+    }
+}
+
+/// Writes staged by the writer thread between two commits. Reads through a
+/// group see its staged writes first, so pipelined commands see each other.
+/// Not `Sendable`: it lives on the writer thread.
+final class WriteGroup {
+    let keyspace: Keyspace
+    let batch: WriteBatch
+    fileprivate(set) var sequences: [ShardID: UInt64]
+    fileprivate(set) var dirtyShards: Set<ShardID> = []
+    /// Staged state per key: a record, or `nil` for deleted.
+    private var overlay: [DataKey: Record?] = [:]
+
+    fileprivate init(keyspace: Keyspace, sequences: [ShardID: UInt64]) {
+        self.keyspace = keyspace
+        self.batch = WriteBatch(for: keyspace.database)
+        self.sequences = sequences
+    }
+
+    /// The live record at `address`, staged or stored.
+    func read(_ address: RecordAddress, now: Int64) throws(StorageError) -> Record? {
+        if let staged = overlay[address.dataKey] {
+            guard let staged, !staged.isExpired(at: now) else { return nil }
+            return staged
+        }
+        return try keyspace.read(address, now: now)
+    }
+
+    /// Stages `mutation` of the record at `address` (whose current state is
+    /// `current`) and returns the version it gets, or `nil` when nothing changes.
+    func stage(_ address: RecordAddress, current: Record?, _ mutation: Mutation) throws(StorageError) -> UInt64? {
+        guard let last = sequences[address.shard] else {
+            throw StorageError(code: .invalidArgument, message: "shard \(address.shard) is not held by this node")
+        }
+        let next = last + 1
+        switch mutation {
+        case .keep:
+            return nil
+        case .put(let value, let expiresAt, let flags):
+            let record = Record(value: value, version: next, expiresAt: expiresAt, flags: flags)
+            try batch.put(address.dataKey, record, in: keyspace.records.family)
+            overlay[address.dataKey] = .some(record)
+        case .delete:
+            guard current != nil else { return nil }
+            try batch.delete(address.dataKey, in: keyspace.records.family)
+            overlay[address.dataKey] = .some(nil)
+        }
+        sequences[address.shard] = next
+        dirtyShards.insert(address.shard)
+        return next
     }
 }

@@ -21,6 +21,7 @@ public final class NodeServer: Service, Sendable {
     private let database: Database
     private let group: MultiThreadedEventLoopGroup
     private let pool: NIOThreadPool
+    private let writer: WriteQueue
     private let state = NIOLockedValueBox(State())
 
     private struct State {
@@ -53,6 +54,7 @@ public final class NodeServer: Service, Sendable {
                 maxClients: configuration.maxClients, idleTimeoutSeconds: configuration.idleTimeoutSeconds))
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
         pool = NIOThreadPool(numberOfThreads: max(configuration.storageThreads, 1))
+        writer = WriteQueue(executor: executor)
     }
 
     /// The RESP port once bound (useful with port 0).
@@ -63,6 +65,7 @@ public final class NodeServer: Service, Sendable {
     /// Serves until graceful shutdown or cancellation.
     public func run() async throws {
         pool.start()
+        writer.start()
         let server = try await bindDataPort()
         let metrics = try await bindMetricsPort()
         logger.info("strata node listening", metadata: [
@@ -81,6 +84,7 @@ public final class NodeServer: Service, Sendable {
         try? await metrics?.close()
         let children = state.withLockedValue { Array($0.children.values) }
         for child in children { try? await child.close() }
+        try? await writer.shutdown()
         try? await pool.shutdownGracefully()
         try? database.flushWAL(sync: true)
         database.close()
@@ -103,6 +107,7 @@ public final class NodeServer: Service, Sendable {
     private func bindDataPort() async throws -> Channel {
         let executor = self.executor
         let pool = self.pool
+        let writer = self.writer
         let configuration = self.configuration
         let state = self.state
         let bootstrap = ServerBootstrap(group: group)
@@ -137,7 +142,7 @@ public final class NodeServer: Service, Sendable {
                     if configuration.idleTimeoutSeconds > 0 {
                         try sync.addHandler(IdleStateHandler(allTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
                     }
-                    try sync.addHandler(ConnectionHandler(executor: executor, pool: pool, limits: configuration.connectionLimits, session: session))
+                    try sync.addHandler(ConnectionHandler(executor: executor, pool: pool, writer: writer, limits: configuration.connectionLimits, session: session))
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()

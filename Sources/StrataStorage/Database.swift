@@ -85,6 +85,39 @@ public final class Database: Sendable {
         return Array(UnsafeRawBufferPointer(start: value, count: length))
     }
 
+    /// What a non-blocking read found.
+    public enum CachedRead: Sendable, Equatable {
+        /// The key's value, read from memory.
+        case value([UInt8])
+        /// The key is absent (known from memory: memtables, cached blocks, bloom filters).
+        case missing
+        /// Answering would need disk I/O; use `get` off the latency-critical thread.
+        case needsIO
+    }
+
+    /// Reads `key` only from memory (memtables and the block cache), never
+    /// touching the disk: safe on an event-loop thread. Returns `.needsIO` when
+    /// the answer is not in memory.
+    public func getIfCached(_ key: [UInt8], in family: ColumnFamily = .default) throws(StorageError) -> CachedRead {
+        let handle = try openHandle()
+        var errorMessage: UnsafeMutablePointer<CChar>? = nil
+        let slice = try withCBytes(key) { (pointer, count) throws(StorageError) in
+            rocksdb_get_pinned_cf(handle.db, handle.memoryOnlyReadOptions, handle.families[family.index], pointer, count, &errorMessage)
+        }
+        if let errorMessage {
+            let status = String(cString: errorMessage)
+            rocksdb_free(errorMessage)
+            // RocksDB reports Status::Incomplete ("Result incomplete: …") when the memory-only tier cannot answer.
+            if status.hasPrefix("Result incomplete") || status.hasPrefix("Incomplete") { return .needsIO }
+            throw StorageError.fromRocksDB(operation: "get", status: status)
+        }
+        guard let slice else { return .missing }
+        defer { rocksdb_pinnableslice_destroy(slice) }
+        var length = 0
+        guard let value = rocksdb_pinnableslice_value(slice, &length) else { return .value([]) }
+        return .value(Array(UnsafeRawBufferPointer(start: value, count: length)))
+    }
+
     /// Stores `value` under `key`, durable as the `WALSyncPolicy` says when it returns.
     public func put(_ key: [UInt8], _ value: [UInt8], in family: ColumnFamily = .default) throws(StorageError) {
         let handle = try openHandle()

@@ -13,6 +13,8 @@ final class DatabaseHandle: @unchecked Sendable {
     let families: [OpaquePointer]
     let familyNames: [String]
     let readOptions: OpaquePointer
+    /// Reads that never touch the disk (`kBlockCacheTier`).
+    let memoryOnlyReadOptions: OpaquePointer
     let writeOptions: OpaquePointer
     private let dbOptions: OpaquePointer
     private let familyOptions: [OpaquePointer]
@@ -92,6 +94,8 @@ final class DatabaseHandle: @unchecked Sendable {
         db = opened
         families = handles.map { $0! }
         readOptions = rocksdb_readoptions_create()
+        memoryOnlyReadOptions = rocksdb_readoptions_create()
+        rocksdb_readoptions_set_read_tier(memoryOnlyReadOptions, 1)
         writeOptions = rocksdb_writeoptions_create()
         rocksdb_writeoptions_set_sync(writeOptions, options.walSync == .everyWrite ? 1 : 0)
         if case .groupCommit(let window) = options.walSync {
@@ -116,6 +120,7 @@ final class DatabaseHandle: @unchecked Sendable {
         for family in families { rocksdb_column_family_handle_destroy(family) }
         rocksdb_close(db)
         rocksdb_readoptions_destroy(readOptions)
+        rocksdb_readoptions_destroy(memoryOnlyReadOptions)
         rocksdb_writeoptions_destroy(writeOptions)
         Self.destroyOptions(dbOptions, familyOptions, tableOptions, blockCache, expiryFilter)
     }

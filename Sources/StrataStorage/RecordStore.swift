@@ -22,6 +22,27 @@ public struct RecordStore: Sendable {
         return record.isExpired(at: now) ? nil : record
     }
 
+    /// What a memory-only read of a record found.
+    public enum CachedRecord: Sendable, Equatable {
+        /// The live record.
+        case record(Record)
+        /// No live record (absent or expired).
+        case missing
+        /// Answering would need disk I/O.
+        case needsIO
+    }
+
+    /// The live record under `key`, read from memory only (never blocks on disk).
+    public func getIfCached(_ key: DataKey, now: Int64 = Record.nowMilliseconds()) throws(StorageError) -> CachedRecord {
+        switch try database.getIfCached(try key.encoded(), in: family) {
+        case .value(let bytes):
+            let record = try Record(encoded: bytes)
+            return record.isExpired(at: now) ? .missing : .record(record)
+        case .missing: return .missing
+        case .needsIO: return .needsIO
+        }
+    }
+
     /// Stores `record` under `key`.
     public func put(_ key: DataKey, _ record: Record) throws(StorageError) {
         try database.put(try key.encoded(), record.encoded(), in: family)

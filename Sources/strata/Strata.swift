@@ -11,7 +11,7 @@ struct Strata: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "A sharded key-value store with a write-through cache tier.",
-        subcommands: [NodeCommand.self, HashSecretCommand.self]
+        subcommands: [NodeCommand.self, HashSecretCommand.self, ConfigCommand.self]
     )
 }
 
@@ -85,5 +85,29 @@ struct HashSecretCommand: ParsableCommand {
 
     func run() throws {
         print(TenantSecret.hash(Array(secret.utf8)))
+    }
+}
+
+/// `strata config`: read cluster.json for scripts.
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Inspect cluster.json.",
+        subcommands: [ListNodes.self]
+    )
+
+    /// `strata config nodes`: one line per storage node: id host dataPort metricsPort ("-" for none).
+    struct ListNodes: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "nodes", abstract: "Print 'id host dataPort metricsPort' for every storage node.")
+
+        @Option(help: "Path to cluster.json.") var config = "cluster.json"
+
+        func run() throws {
+            let cluster = try ClusterConfig.load(path: config)
+            for node in cluster.nodes {
+                print("\(node.id) \(node.host) \(node.dataPort) \(node.metricsPort.map(String.init) ?? "-")")
+            }
+        }
     }
 }

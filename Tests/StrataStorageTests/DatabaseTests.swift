@@ -175,6 +175,24 @@ struct DatabaseTests {
         #expect(try store.database.get([9], in: meta) != nil)
     }
 
+    @Test("memory-only reads: memtable hits, disk-only keys report needsIO until cached")
+    func memoryOnlyReads() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanup() }
+        var db = try Database(path: dir.sub("db"))
+        for i in 0..<1000 { try db.put(Array("key\(i)"), [UInt8](repeating: UInt8(i & 0xFF), count: 100)) }
+        #expect(try db.getIfCached(Array("key1")) == .value([UInt8](repeating: 1, count: 100)), "memtable")
+        try db.compact() // flushes the memtable into an SST file
+        db.close()
+        db = try Database(path: dir.sub("db"))
+        defer { db.close() }
+        #expect(try db.getIfCached(Array("key5")) == .needsIO, "a fresh block cache cannot answer")
+        #expect(try db.get(Array("key5")) == [UInt8](repeating: 5, count: 100))
+        #expect(try db.getIfCached(Array("key5")) == .value([UInt8](repeating: 5, count: 100)), "now cached")
+        try db.put(Array("fresh"), [1])
+        #expect(try db.getIfCached(Array("fresh")) == .value([1]))
+    }
+
     @Test("record envelope and data key encodings")
     func encodings() throws {
         let record = Record(value: [0, 1, 2], version: 0x0102_0304_0506_0708, expiresAt: 42, flags: 7)

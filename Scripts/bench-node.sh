@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Side-by-side: a standalone Strata node against redis-server (appendonly yes,
+# appendfsync everysec), both fresh, rounds interleaved, medians reported.
+# Load: redis-benchmark -t set -n N -r 100000 -d 100 -c 50, then -t get with the
+# same -r (so GETs hit), at -P 1 and -P 16.
+#   Scripts/bench-node.sh [--rounds 3] [--requests 1000000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=3
+requests=1000000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds=$2; shift 2 ;;
+    --requests) requests=$2; shift 2 ;;
+    *) echo "usage: $0 [--rounds N] [--requests N]" >&2; exit 2 ;;
+  esac
+done
+Scripts/bootstrap.sh
+swift build -c release --product strata 2>&1 | tail -n 1
+work=$(mktemp -d /tmp/strata-bench-node.XXXXXX)
+strata_port=17379
+redis_port=17380
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+start_servers() {
+  rm -rf "$work/strata" "$work/redis"; mkdir -p "$work/redis"
+  .build/release/strata node --standalone --port $strata_port --data-dir "$work/strata" --log-level warning >"$work/strata.log" 2>&1 &
+  pids+=($!)
+  redis-server --port $redis_port --dir "$work/redis" --appendonly yes --appendfsync everysec --save "" --daemonize no >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  for port in $strata_port $redis_port; do
+    for _ in $(seq 1 100); do [ "$(redis-cli -p $port PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+  done
+}
+
+stop_servers() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+
+rps() { # port test pipeline
+  redis-benchmark -p "$1" -t "$2" -n "$requests" -r 100000 -d 100 -c 50 -P "$3" -q 2>/dev/null \
+    | tr '\r' '\n' | grep 'requests per second' | tail -n 1 | sed -E 's/.*: ([0-9.]+) requests per second.*/\1/'
+}
+
+results="$work/results.txt"
+: >"$results"
+for round in $(seq 1 "$rounds"); do
+  start_servers
+  for pipeline in 1 16; do
+    for test in set get; do
+      # Interleave: alternate which server goes first each round.
+      if [ $((round % 2)) -eq 1 ]; then order="strata redis"; else order="redis strata"; fi
+      for server in $order; do
+        port=$strata_port; [ "$server" = redis ] && port=$redis_port
+        value=$(rps $port $test $pipeline)
+        echo "$round $pipeline $test $server $value" | tee -a "$results"
+      done
+    done
+  done
+  stop_servers
+done
+
+echo
+echo "| test | pipeline | Strata req/s (median) | Redis req/s (median) | Strata/Redis |"
+echo "| --- | --- | --- | --- | --- |"
+for pipeline in 1 16; do
+  for test in set get; do
+    s=$(awk -v p=$pipeline -v t=$test '$2==p && $3==t && $4=="strata" {print $5}' "$results" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    r=$(awk -v p=$pipeline -v t=$test '$2==p && $3==t && $4=="redis" {print $5}' "$results" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    ratio=$(awk -v s="$s" -v r="$r" 'BEGIN {printf "%.2f", s/r}')
+    echo "| ${test^^} | -P $pipeline | $s | $r | ${ratio}x |"
+  done
+done

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Starts, stops and inspects the local Strata cluster described by cluster.json.
+#   Scripts/cluster.sh up       bootstrap, build release once, start every node, wait until healthy
+#   Scripts/cluster.sh down     stop exactly the processes `up` started
+#   Scripts/cluster.sh status   one line per process: pid, port, health
+#   Scripts/cluster.sh logs [N] the last N (default 40) lines of every log
+# Pid files and logs live in .cluster/ (git ignores it). CONFIG=path overrides cluster.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+config=${CONFIG:-cluster.json}
+state=.cluster
+strata=.build/release/strata
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+
+# "id host port metricsPort" per storage node, from cluster.json via strata itself.
+nodes() { "$strata" config nodes --config "$config"; }
+
+port_in_use() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+wait_healthy() { # id host port pidfile log
+  local id=$1 host=$2 port=$3 pidfile=$4 log=$5
+  for _ in $(seq 1 150); do
+    if ! pid_alive "$pidfile"; then
+      echo "cluster.sh: node $id exited during start; last lines of $log:" >&2
+      tail -n 20 "$log" >&2 || true
+      return 1
+    fi
+    if [ "$(redis-cli -h "$host" -p "$port" PING 2>/dev/null)" = "PONG" ]; then return 0; fi
+    sleep 0.2
+  done
+  echo "cluster.sh: node $id did not answer PING on $host:$port within 30 s; last lines of $log:" >&2
+  tail -n 20 "$log" >&2 || true
+  return 1
+}
+
+up() {
+  Scripts/bootstrap.sh
+  [ -f "$config" ] || die "$config not found"
+  echo "building strata (release)..."
+  swift build -c release --product strata 2>&1 | tail -n 1
+  mkdir -p "$state"
+  local started=()
+  while read -r id host port metrics; do
+    local pidfile="$state/$id.pid" log="$state/$id.log"
+    if pid_alive "$pidfile"; then
+      die "node $id is already running (pid $(cat "$pidfile")); run 'Scripts/cluster.sh down' first"
+    fi
+    if [ -f "$pidfile" ]; then
+      echo "cluster.sh: removing stale pid file $pidfile (pid $(cat "$pidfile") is not running)" >&2
+      rm -f "$pidfile"
+    fi
+    if port_in_use "$host" "$port"; then die "port $host:$port for node $id is in use by another process"; fi
+    if [ "$metrics" != "-" ] && port_in_use "$host" "$metrics"; then die "metrics port $host:$metrics for node $id is in use"; fi
+    nohup "$root/$strata" node --config "$config" --id "$id" >>"$log" 2>&1 &
+    echo $! >"$pidfile"
+    started+=("$id $host $port $pidfile $log")
+  done < <(nodes)
+  for entry in "${started[@]}"; do
+    # shellcheck disable=SC2086
+    wait_healthy $entry || { down; exit 1; }
+  done
+  echo
+  echo "Strata local cluster is up:"
+  while read -r id host port metrics; do
+    echo "  node $id  resp://$host:$port  metrics http://$host:$metrics/metrics  (pid $(cat "$state/$id.pid"))"
+  done < <(nodes)
+  echo
+  echo "Not started yet: the coordinator, replication and the cache gateway (open work)."
+  echo "Nodes serve the shards of the bootstrap map and answer MOVED for the others."
+  local first_port
+  first_port=$(nodes | head -n 1 | awk '{print $3}')
+  echo "Try:  redis-cli -c -p $first_port SET hello world && redis-cli -c -p $first_port GET hello"
+}
+
+down() {
+  [ -d "$state" ] || { echo "nothing to stop"; return 0; }
+  local any=0
+  for pidfile in "$state"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    any=1
+    local pid name
+    pid=$(cat "$pidfile"); name=$(basename "$pidfile" .pid)
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "cluster.sh: $name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+      echo "stopped $name (pid $pid)"
+    else
+      echo "$name was not running (stale pid file)"
+    fi
+    rm -f "$pidfile"
+  done
+  [ $any -eq 1 ] || echo "nothing to stop"
+}
+
+status() {
+  [ -x "$strata" ] || die "not built yet; run 'Scripts/cluster.sh up'"
+  printf "%-8s %-8s %-22s %s\n" NODE PID ADDRESS HEALTH
+  while read -r id host port metrics; do
+    local pidfile="$state/$id.pid" pid="-" health="stopped"
+    if pid_alive "$pidfile"; then
+      pid=$(cat "$pidfile")
+      if [ "$(redis-cli -h "$host" -p "$port" PING 2>/dev/null)" = "PONG" ]; then health="up"; else health="not answering"; fi
+    fi
+    printf "%-8s %-8s %-22s %s\n" "$id" "$pid" "$host:$port" "$health"
+  done < <(nodes)
+}
+
+logs() {
+  local lines=${1:-40}
+  for log in "$state"/*.log; do
+    [ -e "$log" ] || { echo "no logs yet"; return 0; }
+    echo "==> $log <=="
+    tail -n "$lines" "$log"
+  done
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  logs) shift; logs "${1:-40}" ;;
+  *) echo "usage: Scripts/cluster.sh up | down | status | logs [N]" >&2; exit 2 ;;
+esac

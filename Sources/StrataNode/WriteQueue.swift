@@ -1,0 +1,101 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import StrataWire
+
+/// The node's single writer: batches of commands that write are queued here
+/// from every connection and executed on one thread, which stages all their
+/// writes in one `WriteGroup` and commits it as one RocksDB write. Group
+/// commit falls out of the queueing: while one group commits, the next one
+/// fills. One writer also means no per-shard locks: sequence numbers are
+/// assigned in commit order.
+final class WriteQueue: Sendable {
+    private struct Request {
+        let commands: [RESPCommand]
+        let session: Session
+        let allocator: ByteBufferAllocator
+        let promise: EventLoopPromise<(ByteBuffer, Session)>
+    }
+
+    private struct State {
+        var requests: [Request] = []
+        var draining = false
+    }
+
+    private let executor: CommandExecutor
+    private let thread: NIOThreadPool
+    private let state = NIOLockedValueBox(State())
+
+    init(executor: CommandExecutor) {
+        self.executor = executor
+        self.thread = NIOThreadPool(numberOfThreads: 1)
+    }
+
+    func start() { thread.start() }
+
+    func shutdown() async throws { try await thread.shutdownGracefully() }
+
+    /// Queues a batch; the future completes with its replies and the updated session after the commit.
+    func submit(_ commands: [RESPCommand], session: Session, allocator: ByteBufferAllocator, on eventLoop: EventLoop) -> EventLoopFuture<(ByteBuffer, Session)> {
+        let promise = eventLoop.makePromise(of: (ByteBuffer, Session).self)
+        let startDrain = state.withLockedValue { state -> Bool in
+            state.requests.append(Request(commands: commands, session: session, allocator: allocator, promise: promise))
+            if state.draining { return false }
+            state.draining = true
+            return true
+        }
+        if startDrain {
+            thread.submit { workState in
+                guard case .active = workState else {
+                    self.failAll(CommandError(message: "ERR server is shutting down"))
+                    return
+                }
+                self.drain()
+            }
+        }
+        return promise.futureResult
+    }
+
+    private func drain() {
+        while true {
+            let requests = state.withLockedValue { state -> [Request] in
+                let taken = state.requests
+                state.requests.removeAll(keepingCapacity: true)
+                if taken.isEmpty { state.draining = false }
+                return taken
+            }
+            if requests.isEmpty { return }
+            let group = executor.keyspace.beginGroup()
+            var results: [(ByteBuffer, Session)] = []
+            results.reserveCapacity(requests.count)
+            for request in requests {
+                var session = request.session
+                var out = request.allocator.buffer(capacity: 64 * request.commands.count)
+                _ = executor.execute(request.commands, session: &session, into: &out, mode: .writer(group))
+                results.append((out, session))
+            }
+            do {
+                try executor.keyspace.commit(group)
+                for (request, result) in zip(requests, results) { request.promise.succeed(result) }
+            } catch {
+                // Nothing of the group was written: every command of it fails.
+                let failure = CommandError.storage(error)
+                for request in requests {
+                    var out = request.allocator.buffer(capacity: 64)
+                    for _ in request.commands { RESPEncoder.writeError(failure.message, into: &out) }
+                    request.promise.succeed((out, request.session))
+                }
+            }
+        }
+    }
+
+    private func failAll(_ error: CommandError) {
+        let requests = state.withLockedValue { state -> [Request] in
+            let taken = state.requests
+            state.requests.removeAll()
+            state.draining = false
+            return taken
+        }
+        for request in requests { request.promise.fail(error) }
+    }
+}
