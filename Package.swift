@@ -55,6 +55,10 @@ let package = Package(
         .testTarget(name: "StrataStorageTests", dependencies: ["StrataStorage", "StorageCrashWriter"]),
         .testTarget(name: "StrataClusterTests", dependencies: ["StrataCluster"]),
         .testTarget(
+            name: "StrataNodeTests",
+            dependencies: ["StrataNode", "StrataStorage", "StrataWire", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["strata", "StrataWire", "StrataCluster", .product(name: "NIOCore", package: "swift-nio")]
         ),

@@ -35,7 +35,7 @@ final class CommandExecutor: Sendable {
     }
 
     /// Where a batch of commands must run.
-    enum BatchKind {
+    enum BatchKind: Equatable {
         /// Only memory-servable reads and connection commands: try on the event loop.
         case inlineRead
         /// Reads that may block, scans, AUTH and other control commands: the storage pool.

@@ -31,6 +31,8 @@ final class Keyspace: Sendable {
     let meta: ColumnFamily
     /// Last committed sequence number per local shard.
     private let sequences: Mutex<[ShardID: UInt64]>
+    /// The hot set in memory, kept coherent by `commit`.
+    let cache: RecordCache
 
     /// The column families a node's database has.
     static let families = [
@@ -38,8 +40,9 @@ final class Keyspace: Sendable {
         ColumnFamilyOptions(name: "meta"),
     ]
 
-    init(database: Database, shards: [ShardID]) throws(StorageError) {
+    init(database: Database, shards: [ShardID], cacheBytes: Int) throws(StorageError) {
         self.database = database
+        self.cache = RecordCache(capacityBytes: cacheBytes)
         guard let data = database.columnFamily(named: "data"), let meta = database.columnFamily(named: "meta") else {
             throw StorageError(code: .invalidArgument, message: "node database lacks the data and meta column families")
         }
@@ -68,12 +71,21 @@ final class Keyspace: Sendable {
 
     /// The live record at `address`, or `nil`. May block on disk.
     func read(_ address: RecordAddress, now: Int64) throws(StorageError) -> Record? {
-        try records.get(address.dataKey, now: now)
+        var ticket: RecordCache.FillTicket?
+        if let cached = cache.lookup(address.dataKey, now: now, ticket: &ticket) { return cached }
+        let record = try records.get(address.dataKey, now: now)
+        if let record { cache.fill(address.dataKey, record, ticket: ticket) }
+        return record
     }
 
-    /// The live record at `address` from memory only; `.needsIO` when the disk would be needed.
+    /// The live record at `address` from memory only (the hot set, then
+    /// RocksDB's memory-only tier); `.needsIO` when the disk would be needed.
     func readIfCached(_ address: RecordAddress, now: Int64) throws(StorageError) -> RecordStore.CachedRecord {
-        try records.getIfCached(address.dataKey, now: now)
+        var ticket: RecordCache.FillTicket?
+        if let cached = cache.lookup(address.dataKey, now: now, ticket: &ticket) { return .record(cached) }
+        let result = try records.getIfCached(address.dataKey, now: now)
+        if case .record(let record) = result { cache.fill(address.dataKey, record, ticket: ticket) }
+        return result
     }
 
     /// A new, empty group of writes (writer thread only).
@@ -88,6 +100,7 @@ final class Keyspace: Sendable {
             try group.batch.put(Self.sequenceKey(shard), withUnsafeBytes(of: group.sequences[shard]!.bigEndian) { Array($0) }, in: meta)
         }
         try database.write(group.batch)
+        cache.apply(group.staged)
         let committed = group.sequences
         let dirty = group.dirtyShards
         sequences.withLock { sequences in
@@ -105,7 +118,7 @@ final class WriteGroup {
     fileprivate(set) var sequences: [ShardID: UInt64]
     fileprivate(set) var dirtyShards: Set<ShardID> = []
     /// Staged state per key: a record, or `nil` for deleted.
-    private var overlay: [DataKey: Record?] = [:]
+    private(set) var staged: [DataKey: Record?] = [:]
 
     fileprivate init(keyspace: Keyspace, sequences: [ShardID: UInt64]) {
         self.keyspace = keyspace
@@ -115,7 +128,7 @@ final class WriteGroup {
 
     /// The live record at `address`, staged or stored.
     func read(_ address: RecordAddress, now: Int64) throws(StorageError) -> Record? {
-        if let staged = overlay[address.dataKey] {
+        if let staged = staged[address.dataKey] {
             guard let staged, !staged.isExpired(at: now) else { return nil }
             return staged
         }
@@ -135,11 +148,11 @@ final class WriteGroup {
         case .put(let value, let expiresAt, let flags):
             let record = Record(value: value, version: next, expiresAt: expiresAt, flags: flags)
             try batch.put(address.dataKey, record, in: keyspace.records.family)
-            overlay[address.dataKey] = .some(record)
+            staged[address.dataKey] = .some(record)
         case .delete:
             guard current != nil else { return nil }
             try batch.delete(address.dataKey, in: keyspace.records.family)
-            overlay[address.dataKey] = .some(nil)
+            staged[address.dataKey] = .some(nil)
         }
         sequences[address.shard] = next
         dirtyShards.insert(address.shard)

@@ -36,7 +36,9 @@ public struct NodeConfiguration: Sendable {
     /// Interval of the background WAL fsync under `.noSync` (`nil` = never).
     public var walFsyncInterval: Duration? = .seconds(1)
     /// RocksDB block cache bytes.
-    public var blockCacheBytes: Int = 256 << 20
+    public var blockCacheBytes: Int = 128 << 20
+    /// The node's in-memory hot set of records, in bytes (0 disables it).
+    public var recordCacheBytes: Int = 256 << 20
 
     /// A node of `map`, from cluster.json.
     public init(config: ClusterConfig, map: ClusterMap, nodeID: NodeID) throws(ClusterError) {

@@ -43,7 +43,7 @@ public final class NodeServer: Service, Sendable {
         options.blockCacheBytes = configuration.blockCacheBytes
         database = try Database(path: configuration.dataDir + "/rocksdb", options: options)
         let topology = NodeTopology(map: configuration.map, localNode: configuration.nodeID)
-        let keyspace = try Keyspace(database: database, shards: topology.localShards)
+        let keyspace = try Keyspace(database: database, shards: topology.localShards, cacheBytes: configuration.recordCacheBytes)
         executor = CommandExecutor(
             keyspace: keyspace,
             topology: topology,

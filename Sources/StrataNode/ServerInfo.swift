@@ -51,6 +51,7 @@ struct ServerInfo: Sendable {
                 out += "# Stats\r\ntotal_connections_received:\(stats.connectionsAccepted.current)\r\n"
                 out += "total_commands_processed:\(stats.commands.current)\r\nrejected_connections:\(stats.connectionsRejected.current)\r\n"
                 out += "keyspace_hits:\(stats.readHits.current)\r\nkeyspace_misses:\(stats.reads.current - stats.readHits.current)\r\n"
+                out += "record_cache_hits:\(keyspace.cache.hits.current)\r\nrecord_cache_misses:\(keyspace.cache.misses.current)\r\n"
                 out += "total_writes:\(stats.writes.current)\r\ntotal_error_replies:\(stats.errors.current)\r\n"
                 out += "auth_failures:\(stats.authFailures.current)\r\nprotocol_errors:\(stats.protocolErrors.current)\r\n\r\n"
             case "keyspace":
