@@ -41,6 +41,7 @@ public final class NodeServer: Service, Sendable {
         options.columnFamilies = Keyspace.families
         options.walSync = configuration.walSync
         options.blockCacheBytes = configuration.blockCacheBytes
+        options.writeBufferBytes = configuration.writeBufferBytes
         database = try Database(path: configuration.dataDir + "/rocksdb", options: options)
         let topology = NodeTopology(map: configuration.map, localNode: configuration.nodeID)
         let keyspace = try Keyspace(database: database, shards: topology.localShards, cacheBytes: configuration.recordCacheBytes)

@@ -76,15 +76,30 @@ final class WriteQueue: Sendable {
             }
             do {
                 try executor.keyspace.commit(group)
-                for (request, result) in zip(requests, results) { request.promise.succeed(result) }
             } catch {
                 // Nothing of the group was written: every command of it fails.
                 let failure = CommandError.storage(error)
-                for request in requests {
-                    var out = request.allocator.buffer(capacity: 64)
-                    for _ in request.commands { RESPEncoder.writeError(failure.message, into: &out) }
-                    request.promise.succeed((out, request.session))
+                for index in requests.indices {
+                    var out = requests[index].allocator.buffer(capacity: 64)
+                    for _ in requests[index].commands { RESPEncoder.writeError(failure.message, into: &out) }
+                    results[index] = (out, requests[index].session)
                 }
+            }
+            complete(requests, results)
+        }
+    }
+
+    /// Hands results back with one task per event loop rather than one
+    /// cross-thread wake-up per request.
+    private func complete(_ requests: [Request], _ results: [(ByteBuffer, Session)]) {
+        var byLoop: [ObjectIdentifier: (EventLoop, [(EventLoopPromise<(ByteBuffer, Session)>, (ByteBuffer, Session))])] = [:]
+        for (request, result) in zip(requests, results) {
+            let loop = request.promise.futureResult.eventLoop
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].1.append((request.promise, result))
+        }
+        for (loop, completions) in byLoop.values {
+            loop.execute {
+                for (promise, result) in completions { promise.succeed(result) }
             }
         }
     }

@@ -107,6 +107,12 @@ public struct DataKey: Sendable, Equatable, Hashable {
     /// The user's key.
     public var key: [UInt8]
 
+    /// Hashes the placement hash only: it is already a strong hash of the key,
+    /// and equal hashes fall back to comparing tenant and key.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(hash)
+    }
+
     /// Creates a data key.
     public init(hash: UInt64, tenant: [UInt8], key: [UInt8]) {
         self.hash = hash

@@ -38,6 +38,10 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Close connections idle this many seconds (0 = never).") var idleTimeout: Int = 300
     @Option(help: "Most simultaneous clients.") var maxClients: Int = 10_000
     @Option(help: "Largest bulk string a client may send, in bytes.") var maxBulk: Int = 64 << 20
+    @Option(help: "RocksDB memtable size in MiB.") var writeBufferMb: Int = 16
+    @Option(help: "Event-loop threads (default: one per core).") var eventLoops: Int?
+    @Option(help: "Threads for reads that need the disk (default: two per core).") var storageThreads: Int?
+    @Option(help: "In-memory record cache (hot set) in MiB; 0 disables it.") var recordCacheMb: Int = 256
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func run() async throws {
@@ -60,6 +64,10 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.idleTimeoutSeconds = idleTimeout
         configuration.maxClients = maxClients
         configuration.connectionLimits.parser.maxBulkLength = maxBulk
+        configuration.writeBufferBytes = max(writeBufferMb, 1) << 20
+        if let eventLoops { configuration.eventLoopThreads = max(eventLoops, 1) }
+        if let storageThreads { configuration.storageThreads = max(storageThreads, 1) }
+        configuration.recordCacheBytes = max(recordCacheMb, 0) << 20
 
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
