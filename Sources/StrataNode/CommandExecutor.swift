@@ -66,10 +66,13 @@ final class CommandExecutor: Sendable {
     ///   the caller discards `out` and `session` and reruns the batch on the pool.
     func execute(_ commands: [RESPCommand], session: inout Session, into out: inout ByteBuffer, mode: Mode) -> Bool {
         let run = CommandRun(executor: self, mode: mode, now: Record.nowMilliseconds())
+        // One Reply for the whole batch: moving `out` in and out once keeps the buffer uniquely owned.
+        var reply = Reply(buffer: out, version: session.protocolVersion)
+        out = ByteBuffer()
+        defer { out = reply.buffer }
+        stats.commands.add(UInt64(commands.count))
         for command in commands {
-            stats.commands.add(1)
-            var reply = Reply(buffer: out, version: session.protocolVersion)
-            out = ByteBuffer()
+            reply.version = session.protocolVersion
             do {
                 try run.execute(command, session: &session, now: run.now, reply: &reply)
             } catch {
@@ -78,7 +81,6 @@ final class CommandExecutor: Sendable {
                 reply.error(error.message)
                 if error.closesConnection { session.closeAfterReply = true }
             }
-            out = reply.buffer
             if session.closeAfterReply { break }
         }
         return true

@@ -65,7 +65,7 @@ struct ServerInfo: Sendable {
                 let primaries = topology.localPrimaryRanges.count
                 out += "# Replication\r\nrole:master\r\nshards_primary:\(primaries)\r\nshards_replica:\(local.count - primaries)\r\n"
                 for shard in local {
-                    out += "shard\(shard.rawValue):role=\(topology.map.shard(shard)?.primary == topology.localNode ? "primary" : "replica"),last_version=\(keyspace.lastVersion(of: shard) ?? 0),lag=0\r\n"
+                    out += "shard\(shard.rawValue):role=\(topology.map.shard(shard)?.primary == topology.localNode ? "primary" : "replica"),last_version=\(keyspace.lastVersion(of: shard) ?? 0)\r\n"
                 }
                 out += "\r\n"
             default: break
