@@ -27,9 +27,28 @@ let package = Package(
         .target(name: "StrataWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "StrataCluster"),
         .target(
+            name: "StrataHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "StrataCoordinator",
+            dependencies: [
+                "StrataWire", "StrataCluster", "StrataHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "StrataNode",
             dependencies: [
-                "StrataStorage", "StrataWire", "StrataCluster",
+                "StrataStorage", "StrataWire", "StrataCluster", "StrataHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -41,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: [
-                "StrataNode", "StrataCluster",
+                "StrataNode", "StrataCoordinator", "StrataCluster", "StrataWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -54,6 +73,7 @@ let package = Package(
         ),
         .testTarget(name: "StrataStorageTests", dependencies: ["StrataStorage", "StorageCrashWriter"]),
         .testTarget(name: "StrataClusterTests", dependencies: ["StrataCluster"]),
+        .testTarget(name: "StrataCoordinatorTests", dependencies: ["StrataCoordinator", "StrataCluster"]),
         .testTarget(
             name: "StrataNodeTests",
             dependencies: ["StrataNode", "StrataStorage", "StrataWire", .product(name: "NIOCore", package: "swift-nio")]

@@ -4,18 +4,23 @@
 #   Scripts/cluster.sh down     stop exactly the processes `up` started
 #   Scripts/cluster.sh status   one line per process: pid, port, health
 #   Scripts/cluster.sh logs [N] the last N (default 40) lines of every log
-# Pid files and logs live in .cluster/ (git ignores it). CONFIG=path overrides cluster.json.
+# Pid files and logs live in .cluster/ (git ignores it).
+# Environment: CONFIG=path overrides cluster.json; CLUSTER_STATE=dir overrides .cluster;
+# BUILD=debug uses a debug build (the tests do, to skip a release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 config=${CONFIG:-cluster.json}
-state=.cluster
-strata=.build/release/strata
+state=${CLUSTER_STATE:-.cluster}
+build=${BUILD:-release}
+strata=.build/$build/strata
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
-# "id host port metricsPort" per storage node, from cluster.json via strata itself.
+# "id host port metricsPort" per process (coordinator first), from cluster.json via strata itself.
+coordinator() { "$strata" config coordinator --config "$config" | awk '{print "coordinator", $0}'; }
 nodes() { "$strata" config nodes --config "$config"; }
+processes() { coordinator; nodes; }
 
 port_in_use() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
@@ -40,8 +45,8 @@ wait_healthy() { # id host port pidfile log
 up() {
   Scripts/bootstrap.sh
   [ -f "$config" ] || die "$config not found"
-  echo "building strata (release)..."
-  swift build -c release --product strata 2>&1 | tail -n 1
+  echo "building strata ($build)..."
+  swift build -c "$build" --product strata 2>&1 | tail -n 1
   mkdir -p "$state"
   local started=()
   while read -r id host port metrics; do
@@ -55,10 +60,14 @@ up() {
     fi
     if port_in_use "$host" "$port"; then die "port $host:$port for node $id is in use by another process"; fi
     if [ "$metrics" != "-" ] && port_in_use "$host" "$metrics"; then die "metrics port $host:$metrics for node $id is in use"; fi
-    nohup "$root/$strata" node --config "$config" --id "$id" >>"$log" 2>&1 &
+    if [ "$id" = coordinator ]; then
+      nohup "$root/$strata" coordinator --config "$config" >>"$log" 2>&1 &
+    else
+      nohup "$root/$strata" node --config "$config" --id "$id" >>"$log" 2>&1 &
+    fi
     echo $! >"$pidfile"
     started+=("$id $host $port $pidfile $log")
-  done < <(nodes)
+  done < <(processes)
   for entry in "${started[@]}"; do
     # shellcheck disable=SC2086
     wait_healthy $entry || { down; exit 1; }
@@ -66,11 +75,12 @@ up() {
   echo
   echo "Strata local cluster is up:"
   while read -r id host port metrics; do
-    echo "  node $id  resp://$host:$port  metrics http://$host:$metrics/metrics  (pid $(cat "$state/$id.pid"))"
-  done < <(nodes)
+    local kind=node; [ "$id" = coordinator ] && kind=""
+    echo "  $kind $id  resp://$host:$port  metrics http://$host:$metrics/metrics  (pid $(cat "$state/$id.pid"))"
+  done < <(processes)
   echo
-  echo "Not started yet: the coordinator, replication and the cache gateway (open work)."
-  echo "Nodes serve the shards of the bootstrap map and answer MOVED for the others."
+  echo "Not started yet: replication and the cache gateway (open work)."
+  echo "Nodes serve the shards the coordinator's map gives them and answer MOVED for the others."
   local first_port
   first_port=$(nodes | head -n 1 | awk '{print $3}')
   echo "Try:  redis-cli -c -p $first_port SET hello world && redis-cli -c -p $first_port GET hello"
@@ -102,15 +112,19 @@ down() {
 
 status() {
   [ -x "$strata" ] || die "not built yet; run 'Scripts/cluster.sh up'"
-  printf "%-8s %-8s %-22s %s\n" NODE PID ADDRESS HEALTH
+  printf "%-12s %-8s %-22s %s\n" PROCESS PID ADDRESS HEALTH
   while read -r id host port metrics; do
     local pidfile="$state/$id.pid" pid="-" health="stopped"
     if pid_alive "$pidfile"; then
       pid=$(cat "$pidfile")
       if [ "$(redis-cli -h "$host" -p "$port" PING 2>/dev/null)" = "PONG" ]; then health="up"; else health="not answering"; fi
     fi
-    printf "%-8s %-8s %-22s %s\n" "$id" "$pid" "$host:$port" "$health"
-  done < <(nodes)
+    printf "%-12s %-8s %-22s %s\n" "$id" "$pid" "$host:$port" "$health"
+  done < <(processes)
+  if [ -n "$(coordinator)" ] && pid_alive "$state/coordinator.pid"; then
+    echo
+    "$strata" status --config "$config" || true
+  fi
 }
 
 logs() {

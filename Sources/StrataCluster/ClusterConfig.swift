@@ -13,14 +13,33 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
         public var metricsPort: UInt16?
         /// Directory for the persisted map.
         public var dataDir: String?
+        /// How often nodes heartbeat, in milliseconds (default 200).
+        public var heartbeatIntervalMs: Int?
+        /// Missed heartbeats for this long make a node `suspect` (default 3 intervals).
+        public var suspectAfterMs: Int?
+        /// Missed heartbeats for this long make a node `down` and move its shards (default 1500 ms).
+        public var downAfterMs: Int?
 
         /// Creates a coordinator entry.
-        public init(host: String, port: UInt16, metricsPort: UInt16? = nil, dataDir: String? = nil) {
+        public init(
+            host: String, port: UInt16, metricsPort: UInt16? = nil, dataDir: String? = nil,
+            heartbeatIntervalMs: Int? = nil, suspectAfterMs: Int? = nil, downAfterMs: Int? = nil
+        ) {
             self.host = host
             self.port = port
             self.metricsPort = metricsPort
             self.dataDir = dataDir
+            self.heartbeatIntervalMs = heartbeatIntervalMs
+            self.suspectAfterMs = suspectAfterMs
+            self.downAfterMs = downAfterMs
         }
+
+        /// The heartbeat interval in effect.
+        public var heartbeatInterval: Duration { .milliseconds(heartbeatIntervalMs ?? 200) }
+        /// The suspect timeout in effect.
+        public var suspectAfter: Duration { .milliseconds(suspectAfterMs ?? 3 * (heartbeatIntervalMs ?? 200)) }
+        /// The down timeout in effect.
+        public var downAfter: Duration { .milliseconds(downAfterMs ?? 1500) }
     }
 
     /// One storage node.

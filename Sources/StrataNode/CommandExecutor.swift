@@ -11,14 +11,14 @@ import StrataWire
 /// storage thread pool, never on an event loop.
 final class CommandExecutor: Sendable {
     let keyspace: Keyspace
-    let topology: NodeTopology
+    let topologyBox: TopologyBox
     let tenants: TenantDirectory
     let stats: NodeStats
     let info: ServerInfo
 
-    init(keyspace: Keyspace, topology: NodeTopology, tenants: TenantDirectory, stats: NodeStats, info: ServerInfo) {
+    init(keyspace: Keyspace, topology: TopologyBox, tenants: TenantDirectory, stats: NodeStats, info: ServerInfo) {
         self.keyspace = keyspace
-        self.topology = topology
+        self.topologyBox = topology
         self.tenants = tenants
         self.stats = stats
         self.info = info
@@ -65,7 +65,7 @@ final class CommandExecutor: Sendable {
     /// - Returns: `false` only in `.inline` mode, when a read needed the disk:
     ///   the caller discards `out` and `session` and reruns the batch on the pool.
     func execute(_ commands: [RESPCommand], session: inout Session, into out: inout ByteBuffer, mode: Mode) -> Bool {
-        let run = CommandRun(executor: self, mode: mode, now: Record.nowMilliseconds())
+        let run = CommandRun(executor: self, topology: topologyBox.current, mode: mode, now: Record.nowMilliseconds())
         // One Reply for the whole batch: moving `out` in and out once keeps the buffer uniquely owned.
         var reply = Reply(buffer: out, version: session.protocolVersion)
         out = ByteBuffer()
@@ -90,11 +90,12 @@ final class CommandExecutor: Sendable {
 /// One batch's execution: the command implementations, with the batch's mode and clock.
 struct CommandRun {
     let executor: CommandExecutor
+    /// The topology for the whole batch, so its commands route consistently.
+    let topology: NodeTopology
     let mode: CommandExecutor.Mode
     let now: Int64
 
     var keyspace: Keyspace { executor.keyspace }
-    var topology: NodeTopology { executor.topology }
     var tenants: TenantDirectory { executor.tenants }
     var stats: NodeStats { executor.stats }
     var info: ServerInfo { executor.info }

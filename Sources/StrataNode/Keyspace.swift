@@ -64,6 +64,23 @@ final class Keyspace: Sendable {
         bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
+    /// Starts sequencing shards this node has just been given (their last
+    /// sequence numbers come from disk, 0 for a shard never held).
+    func adopt(shards: [ShardID]) throws(StorageError) {
+        let known = sequences.withLock { Set($0.keys) }
+        var loaded: [ShardID: UInt64] = [:]
+        for shard in shards where !known.contains(shard) {
+            loaded[shard] = try database.get(Self.sequenceKey(shard), in: meta).map(Self.decodeSequence) ?? 0
+        }
+        guard !loaded.isEmpty else { return }
+        sequences.withLock { sequences in
+            for (shard, sequence) in loaded where sequences[shard] == nil { sequences[shard] = sequence }
+        }
+    }
+
+    /// The last committed version of every local shard.
+    var lastVersions: [ShardID: UInt64] { sequences.withLock { $0 } }
+
     /// The last version committed in `shard`, or `nil` for a shard this node does not hold.
     func lastVersion(of shard: ShardID) -> UInt64? {
         sequences.withLock { $0[shard] }

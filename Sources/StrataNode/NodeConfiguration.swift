@@ -16,6 +16,9 @@ public struct NodeConfiguration: Sendable {
     public var map: ClusterMap
     /// This node's id in `map`.
     public var nodeID: NodeID
+    /// The coordinator to heartbeat to and take maps from; `nil` for a node
+    /// that keeps its bootstrap map (standalone).
+    public var coordinator: (host: String, port: Int, heartbeatInterval: Duration)?
     /// Tenants from cluster.json.
     public var tenants: [String: ClusterConfig.Tenant]
     /// Who may use the `default` tenant without AUTH.
@@ -56,6 +59,9 @@ public struct NodeConfiguration: Sendable {
         self.nodeID = nodeID
         tenants = config.tenants ?? [:]
         defaultTenantAccess = config.defaultTenant ?? .loopback
+        if let coordinator = config.coordinator {
+            self.coordinator = (coordinator.host, Int(coordinator.port), coordinator.heartbeatInterval)
+        }
     }
 
     /// A standalone node that owns the whole ring.

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import StrataCluster
+import StrataHTTP
 import StrataStorage
 import StrataWire
 
@@ -22,6 +23,7 @@ public final class NodeServer: Service, Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let pool: NIOThreadPool
     private let writer: WriteQueue
+    private let link: CoordinatorLink?
     private let state = NIOLockedValueBox(State())
 
     private struct State {
@@ -43,8 +45,8 @@ public final class NodeServer: Service, Sendable {
         options.blockCacheBytes = configuration.blockCacheBytes
         options.writeBufferBytes = configuration.writeBufferBytes
         database = try Database(path: configuration.dataDir + "/rocksdb", options: options)
-        let topology = NodeTopology(map: configuration.map, localNode: configuration.nodeID)
-        let keyspace = try Keyspace(database: database, shards: topology.localShards, cacheBytes: configuration.recordCacheBytes)
+        let topology = TopologyBox(NodeTopology(map: configuration.map, localNode: configuration.nodeID))
+        let keyspace = try Keyspace(database: database, shards: topology.current.localShards, cacheBytes: configuration.recordCacheBytes)
         executor = CommandExecutor(
             keyspace: keyspace,
             topology: topology,
@@ -56,6 +58,32 @@ public final class NodeServer: Service, Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
         pool = NIOThreadPool(numberOfThreads: max(configuration.storageThreads, 1))
         writer = WriteQueue(executor: executor)
+        if let coordinator = configuration.coordinator {
+            let executor = self.executor
+            let nodeID = configuration.nodeID
+            link = CoordinatorLink(
+                host: coordinator.host, port: coordinator.port, nodeID: nodeID, interval: coordinator.heartbeatInterval,
+                logger: logger,
+                currentEpoch: { executor.topologyBox.current.map.epoch },
+                lastVersions: { executor.keyspace.lastVersions },
+                adopt: { map in
+                    let topology = NodeTopology(map: map, localNode: nodeID)
+                    do {
+                        try executor.keyspace.adopt(shards: topology.localShards)
+                    } catch {
+                        logger.error("cannot adopt new shards", metadata: ["error": "\(error)"])
+                        return
+                    }
+                    if executor.topologyBox.replace(with: topology) {
+                        logger.info("adopted cluster map", metadata: [
+                            "epoch": "\(map.epoch)", "shards": "\(topology.localShards.count)",
+                            "primary": "\(topology.localPrimaryRanges.count)",
+                        ])
+                    }
+                })
+        } else {
+            link = nil
+        }
     }
 
     /// The RESP port once bound (useful with port 0).
@@ -72,8 +100,9 @@ public final class NodeServer: Service, Sendable {
         logger.info("strata node listening", metadata: [
             "node": "\(configuration.nodeID)", "port": "\(boundPort ?? 0)",
             "metricsPort": "\(boundMetricsPort.map(String.init) ?? "none")", "dataDir": "\(configuration.dataDir)",
-            "shards": "\(executor.topology.localShards.count)",
+            "shards": "\(executor.topologyBox.current.localShards.count)",
         ])
+        link?.start()
         let syncer = Task { await self.syncWALPeriodically() }
         await withGracefulShutdownHandler {
             try? await server.closeFuture.get()
@@ -81,6 +110,7 @@ public final class NodeServer: Service, Sendable {
             server.close(promise: nil)
         }
         syncer.cancel()
+        link?.stop()
         logger.info("strata node shutting down", metadata: ["node": "\(configuration.nodeID)"])
         try? await metrics?.close()
         let children = state.withLockedValue { Array($0.children.values) }

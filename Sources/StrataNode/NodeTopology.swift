@@ -1,4 +1,5 @@
 import StrataCluster
+import Synchronization
 
 /// Which shards this node serves, and where to send clients for the others.
 struct NodeTopology: Sendable {
@@ -73,6 +74,27 @@ struct NodeTopology: Sendable {
         layout.entries.indices.filter { isLocalPrimary[$0] }.map {
             let range = layout.entries[$0].range
             return range.start...range.last
+        }
+    }
+}
+
+/// The node's current topology, replaced when the coordinator publishes a new map.
+final class TopologyBox: Sendable {
+    private let state: Mutex<NodeTopology>
+
+    init(_ topology: NodeTopology) {
+        state = Mutex(topology)
+    }
+
+    /// The topology in force now.
+    var current: NodeTopology { state.withLock { $0 } }
+
+    /// Installs `topology` if its map is newer; returns whether it did.
+    func replace(with topology: NodeTopology) -> Bool {
+        state.withLock { current in
+            guard topology.map.epoch > current.map.epoch else { return false }
+            current = topology
+            return true
         }
     }
 }

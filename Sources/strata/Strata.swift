@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import StrataCluster
+import StrataCoordinator
 import StrataNode
+import StrataWire
 
 /// The `strata` executable: subcommands only; the logic lives in the server modules.
 @main
@@ -11,8 +13,56 @@ struct Strata: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "A sharded key-value store with a write-through cache tier.",
-        subcommands: [NodeCommand.self, HashSecretCommand.self, ConfigCommand.self]
+        subcommands: [CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, HashSecretCommand.self, ConfigCommand.self]
     )
+}
+
+/// Sets up swift-log once for a server subcommand.
+func bootstrapLogging(level: String) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = Logger.Level(rawValue: level) ?? .info
+        return handler
+    }
+}
+
+/// `strata coordinator`: run the coordinator.
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the coordinator: owns the cluster map, takes heartbeats, detects failures."
+    )
+
+    @Option(help: "Path to cluster.json.") var config = "cluster.json"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() async throws {
+        let cluster = try ClusterConfig.load(path: config)
+        bootstrapLogging(level: logLevel)
+        let logger = Logger(label: "strata.coordinator")
+        let server = try CoordinatorServer(configuration: .init(config: cluster), logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// `strata status`: the coordinator's view of the cluster as a table.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Print nodes, states, shards per node and the map epoch.")
+
+    @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
+
+    func run() throws {
+        let cluster = try ClusterConfig.load(path: config)
+        guard let coordinator = cluster.coordinator else { throw ValidationError("\(config) has no coordinator") }
+        let client = try BlockingRESPClient(host: coordinator.host, port: Int(coordinator.port))
+        guard case .bulkString(let json) = try client.call(["CLUSTER", "MAP"]) else {
+            throw ValidationError("the coordinator did not return a map")
+        }
+        print(StatusReport.render(try ClusterMap(jsonData: Data(json.readableBytesView))))
+    }
 }
 
 /// `strata node`: run a storage node.
@@ -69,11 +119,7 @@ struct NodeCommand: AsyncParsableCommand {
         if let storageThreads { configuration.storageThreads = max(storageThreads, 1) }
         configuration.recordCacheBytes = max(recordCacheMb, 0) << 20
 
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-            return handler
-        }
+        bootstrapLogging(level: logLevel)
         let logger = Logger(label: "strata.node")
         let server = try NodeServer(configuration: configuration, logger: logger)
         let group = ServiceGroup(
@@ -101,8 +147,22 @@ struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
         abstract: "Inspect cluster.json.",
-        subcommands: [ListNodes.self]
+        subcommands: [ListNodes.self, ShowCoordinator.self]
     )
+
+    /// `strata config coordinator`: 'host port metricsPort' of the coordinator, or nothing.
+    struct ShowCoordinator: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "coordinator", abstract: "Print 'host port metricsPort' of the coordinator (nothing if none).")
+
+        @Option(help: "Path to cluster.json.") var config = "cluster.json"
+
+        func run() throws {
+            let cluster = try ClusterConfig.load(path: config)
+            guard let coordinator = cluster.coordinator else { return }
+            print("\(coordinator.host) \(coordinator.port) \(coordinator.metricsPort.map(String.init) ?? "-")")
+        }
+    }
 
     /// `strata config nodes`: one line per storage node: id host dataPort metricsPort ("-" for none).
     struct ListNodes: ParsableCommand {

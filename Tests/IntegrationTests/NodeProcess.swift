@@ -62,6 +62,17 @@ final class NodeProcess {
             port: Int(node.dataPort), metricsPort: Int(node.metricsPort ?? 0), directory: directory)
     }
 
+    /// Starts the coordinator of a cluster.json written into `directory`.
+    static func coordinator(config: ClusterConfig, directory: String) throws -> NodeProcess {
+        let path = directory + "/cluster.json"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(config).write(to: URL(fileURLWithPath: path))
+        return try NodeProcess(
+            arguments: ["coordinator", "--config", path],
+            port: Int(config.coordinator!.port), metricsPort: Int(config.coordinator!.metricsPort ?? 0), directory: directory)
+    }
+
     init(arguments: [String], port: Int, metricsPort: Int, directory: String) throws {
         self.arguments = arguments
         self.port = port

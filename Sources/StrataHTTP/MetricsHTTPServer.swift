@@ -22,6 +22,7 @@ public enum MetricsHTTPServer {
     }
 }
 
+/// Answers one HTTP/1.1 request at a time from the routes of `MetricsHTTPServer`.
 final class MetricsHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart

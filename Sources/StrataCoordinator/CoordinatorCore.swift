@@ -1,0 +1,131 @@
+import Foundation
+import StrataCluster
+
+/// The coordinator's decisions, free of I/O and clocks: heartbeats in,
+/// failure detection on ticks, a new map (with a new epoch) out whenever a
+/// node's state changes. Time is passed in, so tests drive it with any instants.
+public struct CoordinatorCore: Sendable {
+    /// The current cluster map.
+    public private(set) var map: ClusterMap
+    /// Last heartbeat per node (or the core's start time before the first one).
+    private var lastHeard: [NodeID: ContinuousClock.Instant]
+    /// Applied sequence number per shard, as each node last reported it.
+    public private(set) var applied: [NodeID: [ShardID: UInt64]] = [:]
+    /// Missed heartbeats for this long make a node `suspect`.
+    public let suspectAfter: Duration
+    /// Missed heartbeats for this long make a node `down`.
+    public let downAfter: Duration
+
+    /// A core over `map`, counting every node as heard at `now` (a grace period after start).
+    public init(map: ClusterMap, suspectAfter: Duration, downAfter: Duration, now: ContinuousClock.Instant) {
+        self.map = map
+        self.suspectAfter = suspectAfter
+        self.downAfter = downAfter
+        lastHeard = Dictionary(uniqueKeysWithValues: map.nodes.map { ($0.id, now) })
+    }
+
+    /// Records a heartbeat. A suspect or down node that heartbeats is up again.
+    /// - Returns: the new map when this changed it.
+    /// - Throws: `ClusterError.unknownNode` for a node the map does not have.
+    public mutating func heartbeat(from node: NodeID, applied shards: [ShardID: UInt64], at now: ContinuousClock.Instant) throws(ClusterError) -> ClusterMap? {
+        guard let current = map.node(node) else {
+            throw ClusterError(.unknownNode, "node \(node) is not in the cluster map")
+        }
+        lastHeard[node] = now
+        applied[node] = shards
+        guard current.state != .up else { return nil }
+        return try change(.setState(node, .up))
+    }
+
+    /// Applies failure detection at `now`: up → suspect after `suspectAfter`,
+    /// → down after `downAfter` (its shards move).
+    /// - Returns: the new map when a state changed.
+    public mutating func tick(at now: ContinuousClock.Instant) throws(ClusterError) -> ClusterMap? {
+        var changed: ClusterMap?
+        for node in map.nodes {
+            let silent = now - (lastHeard[node.id] ?? now)
+            let wanted: NodeState
+            if silent >= downAfter {
+                wanted = .down
+            } else if silent >= suspectAfter {
+                wanted = node.state == .down ? .down : .suspect
+            } else {
+                continue
+            }
+            if wanted != node.state {
+                changed = try change(.setState(node.id, wanted))
+            }
+        }
+        return changed
+    }
+
+    private mutating func change(_ change: PlacementChange) throws(ClusterError) -> ClusterMap? {
+        let next = try Placement.target(map: map, change: change)
+        guard next != map else { return nil }
+        map = next
+        return next
+    }
+}
+
+/// Keeps the cluster map on disk: written to a temporary file, fsynced, then
+/// renamed over the old one, so a crash leaves either the old or the new map.
+public struct MapStore: Sendable {
+    /// The directory holding `map.json`.
+    public let directory: String
+
+    /// A store in `directory` (created when missing).
+    public init(directory: String) throws {
+        self.directory = directory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    var path: String { directory + "/map.json" }
+
+    /// The persisted map, or `nil` when none was saved yet.
+    public func load() throws -> ClusterMap? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try ClusterMap(jsonData: data)
+    }
+
+    /// Persists `map` durably before returning.
+    public func save(_ map: ClusterMap) throws {
+        let data = try map.jsonData()
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
+            throw ClusterError(.invalidConfiguration, "cannot write \(temporary)")
+        }
+        let fd = open(temporary, O_RDONLY)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+        guard rename(temporary, path) == 0 else {
+            throw ClusterError(.invalidConfiguration, "cannot rename \(temporary) to \(path): errno \(errno)")
+        }
+        let directoryFD = open(directory, O_RDONLY)
+        if directoryFD >= 0 {
+            fsync(directoryFD)
+            close(directoryFD)
+        }
+    }
+}
+
+/// The human-readable table `strata status` prints.
+public enum StatusReport {
+    /// Nodes, states, shards per node (as primary and in total) and the map epoch.
+    public static func render(_ map: ClusterMap) -> String {
+        var lines = ["map epoch \(map.epoch), \(map.shards.count) shards, replication factor \(map.replicationFactor)", ""]
+        lines.append(pad("NODE", 10) + pad("ADDRESS", 22) + pad("ZONE", 10) + pad("STATE", 9) + pad("PRIMARY", 9) + "SHARDS")
+        for node in map.nodes {
+            lines.append(
+                pad(node.id.rawValue, 10) + pad("\(node.host):\(node.dataPort)", 22) + pad(node.zone, 10)
+                    + pad(node.state.rawValue, 9) + pad(String(map.shards(primaryOn: node.id).count), 9)
+                    + String(map.shards(ownedBy: node.id).count))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import StrataCluster
+import StrataWire
+
+/// A node's connection to the coordinator: heartbeats every interval with the
+/// node's last sequence number per shard; when the reply's epoch is newer than
+/// the node's map, fetches `CLUSTER MAP` and adopts it. Runs on its own thread
+/// (blocking socket I/O); reconnects after failures.
+final class CoordinatorLink: Sendable {
+    private let host: String
+    private let port: Int
+    private let nodeID: NodeID
+    private let interval: Duration
+    private let logger: Logger
+    private let running = NIOLockedValueBox(true)
+    private let adopt: @Sendable (ClusterMap) -> Void
+    private let lastVersions: @Sendable () -> [ShardID: UInt64]
+    private let currentEpoch: @Sendable () -> UInt64
+    private let finished = NIOLockedValueBox(false)
+
+    init(
+        host: String, port: Int, nodeID: NodeID, interval: Duration, logger: Logger,
+        currentEpoch: @escaping @Sendable () -> UInt64,
+        lastVersions: @escaping @Sendable () -> [ShardID: UInt64],
+        adopt: @escaping @Sendable (ClusterMap) -> Void
+    ) {
+        self.host = host
+        self.port = port
+        self.nodeID = nodeID
+        self.interval = interval
+        self.logger = logger
+        self.currentEpoch = currentEpoch
+        self.lastVersions = lastVersions
+        self.adopt = adopt
+    }
+
+    /// Starts the heartbeat thread.
+    func start() {
+        let thread = Thread { self.loop() }
+        thread.name = "strata-coordinator-link"
+        thread.start()
+    }
+
+    /// Stops the thread after its current call.
+    func stop() {
+        running.withLockedValue { $0 = false }
+    }
+
+    private var isRunning: Bool { running.withLockedValue { $0 } }
+
+    private func loop() {
+        var client: BlockingRESPClient?
+        var warned = false
+        while isRunning {
+            do {
+                if client == nil {
+                    client = try BlockingRESPClient(host: host, port: port, timeout: .seconds(1))
+                    logger.info("connected to the coordinator", metadata: ["coordinator": "\(host):\(port)"])
+                    warned = false
+                }
+                var arguments = ["CLUSTER", "HEARTBEAT", nodeID.rawValue]
+                for (shard, sequence) in lastVersions().sorted(by: { $0.key < $1.key }) {
+                    arguments += [String(shard.rawValue), String(sequence)]
+                }
+                let reply = try client!.call(arguments)
+                guard case .integer(let epoch) = reply else {
+                    throw BlockingRESPClient.Failure(description: "heartbeat refused: \(reply)")
+                }
+                if UInt64(epoch) > currentEpoch() {
+                    guard case .bulkString(let json) = try client!.call(["CLUSTER", "MAP"]) else {
+                        throw BlockingRESPClient.Failure(description: "CLUSTER MAP did not return a bulk string")
+                    }
+                    adopt(try ClusterMap(jsonData: Data(json.readableBytesView)))
+                }
+            } catch {
+                client = nil
+                if !warned {
+                    logger.warning("coordinator unreachable; retrying", metadata: ["error": "\(error)"])
+                    warned = true
+                }
+            }
+            Thread.sleep(forTimeInterval: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
+        }
+    }
+}

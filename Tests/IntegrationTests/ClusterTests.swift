@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+import StrataCluster
+import StrataWire
+
+/// A coordinator and three nodes as real processes on 127.0.0.1.
+@Suite("Cluster: coordinator, nodes, failure detection", .serialized)
+struct ClusterTests {
+    struct Cluster {
+        let directory: String
+        let config: ClusterConfig
+        var coordinator: NodeProcess
+        var nodes: [String: NodeProcess]
+
+        static func start() throws -> Cluster {
+            let directory = NodeProcess.temporaryDirectory()
+            let coordinatorPort = NodeProcess.freePort()
+            let config = ClusterConfig(
+                coordinator: .init(
+                    host: "127.0.0.1", port: UInt16(coordinatorPort), metricsPort: UInt16(NodeProcess.freePort()),
+                    dataDir: directory + "/coordinator", heartbeatIntervalMs: 100, suspectAfterMs: 300, downAfterMs: 1000),
+                nodes: ["n1", "n2", "n3"].map {
+                    .init(id: $0, host: "127.0.0.1", dataPort: UInt16(NodeProcess.freePort()), metricsPort: nil,
+                          dataDir: directory + "/" + $0, zone: $0)
+                },
+                replicationFactor: 2, shardCount: 16, vnodes: 64, tenants: [:], defaultTenant: .loopback)
+            let coordinator = try NodeProcess.coordinator(config: config, directory: directory)
+            var nodes: [String: NodeProcess] = [:]
+            for node in config.nodes {
+                nodes[node.id] = try NodeProcess.clusterNode(config: config, id: node.id, directory: directory)
+            }
+            let cluster = Cluster(directory: directory, config: config, coordinator: coordinator, nodes: nodes)
+            try cluster.waitUntilAllUp()
+            return cluster
+        }
+
+        /// Waits until the coordinator's map has every node up (nodes started
+        /// one after another may have been suspected meanwhile).
+        func waitUntilAllUp() throws {
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline {
+                if try map().nodes.allSatisfy({ $0.state == .up }) { return }
+                usleep(50_000)
+            }
+            throw RESPTestClient.Failure(description: "not every node came up: \(try map().nodes.map { "\($0.id)=\($0.state)" })")
+        }
+
+        func map() throws -> ClusterMap {
+            guard case .bulkString(let json) = try coordinator.client().call("CLUSTER", "MAP") else {
+                throw RESPTestClient.Failure(description: "CLUSTER MAP did not return a bulk string")
+            }
+            return try ClusterMap(jsonData: Data(json.readableBytesView))
+        }
+
+        func cleanup() {
+            for node in nodes.values { node.cleanup() }
+            coordinator.cleanup()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    /// Sends a command to `port`, following MOVED redirects (at most 3).
+    static func callFollowingMoved(_ port: Int, _ arguments: String...) throws -> RESPValue {
+        var target = port
+        for _ in 0..<3 {
+            let reply = try RESPTestClient(port: target).call(arguments.map { Array($0.utf8) })
+            guard let text = reply.text, reply.isError, text.hasPrefix("MOVED ") else { return reply }
+            let parts = text.split(separator: " ")
+            target = Int(parts[2].split(separator: ":")[1])!
+        }
+        throw RESPTestClient.Failure(description: "too many redirects for \(arguments)")
+    }
+
+    @Test("keys written through any node's MOVED redirect read back; the coordinator keeps its map across restarts; a killed node is marked down and its shards move")
+    func clusterLifecycle() throws {
+        var cluster = try Cluster.start()
+        defer { cluster.cleanup() }
+        let ports = cluster.config.nodes.map { Int($0.dataPort) }
+
+        // Writes through any node, following MOVED, read back through any other.
+        for i in 0..<40 {
+            #expect(try Self.callFollowingMoved(ports[i % 3], "SET", "key\(i)", "value\(i)").text == "OK")
+        }
+        for i in 0..<40 {
+            #expect(try Self.callFollowingMoved(ports[(i + 1) % 3], "GET", "key\(i)").text == "value\(i)")
+        }
+
+        // Coordinator restart keeps the epoch and the assignments.
+        let before = try cluster.map()
+        try cluster.coordinator.restart()
+        let after = try cluster.map()
+        #expect(after == before)
+
+        // Kill n3: it becomes down, the epoch advances, its shards move to n1 and n2.
+        let killedAt = Date()
+        kill(cluster.nodes["n3"]!.process.processIdentifier, SIGKILL)
+        var downMap: ClusterMap?
+        while Date().timeIntervalSince(killedAt) < 15 {
+            let map = try cluster.map()
+            if map.node("n3")?.state == .down {
+                downMap = map
+                break
+            }
+            usleep(50_000)
+        }
+        let detected = Date().timeIntervalSince(killedAt)
+        let map = try #require(downMap, "n3 was never marked down")
+        print("n3 marked down \(String(format: "%.2f", detected)) s after SIGKILL (down timeout 1.0 s)")
+        #expect(map.epoch > after.epoch)
+        #expect(map.shards(ownedBy: "n3").isEmpty)
+
+        // The surviving nodes adopt the new map: writes to shards that moved succeed on their new primaries.
+        var moved = 0
+        for i in 0..<40 {
+            let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array("new\(i)".utf8))
+            guard before.shard(forHash: hash).primary == "n3" else { continue }
+            moved += 1
+            var reply: RESPValue = .null
+            for _ in 0..<40 {
+                // Until n1 adopts the new map (at its next heartbeat) it may still redirect to the dead n3.
+                reply = (try? Self.callFollowingMoved(ports[0], "SET", "new\(i)", "v")) ?? .null
+                if reply.text == "OK" { break }
+                usleep(100_000)
+            }
+            #expect(reply.text == "OK", "new\(i): \(reply)")
+            #expect(try Self.callFollowingMoved(ports[1], "GET", "new\(i)").text == "v")
+        }
+        #expect(moved > 0)
+        let status = try cluster.coordinator.client().call("CLUSTER", "NODES").text ?? ""
+        #expect(status.contains("down"))
+    }
+}
