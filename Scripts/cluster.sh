@@ -6,7 +6,7 @@
 #   Scripts/cluster.sh logs [N] the last N (default 40) lines of every log
 # Pid files and logs live in .cluster/ (git ignores it).
 # Environment: CONFIG=path overrides cluster.json; CLUSTER_STATE=dir overrides .cluster;
-# BUILD=debug uses a debug build (the tests do, to skip a release build).
+# BUILD=debug uses a debug build; SKIP_BUILD=1 uses the binary as it is (the tests do both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -23,6 +23,19 @@ nodes() { "$strata" config nodes --config "$config"; }
 processes() { coordinator; nodes; }
 
 port_in_use() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# Starts a daemon whose output goes to a log, with no file descriptor of ours
+# but 0-2 (a caller waiting for EOF on a pipe we inherited must not wait for the daemon).
+spawn() { # log command...
+  local log=$1; shift
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+    done
+    exec nohup "$@" </dev/null >>"$log" 2>&1
+  ) &
+}
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -45,25 +58,32 @@ wait_healthy() { # id host port pidfile log
 up() {
   Scripts/bootstrap.sh
   [ -f "$config" ] || die "$config not found"
-  echo "building strata ($build)..."
-  swift build -c "$build" --product strata 2>&1 | tail -n 1
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    echo "building strata ($build)..."
+    swift build -c "$build" --product strata 2>&1 | tail -n 1
+  fi
+  [ -x "$strata" ] || die "$strata is missing; build it with 'swift build -c $build --product strata'"
   mkdir -p "$state"
-  local started=()
+  # Check everything before starting anything, so a failed check leaves nothing running.
   while read -r id host port metrics; do
-    local pidfile="$state/$id.pid" log="$state/$id.log"
+    local pidfile="$state/$id.pid"
     if pid_alive "$pidfile"; then
-      die "node $id is already running (pid $(cat "$pidfile")); run 'Scripts/cluster.sh down' first"
+      die "$id is already running (pid $(cat "$pidfile")); run 'Scripts/cluster.sh down' first"
     fi
     if [ -f "$pidfile" ]; then
       echo "cluster.sh: removing stale pid file $pidfile (pid $(cat "$pidfile") is not running)" >&2
       rm -f "$pidfile"
     fi
-    if port_in_use "$host" "$port"; then die "port $host:$port for node $id is in use by another process"; fi
-    if [ "$metrics" != "-" ] && port_in_use "$host" "$metrics"; then die "metrics port $host:$metrics for node $id is in use"; fi
+    if port_in_use "$host" "$port"; then die "port $host:$port for $id is in use by another process"; fi
+    if [ "$metrics" != "-" ] && port_in_use "$host" "$metrics"; then die "metrics port $host:$metrics for $id is in use"; fi
+  done < <(processes)
+  local started=()
+  while read -r id host port metrics; do
+    local pidfile="$state/$id.pid" log="$state/$id.log"
     if [ "$id" = coordinator ]; then
-      nohup "$root/$strata" coordinator --config "$config" >>"$log" 2>&1 &
+      spawn "$log" "$root/$strata" coordinator --config "$config"
     else
-      nohup "$root/$strata" node --config "$config" --id "$id" >>"$log" 2>&1 &
+      spawn "$log" "$root/$strata" node --config "$config" --id "$id"
     fi
     echo $! >"$pidfile"
     started+=("$id $host $port $pidfile $log")

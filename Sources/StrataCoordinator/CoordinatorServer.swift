@@ -52,6 +52,8 @@ public final class CoordinatorServer: Service, Sendable {
         var subscribers: [ObjectIdentifier: Channel] = [:]
         var boundPort: Int?
         var mapChanges = 0
+        /// The last refused change, logged once rather than on every tick.
+        var lastRefusal: String?
     }
 
     private let configuration: Configuration
@@ -152,7 +154,10 @@ public final class CoordinatorServer: Service, Sendable {
             do {
                 next = try change(&core)
             } catch {
-                logger.warning("cluster map change refused", metadata: ["error": "\(error)"])
+                if state.lastRefusal != String(describing: error) {
+                    state.lastRefusal = String(describing: error)
+                    logger.warning("cluster map change refused", metadata: ["error": "\(error)"])
+                }
                 return nil
             }
             guard let next else {

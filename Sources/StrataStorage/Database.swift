@@ -237,3 +237,14 @@ public final class Database: Sendable {
         return String(cString: value)
     }
 }
+
+extension Database {
+    /// Calls `body` with the raw `rocksdb_t*` and the handle of `family`, for
+    /// benchmarks that compare the wrapper with the same loop on the C API
+    /// over the very same database. The pointers are valid only inside `body`.
+    @_spi(Benchmarks)
+    public func withUnsafeRocksDB<T>(family: ColumnFamily = .default, _ body: (OpaquePointer, OpaquePointer) throws -> T) throws -> T {
+        let handle = try openHandle()
+        return try withExtendedLifetime(handle) { try body(handle.db, handle.families[family.index]) }
+    }
+}

@@ -130,3 +130,49 @@ struct ClusterTests {
         #expect(status.contains("down"))
     }
 }
+
+@Suite("Coordinator endpoints")
+struct CoordinatorEndpointTests {
+    @Test("CLUSTER SUBSCRIBE pushes the map now and after each change; HTTP serves /cluster, /health, /metrics")
+    func subscriptionAndHTTP() throws {
+        let directory = NodeProcess.temporaryDirectory()
+        let config = ClusterConfig(
+            coordinator: .init(
+                host: "127.0.0.1", port: UInt16(NodeProcess.freePort()), metricsPort: UInt16(NodeProcess.freePort()),
+                dataDir: directory + "/coordinator", heartbeatIntervalMs: 100, suspectAfterMs: 300, downAfterMs: 800),
+            nodes: ["n1", "n2"].map {
+                .init(id: $0, host: "127.0.0.1", dataPort: UInt16(NodeProcess.freePort()), dataDir: directory + "/" + $0)
+            },
+            replicationFactor: 1, shardCount: 8, vnodes: 32)
+        let coordinator = try NodeProcess.coordinator(config: config, directory: directory)
+        defer { coordinator.cleanup() }
+
+        let subscriber = try coordinator.client()
+        try subscriber.send([Array("CLUSTER".utf8), Array("SUBSCRIBE".utf8)])
+        func nextMap() throws -> ClusterMap {
+            let message = try #require(try subscriber.read()?.elements)
+            #expect(message.first?.text == "map")
+            guard case .bulkString(let json) = message[1] else { throw RESPTestClient.Failure(description: "no map payload") }
+            return try ClusterMap(jsonData: Data(json.readableBytesView))
+        }
+        let first = try nextMap()
+        #expect(first.epoch >= 1)
+        // No node ever heartbeats here: nodes are suspected, then declared down, each change a pushed map.
+        var latest = first
+        while !latest.nodes.contains(where: { $0.state == .down }) {
+            let next = try nextMap()
+            #expect(next.epoch > latest.epoch)
+            latest = next
+        }
+
+        let cluster = try httpGet(port: Int(config.coordinator!.metricsPort!), path: "/cluster")
+        #expect(cluster.hasPrefix("HTTP/1.1 200"))
+        let body = String(cluster[cluster.range(of: "\r\n\r\n")!.upperBound...])
+        #expect(try ClusterMap(jsonData: Data(body.utf8)) == latest)
+        #expect(try httpGet(port: Int(config.coordinator!.metricsPort!), path: "/health").hasSuffix("ok\n"))
+        let metrics = try httpGet(port: Int(config.coordinator!.metricsPort!), path: "/metrics")
+        #expect(metrics.contains("strata_map_epoch \(latest.epoch)\n"))
+        let down = latest.nodes.filter { $0.state == .down }.count
+        #expect(metrics.contains("strata_nodes{state=\"down\"} \(down)\n") || metrics.contains("strata_nodes{state=\"down\"} 2\n"))
+    }
+}
