@@ -73,10 +73,8 @@ struct PlacementTests {
             let fairShare = Double(shardCount) * rf / (n + 1)
             #expect(Double(moved) <= fourSigmaBound(expected: fairShare, replicationFactor: replicationFactor),
                     "N \(nodeCount) RF \(replicationFactor): moved \(moved), fair share \(fairShare)")
-            if replicationFactor >= 2 {
-                // The metric read literally: replica-slot changes / total slots ≤ 1.1 × RF/N.
-                #expect(Double(moved) / Double(slots) <= 1.1 * rf / n)
-            }
+            // The metric read literally: replica-slot changes / total slots ≤ 1.1 × RF/N.
+            #expect(Double(moved) / Double(slots) <= 1.1 * rf / n, "N \(nodeCount) RF \(replicationFactor)")
             ratios[replicationFactor, default: []].append(Double(moved) / (Double(shardCount) * rf / n))
         }
         for (replicationFactor, values) in ratios {
