@@ -70,7 +70,6 @@ final class CommandExecutor: Sendable {
         var reply = Reply(buffer: out, version: session.protocolVersion)
         out = ByteBuffer()
         defer { out = reply.buffer }
-        stats.commands.add(UInt64(commands.count))
         for command in commands {
             reply.version = session.protocolVersion
             do {
@@ -83,6 +82,8 @@ final class CommandExecutor: Sendable {
             }
             if session.closeAfterReply { break }
         }
+        // Counted only here: an inline batch that falls back to the pool is counted once.
+        stats.commands.add(UInt64(commands.count))
         return true
     }
 }

@@ -103,13 +103,15 @@ public final class NodeServer: Service, Sendable {
             "shards": "\(executor.topologyBox.current.localShards.count)",
         ])
         link?.start()
-        let syncer = Task { await self.syncWALPeriodically() }
-        await withGracefulShutdownHandler {
-            try? await server.closeFuture.get()
-        } onGracefulShutdown: {
-            server.close(promise: nil)
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.syncWALPeriodically() }
+            await withGracefulShutdownHandler {
+                try? await server.closeFuture.get()
+            } onGracefulShutdown: {
+                server.close(promise: nil)
+            }
+            group.cancelAll()
         }
-        syncer.cancel()
         link?.stop()
         logger.info("strata node shutting down", metadata: ["node": "\(configuration.nodeID)"])
         try? await metrics?.close()
