@@ -95,8 +95,7 @@ up() {
   echo
   echo "Strata local cluster is up:"
   while read -r id host port metrics; do
-    local kind=node; [ "$id" = coordinator ] && kind=""
-    echo "  $kind $id  resp://$host:$port  metrics http://$host:$metrics/metrics  (pid $(cat "$state/$id.pid"))"
+    printf "  %-12s resp://%s:%s  metrics http://%s:%s/metrics  (pid %s)\n" "$id" "$host" "$port" "$host" "$metrics" "$(cat "$state/$id.pid")"
   done < <(processes)
   echo
   echo "Not started yet: replication and the cache gateway (open work)."
