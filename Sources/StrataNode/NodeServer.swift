@@ -158,9 +158,9 @@ public final class NodeServer: Service, Sendable {
                 executor.stats.connectionsAccepted.add(1)
                 if count >= configuration.maxClients {
                     executor.stats.connectionsRejected.add(1)
-                    var buffer = channel.allocator.buffer(capacity: 64)
-                    RESPEncoder.writeError("ERR max number of clients reached", into: &buffer)
-                    return channel.writeAndFlush(buffer).flatMap { channel.close() }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RejectingHandler(message: "ERR max number of clients reached"))
+                    }
                 }
                 let key = ObjectIdentifier(channel)
                 state.withLockedValue { $0.children[key] = channel }
@@ -200,4 +200,27 @@ public final class NodeServer: Service, Sendable {
         default: return true // Unix domain sockets are local.
         }
     }
+}
+
+/// Answers a connection over the client limit with one error and closes it
+/// once the channel is active (writes before activation would be lost).
+final class RejectingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let message: String
+
+    init(message: String) {
+        self.message = message
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: message.utf8.count + 3)
+        RESPEncoder.writeError(message, into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

@@ -116,6 +116,27 @@ struct NodeSecurityTests {
         #expect(try pipelined.read() == nil)
     }
 
+    @Test("max clients refuses the connection beyond the limit with an error; idle connections are closed")
+    func connectionLimits() throws {
+        let node = try NodeProcess.standalone(extra: ["--max-clients", "2", "--idle-timeout", "1"])
+        defer { node.cleanup() }
+        // NodeProcess's readiness probes have closed by now; give the server a moment to notice.
+        usleep(200_000)
+        let first = try node.client()
+        let second = try node.client()
+        #expect(try first.call("PING").text == "PONG")
+        #expect(try second.call("PING").text == "PONG")
+        let third = try node.client()
+        #expect(try third.read()?.text == "ERR max number of clients reached")
+        #expect(try third.read() == nil)
+        #expect(try first.call("PING").text == "PONG", "existing clients are unaffected")
+        // Idle for longer than the timeout: the server closes the connection.
+        sleep(2)
+        #expect(try second.read() == nil)
+        let fresh = try node.client()
+        #expect(try fresh.call("PING").text == "PONG", "closed idle connections free their slots")
+    }
+
     @Test("a key of a shard this node does not serve gets MOVED to its owner")
     func moved() throws {
         let directory = NodeProcess.temporaryDirectory()
