@@ -88,6 +88,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Close connections idle this many seconds (0 = never).") var idleTimeout: Int = 300
     @Option(help: "Most simultaneous clients.") var maxClients: Int = 10_000
     @Option(help: "Largest bulk string a client may send, in bytes.") var maxBulk: Int = 64 << 20
+    @Option(help: "Largest reply batch one connection may produce, in MiB; beyond it the connection is closed.")
+    var maxOutputMb: Int = 512
     @Option(help: "RocksDB memtable size in MiB.") var writeBufferMb: Int = 16
     @Option(help: "Event-loop threads (default: one per core).") var eventLoops: Int?
     @Option(help: "Threads for reads that need the disk (default: two per core).") var storageThreads: Int?
@@ -114,6 +116,7 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.idleTimeoutSeconds = idleTimeout
         configuration.maxClients = maxClients
         configuration.connectionLimits.parser.maxBulkLength = maxBulk
+        configuration.connectionLimits.maxOutputBytes = max(maxOutputMb, 1) << 20
         configuration.writeBufferBytes = max(writeBufferMb, 1) << 20
         if let eventLoops { configuration.eventLoopThreads = max(eventLoops, 1) }
         if let storageThreads { configuration.storageThreads = max(storageThreads, 1) }

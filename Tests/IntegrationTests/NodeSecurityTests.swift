@@ -137,6 +137,24 @@ struct NodeSecurityTests {
         #expect(try fresh.call("PING").text == "PONG", "closed idle connections free their slots")
     }
 
+    @Test("a reply batch over the output cap is refused with an error and the connection closed; the server stays up")
+    func outputCap() throws {
+        let node = try NodeProcess.standalone(extra: ["--max-output-mb", "2"])
+        defer { node.cleanup() }
+        let c = try node.client()
+        let megabyte = [UInt8](repeating: 0x61, count: 1 << 20)
+        #expect(try c.call([Array("SET".utf8), Array("big".utf8), megabyte]).text == "OK")
+        guard case .bulkString(let one) = try c.call("GET", "big") else {
+            Issue.record("GET big must return the value")
+            return
+        }
+        #expect(one.readableBytes == 1 << 20)
+        let reply = try c.call("MGET", "big", "big", "big")
+        #expect(reply.text?.hasPrefix("ERR reply exceeds the output buffer limit") == true, "\(reply)")
+        #expect(try c.read() == nil)
+        #expect(try node.client().call("PING").text == "PONG")
+    }
+
     @Test("a key of a shard this node does not serve gets MOVED to its owner")
     func moved() throws {
         let directory = NodeProcess.temporaryDirectory()
