@@ -109,7 +109,7 @@ public final class CoordinatorServer: Service, Sendable {
         logger.info("strata coordinator listening", metadata: [
             "port": "\(boundPort ?? 0)", "epoch": "\(map.epoch)", "nodes": "\(map.nodes.count)",
         ])
-        let ticker = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: .nanoseconds(Int64(configuration.tickInterval.components.attoseconds / 1_000_000_000 + configuration.tickInterval.components.seconds * 1_000_000_000))) { _ in
+        let ticker = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: TimeAmount(configuration.tickInterval)) { _ in
             self.tick()
         }
         await withGracefulShutdownHandler {

@@ -81,7 +81,7 @@ final class CoordinatorLink: Sendable {
                     warned = true
                 }
             }
-            Thread.sleep(forTimeInterval: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
+            Thread.sleep(forTimeInterval: interval / .seconds(1))
         }
     }
 }

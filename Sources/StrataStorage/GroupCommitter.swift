@@ -38,7 +38,7 @@ final class GroupCommitter: Sendable {
             state.syncing = true
             condition.unlock()
             if window > .zero {
-                Thread.sleep(forTimeInterval: window.seconds)
+                Thread.sleep(forTimeInterval: window / .seconds(1))
             }
             condition.lock()
             let target = state.lastTicket
@@ -60,13 +60,5 @@ final class GroupCommitter: Sendable {
             condition.broadcast()
         }
         condition.unlock()
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a `Double`.
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

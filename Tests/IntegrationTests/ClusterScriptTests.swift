@@ -24,7 +24,7 @@ struct ClusterScriptTests {
         process.environment = environment
         // A file, not a pipe: the daemons the script starts must not keep our end open.
         let outputPath = state + "-\(arguments[0])-\(UUID().uuidString).out"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardOutput = output
@@ -46,9 +46,7 @@ struct ClusterScriptTests {
                       dataDir: directory + "/" + $0, zone: $0)
             },
             replicationFactor: 2, shardCount: 16, vnodes: 64, defaultTenant: .loopback)
-        let path = directory + "/cluster.json"
-        try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: path))
-        return (path, config)
+        return (try NodeProcess.writeConfig(config, in: directory), config)
     }
 
     @Test("up starts coordinator and nodes, status shows them, down leaves no process behind")

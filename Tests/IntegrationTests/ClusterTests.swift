@@ -73,7 +73,7 @@ struct ClusterTests {
 
     @Test("keys written through any node's MOVED redirect read back; the coordinator keeps its map across restarts; a killed node is marked down and its shards move")
     func clusterLifecycle() throws {
-        var cluster = try Cluster.start()
+        let cluster = try Cluster.start()
         defer { cluster.cleanup() }
         let ports = cluster.config.nodes.map { Int($0.dataPort) }
 

@@ -52,22 +52,25 @@ final class NodeProcess {
 
     /// Starts node `id` of a cluster.json written into a fresh directory.
     static func clusterNode(config: ClusterConfig, id: String, directory: String) throws -> NodeProcess {
-        let path = directory + "/cluster.json"
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(config).write(to: URL(fileURLWithPath: path))
+        let path = try writeConfig(config, in: directory)
         let node = config.nodes.first { $0.id == id }!
         return try NodeProcess(
             arguments: ["node", "--config", path, "--id", id],
             port: Int(node.dataPort), metricsPort: Int(node.metricsPort ?? 0), directory: directory)
     }
 
-    /// Starts the coordinator of a cluster.json written into `directory`.
-    static func coordinator(config: ClusterConfig, directory: String) throws -> NodeProcess {
+    /// Writes `config` as `directory/cluster.json` and returns its path.
+    static func writeConfig(_ config: ClusterConfig, in directory: String) throws -> String {
         let path = directory + "/cluster.json"
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(config).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// Starts the coordinator of a cluster.json written into `directory`.
+    static func coordinator(config: ClusterConfig, directory: String) throws -> NodeProcess {
+        let path = try writeConfig(config, in: directory)
         return try NodeProcess(
             arguments: ["coordinator", "--config", path],
             port: Int(config.coordinator!.port), metricsPort: Int(config.coordinator!.metricsPort ?? 0), directory: directory)
