@@ -1,7 +1,6 @@
 import Foundation
 
-/// The identity of a storage node, e.g. `node-1`. Stable across restarts; its
-/// ring tokens derive from it.
+/// The identity of a storage node, e.g. `node-1`. Stable across restarts.
 public struct NodeID: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible,
     ExpressibleByStringLiteral
 {
@@ -70,6 +69,10 @@ public struct ClusterNode: Hashable, Sendable, Codable {
     public var weight: Int
     /// The node's health.
     public var state: NodeState
+    /// The node's ring tokens, ascending, chosen by `TokenAllocator` when it joined
+    /// (`ClusterMap.bootstrap` and `Placement.target` fill them in). Empty for a node
+    /// not yet in a map; a map node with none uses its hash tokens (`HashRing.tokens(of:count:)`).
+    public var tokens: [UInt64]
 
     /// Creates a node.
     /// - Parameters:
@@ -80,10 +83,12 @@ public struct ClusterNode: Hashable, Sendable, Codable {
     ///   - zone: The failure domain.
     ///   - weight: Relative capacity, at least 0.
     ///   - state: The node's health.
+    ///   - tokens: Its ring tokens; empty to have them allocated when it joins a map.
     public init(
         id: NodeID, host: String, dataPort: UInt16, metricsPort: UInt16? = nil,
-        zone: String = "default", weight: Int = 1, state: NodeState = .up
+        zone: String = "default", weight: Int = 1, state: NodeState = .up, tokens: [UInt64] = []
     ) {
+        self.tokens = tokens
         self.id = id
         self.host = host
         self.dataPort = dataPort
@@ -94,10 +99,11 @@ public struct ClusterNode: Hashable, Sendable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, host, dataPort, metricsPort, zone, weight, state
+        case id, host, dataPort, metricsPort, zone, weight, state, tokens
     }
 
-    /// Decodes a node; `zone` defaults to `"default"`, `weight` to 1 and `state` to `up`.
+    /// Decodes a node; `zone` defaults to `"default"`, `weight` to 1, `state` to `up`
+    /// and `tokens` (base64 of big-endian 64-bit tokens) to none.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         id = try container.decode(NodeID.self, forKey: .id)
@@ -107,9 +113,19 @@ public struct ClusterNode: Hashable, Sendable, Codable {
         zone = try container.decodeIfPresent(String.self, forKey: .zone) ?? "default"
         weight = try container.decodeIfPresent(Int.self, forKey: .weight) ?? 1
         state = try container.decodeIfPresent(NodeState.self, forKey: .state) ?? .up
+        tokens = []
+        if let encoded = try container.decodeIfPresent(String.self, forKey: .tokens) {
+            guard let bytes = Data(base64Encoded: encoded), bytes.count % 8 == 0 else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .tokens, in: container, debugDescription: "tokens must be base64 of 8-byte big-endian tokens")
+            }
+            tokens = stride(from: 0, to: bytes.count, by: 8).map { offset in
+                bytes[bytes.startIndex + offset..<bytes.startIndex + offset + 8].reduce(0) { $0 << 8 | UInt64($1) }
+            }
+        }
     }
 
-    /// Encodes every field; `metricsPort` is omitted when `nil`.
+    /// Encodes every field; `metricsPort` is omitted when `nil`, `tokens` when empty.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
@@ -119,9 +135,14 @@ public struct ClusterNode: Hashable, Sendable, Codable {
         try container.encode(zone, forKey: .zone)
         try container.encode(weight, forKey: .weight)
         try container.encode(state, forKey: .state)
+        if !tokens.isEmpty {
+            var bytes = Data(capacity: tokens.count * 8)
+            for token in tokens { withUnsafeBytes(of: token.bigEndian) { bytes.append(contentsOf: $0) } }
+            try container.encode(bytes.base64EncodedString(), forKey: .tokens)
+        }
     }
 
-    var ringMember: HashRing.Member { HashRing.Member(id: id, zone: zone, weight: weight) }
+    var ringMember: HashRing.Member { HashRing.Member(id: id, zone: zone, weight: weight, tokens: tokens) }
 }
 
 /// Where one shard lives: its range, its replica set and its epoch.
@@ -272,6 +293,9 @@ public struct ClusterMap: Sendable, Equatable, Codable {
 
     /// A fresh map: `shardCount` equal shards placed on the ring of `nodes`.
     ///
+    /// Nodes without tokens get them from `TokenAllocator`, joining one by one
+    /// in id order, so the same nodes always give the same map.
+    ///
     /// Map and shard epochs start at 1 (0 means "no map yet" to clients), and
     /// every replica starts in sync since there is no data yet.
     ///
@@ -293,7 +317,9 @@ public struct ClusterMap: Sendable, Equatable, Codable {
         guard shardCount >= 1 else {
             throw ClusterError(.invalidConfiguration, "shardCount must be at least 1, got \(shardCount)")
         }
-        let sortedNodes = try checkedNodes(nodes, replicationFactor: replicationFactor, vnodes: vnodes)
+        let sortedNodes = TokenAllocator.assigningTokens(
+            to: try checkedNodes(nodes, replicationFactor: replicationFactor, vnodes: vnodes), vnodes: vnodes,
+            replicationFactor: replicationFactor)
         let layout = ShardLayout.uniform(count: shardCount)
         let targets = Placement.replicaSets(
             ring: Placement.ring(of: sortedNodes, vnodes: vnodes), starts: layout.entries.map(\.range.start),

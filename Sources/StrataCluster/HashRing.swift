@@ -1,10 +1,10 @@
 /// The consistent-hash ring that places shards on nodes.
 ///
-/// Each member owns `vnodes × weight` tokens: token `i` of node `id` is
-/// `XXHash64.hash(utf8(id) ++ "#" ++ decimal(i))`, so a node's tokens depend on
-/// its id alone and any tool can recompute them
-/// (`printf 'node-1#0' | xxhsum -H64`). Adding a node only inserts tokens,
-/// which is why an addition moves replicas only onto the new node.
+/// Each member owns about `vnodes × weight` tokens. A member's tokens are the
+/// ones the cluster map stores for it (chosen by `TokenAllocator` when it
+/// joined, to balance the ring); a member without stored tokens uses its hash
+/// tokens, `XXHash64.hash(utf8(id) ++ "#" ++ decimal(i))`. Adding a node only
+/// inserts tokens, which is why an addition moves replicas only onto the new node.
 ///
 /// The replica set of a position is found by walking clockwise from the first
 /// token at or after it: the first `replicationFactor` distinct nodes, preferring
@@ -20,18 +20,27 @@ public struct HashRing: Sendable {
         public var id: NodeID
         /// The failure domain the node lives in (rack, availability zone).
         public var zone: String
-        /// Relative capacity: the node owns `vnodes × weight` tokens. Weight 0 places nothing on it.
+        /// Relative capacity: the node owns about `vnodes × weight` tokens. Weight 0 places nothing on it.
         public var weight: Int
+        /// The node's tokens; empty means its hash tokens (`HashRing.tokens(of:count:)`, `vnodes × weight` of them).
+        public var tokens: [UInt64]
 
         /// Creates a member.
         /// - Parameters:
         ///   - id: The node's id.
         ///   - zone: Its failure domain.
         ///   - weight: Its relative capacity, at least 0.
-        public init(id: NodeID, zone: String, weight: Int = 1) {
+        ///   - tokens: Its tokens, or empty for its hash tokens.
+        public init(id: NodeID, zone: String, weight: Int = 1, tokens: [UInt64] = []) {
             self.id = id
             self.zone = zone
             self.weight = weight
+            self.tokens = tokens
+        }
+
+        /// The tokens this member owns on a ring of `vnodes` tokens per unit of weight.
+        func resolvedTokens(vnodes: Int) -> [UInt64] {
+            tokens.isEmpty ? HashRing.tokens(of: id, count: weight * vnodes) : tokens
         }
     }
 
@@ -47,6 +56,14 @@ public struct HashRing: Sendable {
     let memberZones: [Int32]
     /// The number of distinct zones among `members`.
     let zoneCount: Int
+    /// How many members own at least one token (all of them, except while `TokenAllocator` places a newcomer).
+    let memberCountWithTokens: Int
+    /// The number of distinct zones among members that own tokens.
+    let zoneCountWithTokens: Int
+    /// `hasTokens[m]`: whether `members[m]` owns at least one token.
+    let hasTokens: [Bool]
+    /// `zoneHasTokens[z]`: whether a member of zone `z` owns at least one token.
+    let zoneHasTokens: [Bool]
 
     /// Builds a ring.
     ///
@@ -61,7 +78,18 @@ public struct HashRing: Sendable {
         precondition(vnodes >= 1, "vnodes must be at least 1")
         let all = Array(members)
         precondition(all.allSatisfy { $0.weight >= 0 }, "weights must not be negative")
-        let placed = all.filter { $0.weight > 0 }.sorted { $0.id < $1.id }
+        self.init(
+            placed: all.filter { $0.weight > 0 }.map { member in
+                var resolved = member
+                resolved.tokens = member.resolvedTokens(vnodes: vnodes)
+                return resolved
+            },
+            vnodes: vnodes)
+    }
+
+    /// A ring of members whose `tokens` are final (a member may have none yet: it owns nothing).
+    init(placed: [Member], vnodes: Int) {
+        let placed = placed.sorted { $0.id < $1.id }
         for (previous, next) in zip(placed, placed.dropFirst()) {
             precondition(previous.id != next.id, "duplicate ring member \(next.id)")
         }
@@ -76,11 +104,9 @@ public struct HashRing: Sendable {
         }
 
         var pairs: [(token: UInt64, owner: Int32)] = []
-        pairs.reserveCapacity(placed.reduce(0) { $0 + $1.weight * vnodes })
+        pairs.reserveCapacity(placed.reduce(0) { $0 + $1.tokens.count })
         for (index, member) in placed.enumerated() {
-            for token in HashRing.tokens(of: member.id, count: member.weight * vnodes) {
-                pairs.append((token, Int32(index)))
-            }
+            for token in member.tokens { pairs.append((token, Int32(index))) }
         }
         pairs.sort { $0.token != $1.token ? $0.token < $1.token : $0.owner < $1.owner }
 
@@ -90,6 +116,12 @@ public struct HashRing: Sendable {
         self.owners = pairs.map(\.owner)
         self.memberZones = zones
         self.zoneCount = zoneIndex.count
+        self.hasTokens = placed.map { !$0.tokens.isEmpty }
+        self.memberCountWithTokens = hasTokens.count { $0 }
+        var zoneHasTokens = [Bool](repeating: false, count: zoneIndex.count)
+        for (zone, owns) in zip(zones, hasTokens) where owns { zoneHasTokens[Int(zone)] = true }
+        self.zoneHasTokens = zoneHasTokens
+        self.zoneCountWithTokens = zoneHasTokens.count { $0 }
     }
 
     /// The first `count` tokens of a node: `XXHash64.hash(utf8(id) ++ "#" ++ decimal(i))` for `i` in `0..<count`.
@@ -139,21 +171,30 @@ public struct HashRing: Sendable {
     /// - Returns: Every member's share in `0...1`.
     /// - Complexity: O(T × W + M) for T tokens and walks of W tokens.
     public func ownership(replicationFactor: Int) -> [NodeID: Double] {
+        Dictionary(uniqueKeysWithValues: zip(members.map(\.id), shares(replicationFactor: replicationFactor)))
+    }
+
+    /// `ownership(replicationFactor:)` by member index.
+    func shares(replicationFactor: Int) -> [Double] {
         var shares = [Double](repeating: 0, count: members.count)
         var walker = Walker(ring: self)
         for index in tokens.indices {
             // Token `index` is the first token at or after every position in (previous token, token].
-            let previous = index == 0 ? tokens[tokens.count - 1] : tokens[index - 1]
-            let arc = Double(tokens[index] &- previous) / 0x1p64
             walker.walk(from: index, replicationFactor: replicationFactor)
-            for member in walker.selection { shares[Int(member)] += arc }
+            for member in walker.selection { shares[Int(member)] += arcLength(endingAt: index) }
         }
         if tokens.count > 0, tokens[0] == tokens[tokens.count - 1] {
             // One distinct token position: the wrap-around arc is the whole ring, not 0.
             walker.walk(from: 0, replicationFactor: replicationFactor)
             for member in walker.selection { shares[Int(member)] = 1 }
         }
-        return Dictionary(uniqueKeysWithValues: zip(members.map(\.id), shares))
+        return shares
+    }
+
+    /// The fraction of the hash space in (previous token, token `index`], wrapping at 2^64.
+    func arcLength(endingAt index: Int) -> Double {
+        let previous = index == 0 ? tokens[tokens.count - 1] : tokens[index - 1]
+        return Double(tokens[index] &- previous) / 0x1p64
     }
 
     /// The index of the first token at or after `position`, wrapping to 0.
@@ -193,20 +234,43 @@ public struct HashRing: Sendable {
 
         /// Computes `selection` for the walk starting at token `start`.
         mutating func walk(from start: Int, replicationFactor: Int) {
+            let count = ring.tokens.count
+            let owners = ring.owners
+            var index = start
+            walk(replicationFactor: replicationFactor, steps: count, including: nil) {
+                let member = owners[index]
+                index += 1
+                if index == count { index = 0 }
+                return member
+            }
+        }
+
+        /// Computes `selection` for a walk over any clockwise sequence of `steps`
+        /// token owners, produced one by one by `next`.
+        ///
+        /// `TokenAllocator` uses it to walk the ring as it would be with tokens
+        /// it is still choosing; `including` names a member that owns no ring
+        /// token but appears in that sequence.
+        mutating func walk(replicationFactor: Int, steps: Int, including extra: Int32?, next: () -> Int32) {
             precondition(replicationFactor >= 1, "replicationFactor must be at least 1")
             selection.removeAll(keepingCapacity: true)
-            let tokenCount = ring.tokens.count
-            guard tokenCount > 0 else { return }
-            let wanted = min(replicationFactor, ring.members.count)
-            let zonesWanted = min(replicationFactor, ring.zoneCount)
+            guard steps > 0 else { return }
+            // Only members that own a token (or the included one) can be met on the walk.
+            var memberCount = ring.memberCountWithTokens
+            var zoneCount = ring.zoneCountWithTokens
+            if let extra, !ring.hasTokens[Int(extra)] {
+                memberCount += 1
+                if !ring.zoneHasTokens[Int(ring.memberZones[Int(extra)])] { zoneCount += 1 }
+            }
+            let wanted = min(replicationFactor, memberCount)
+            let zonesWanted = min(replicationFactor, zoneCount)
 
             // Distinct nodes in clockwise order, until the first `zonesWanted` zones
             // each have a node and there are enough nodes to fill the remaining slots.
             order.removeAll(keepingCapacity: true)
             var zonesSeen = 0
-            var index = start
-            for _ in 0..<tokenCount {
-                let member = ring.owners[index]
+            for _ in 0..<steps {
+                let member = next()
                 if !seenMember[Int(member)] {
                     seenMember[Int(member)] = true
                     order.append(member)
@@ -217,8 +281,6 @@ public struct HashRing: Sendable {
                     }
                     if zonesSeen == zonesWanted && order.count >= wanted { break }
                 }
-                index += 1
-                if index == tokenCount { index = 0 }
             }
             for member in order {
                 seenMember[Int(member)] = false

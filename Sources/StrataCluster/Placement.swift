@@ -1,6 +1,7 @@
 /// A change to the cluster's membership or health.
 public enum PlacementChange: Hashable, Sendable {
-    /// A new node joins. Adding a node identical to an existing one changes nothing.
+    /// A new node joins; without tokens it gets them from `TokenAllocator`.
+    /// Adding a node identical to an existing one (tokens aside) changes nothing.
     case add(ClusterNode)
     /// A node leaves for good; its replicas are placed elsewhere.
     case remove(NodeID)
@@ -11,7 +12,7 @@ public enum PlacementChange: Hashable, Sendable {
 /// Computes where shards should live: the pure core of the coordinator's placement.
 ///
 /// The target replica set of every shard is `HashRing.replicaSet(forToken: shard.start)`
-/// on the ring of the placed nodes (state `up` or `suspect`, weight > 0). The
+/// on the ring of the placed nodes' tokens (state `up` or `suspect`, weight > 0). The
 /// result depends only on the nodes and the shard ranges, never on history, so
 /// the same configuration always yields the same placement — and a node that
 /// goes down and comes back gets its shards back.
@@ -36,12 +37,18 @@ public enum Placement {
     public static func target(map: ClusterMap, change: PlacementChange) throws(ClusterError) -> ClusterMap {
         var nodes = map.nodes
         switch change {
-        case .add(let node):
+        case .add(var node):
             if let existing = map.node(node.id) {
+                if node.tokens.isEmpty { node.tokens = existing.tokens }
                 guard existing == node else {
                     throw ClusterError(.duplicateNode, "node \(node.id) is already in the map with other attributes")
                 }
                 return map
+            }
+            if node.weight > 0 && node.tokens.isEmpty {
+                node.tokens = TokenAllocator.tokens(
+                    for: node.ringMember, joining: nodes.map(\.ringMember), vnodes: map.vnodes,
+                    replicationFactor: map.replicationFactor)
             }
             nodes.append(node)
         case .remove(let id):

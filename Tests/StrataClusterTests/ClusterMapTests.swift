@@ -49,6 +49,9 @@ struct ClusterMapTests {
         let map = try ClusterMap.bootstrap(nodes: nodes, shardCount: 8, replicationFactor: 2, vnodes: 16)
         let replicas = map.shards.map { $0.replicas.map(\.rawValue).joined(separator: ",") }
         #expect(replicas == GOLDEN)
+        // The first RF nodes (in id order) keep their hash tokens; later ones are allocated.
+        #expect(map.node("a")?.tokens == HashRing.tokens(of: "a", count: 16).sorted())
+        #expect(map.node("c")?.tokens.first == GOLDEN_FIRST_TOKEN_OF_C)
     }
 
     @Test("JSON layout: sorted keys, hex ranges, sorted in-sync sets, nodes and shards by id")
@@ -69,6 +72,13 @@ struct ClusterMapTests {
         #expect(encodedNodes.map { $0["id"] as? String } == ["n1", "n2"])
         #expect(encodedNodes[1]["metricsPort"] == nil)
         #expect(encodedNodes[0]["state"] as? String == "suspect")
+        // Tokens: base64 of the big-endian 64-bit tokens, ascending, that decode back.
+        let tokens = try #require(encodedNodes[0]["tokens"] as? String)
+        let bytes = try #require(Data(base64Encoded: tokens))
+        #expect(bytes.count == 4 * 8)
+        let first = bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        #expect(first == map.nodes[0].tokens[0] && map.nodes[0].tokens == map.nodes[0].tokens.sorted())
+        #expect(try ClusterMap(jsonData: map.jsonData()) == map)
         // Keys appear in sorted order in the bytes themselves.
         let epoch = try #require(text.range(of: "\"epoch\""))
         let nodesKey = try #require(text.range(of: "\"nodes\""))
@@ -164,4 +174,5 @@ struct ClusterMapTests {
 }
 
 /// Replica sets of the pinned configuration, recorded from this implementation.
-private let GOLDEN = ["c,d", "a,d", "b,c", "b,c", "d,a", "a,b", "a,d", "b,c"]
+private let GOLDEN_FIRST_TOKEN_OF_C: UInt64 = 572_117_723_430_944_322
+private let GOLDEN = ["a,b", "a,d", "b,c", "b,c", "a,b", "a,d", "a,d", "b,a"]

@@ -37,7 +37,7 @@ struct PlacementTests {
             #expect(shard.replicas.count == 3 && Set(shard.replicas).count == 3)
             #expect(shard.inSync == Set(shard.replicas))
             #expect(shard.epoch == 1)
-            let ring = Placement.ring(of: nodes, vnodes: 256)
+            let ring = Placement.ring(of: map.nodes, vnodes: 256)
             #expect(shard.replicas == ring.replicaSet(forToken: shard.range.start, replicationFactor: 3))
         }
         #expect(nodes.reduce(0) { $0 + map.shards(ownedBy: $1.id).count } == 64 * 3)
@@ -46,12 +46,11 @@ struct PlacementTests {
 
     /// For every sampled (N, RF) with 4096 shards: the exact invariants of
     /// `checkAddition`, then the amount moved. The new node should take its fair
-    /// share, S·RF/(N+1) replicas; the issue bounds it by 1.1 × S·RF/N. A single
-    /// configuration can exceed that by chance — the share has a 3.6–6.25 % ring
-    /// spread plus Poisson noise from sampling it with shard starts (16 % at
-    /// N = 100, RF 1) — so per configuration the test asserts a four-sigma bound,
-    /// and the issue's 1.1 where it has twice the headroom (the slot fraction
-    /// for RF ≥ 2) and on average over all sampled N.
+    /// share, S·RF/(N+1) replicas; the issue bounds it by 1.1 × S·RF/N.
+    /// `TokenAllocator` gives it about its fair share of the ring; sampling that
+    /// share with shard starts adds Poisson noise (16 % at N = 100, RF 1), so
+    /// the test asserts a four-sigma bound on the count, the issue's 1.1 on the
+    /// fraction of replica slots that changed, and 1.1 on average over all sampled N.
     @Test("adding a node moves replicas only onto it, its fair share of them")
     func addition() throws {
         let shardCount = 4096
@@ -64,14 +63,15 @@ struct PlacementTests {
                 nodes: Array(nodes.prefix(nodeCount)), shardCount: shardCount, replicationFactor: replicationFactor)
             let new = try Placement.target(map: old, change: .add(newcomer))
             #expect(new.epoch == old.epoch + 1)
-            #expect(new.node(newcomer.id) == newcomer)
+            #expect(new.node(newcomer.id).map { ClusterNode(id: $0.id, host: $0.host, dataPort: $0.dataPort, metricsPort: $0.metricsPort, zone: $0.zone) } == newcomer)
+            #expect(new.node(newcomer.id)?.tokens.count == 256)
             let (moved, slots) = checkAddition(old: old, new: new, added: newcomer.id)
             #expect(moved == new.shards(ownedBy: newcomer.id).count)
 
             let n = Double(nodeCount)
             let rf = Double(min(replicationFactor, nodeCount))
             let fairShare = Double(shardCount) * rf / (n + 1)
-            #expect(Double(moved) <= fourSigmaBound(expected: fairShare, replicationFactor: replicationFactor),
+            #expect(Double(moved) <= fourSigmaBound(expected: fairShare),
                     "N \(nodeCount) RF \(replicationFactor): moved \(moved), fair share \(fairShare)")
             // The issue's metric read literally: replica-slot changes / total slots ≤ 1.1 × RF/N.
             #expect(Double(moved) / Double(slots) <= 1.1 * rf / n, "N \(nodeCount) RF \(replicationFactor)")
@@ -109,8 +109,8 @@ struct PlacementTests {
             #expect(Set(before.replicas).subtracting([leaving]).isSubset(of: after.replicas))
             #expect((before == after) == !before.replicas.contains(leaving))
         }
-        // The reverse of an addition: adding it back restores the placement.
-        let back = try Placement.target(map: new, change: .add(nodes[1]))
+        // The reverse of an addition: adding it back with its tokens restores the placement.
+        let back = try Placement.target(map: new, change: .add(old.node(leaving)!))
         #expect(back.shards.map(\.replicas) == old.shards.map(\.replicas))
     }
 

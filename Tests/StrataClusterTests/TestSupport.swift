@@ -38,24 +38,11 @@ func maxOverMean(_ values: some Collection<Double>) -> Double {
     values.max()! / (values.reduce(0, +) / Double(values.count))
 }
 
-/// The relative spread (coefficient of variation) of a node's replica share on
-/// a 256-vnode ring of weight-1 nodes.
-///
-/// A node's share is a sum of about 256 × RF ring arcs; for RF 1 it is a
-/// Gamma(256) variable, CV 1/√256 = 6.25 %. For RF 2 and 3 the values are
-/// measured over 1,000 seeded node shares each (4.4 % and 3.6 %).
-func ringCV(replicationFactor: Int) -> Double {
-    switch replicationFactor {
-    case 1: 0.0625
-    case 2: 0.044
-    default: 0.036
-    }
-}
-
 /// Expectation plus four standard deviations of a replica count that samples a
-/// ring share: shard starts fall into a node's arcs like a Poisson draw
-/// (variance ≈ the expectation) on top of the ring's own spread.
-func fourSigmaBound(expected: Double, replicationFactor: Int) -> Double {
-    let cv = ringCV(replicationFactor: replicationFactor)
-    return expected + 4 * (expected * expected * cv * cv + expected).squareRoot()
+/// ring share: a node's share is at most `balanceBound` × its fair share (the
+/// balance test asserts it), and shard starts fall into its arcs like a Poisson
+/// draw (variance ≈ the expectation).
+func fourSigmaBound(expected: Double) -> Double {
+    let share = expected * balanceBound
+    return share + 4 * share.squareRoot()
 }
