@@ -18,46 +18,67 @@ struct RecordAddress {
     let dataKey: DataKey
 }
 
-/// The records of one node and the per-shard sequence numbers that version them.
+/// The records of one node, the per-shard sequence numbers that version them,
+/// and the per-shard replication log.
 ///
 /// Reads go straight to RocksDB (`read` may block; `readIfCached` never
 /// does). Writes are staged in a `WriteGroup` by the single writer thread and
-/// committed together: every record of the group, and each touched shard's
-/// new last sequence number, in one atomic RocksDB batch. A version is thus
-/// never reused, even across restarts.
+/// committed together: every record of the group, each touched shard's new
+/// last sequence number and its replication-log entry, in one atomic RocksDB
+/// batch. A version is thus never reused, even across restarts, and the log
+/// never misses a committed change.
 final class Keyspace: Sendable {
     let database: Database
     let records: RecordStore
     let meta: ColumnFamily
     /// Last committed sequence number per local shard.
     private let sequences: Mutex<[ShardID: UInt64]>
+    /// Highest sequence number trimmed from each local shard's log.
+    private let trimmed: Mutex<[ShardID: UInt64]>
     /// The hot set in memory, kept coherent by `commit`.
     let cache: RecordCache
+    /// The per-shard replication log.
+    let log: ReplicationLog
 
     /// The column families a node's database has.
     static let families = [
         ColumnFamilyOptions(name: "data", dropsExpiredRecords: true),
         ColumnFamilyOptions(name: "meta"),
+        ColumnFamilyOptions(name: "log"),
     ]
 
-    init(database: Database, shards: [ShardID], cacheBytes: Int) throws(StorageError) {
+    /// Log entries kept per shard by default.
+    static let defaultLogRetention: UInt64 = 100_000
+
+    init(database: Database, shards: [ShardID], cacheBytes: Int, logRetention: UInt64 = defaultLogRetention)
+        throws(StorageError)
+    {
         self.database = database
         self.cache = RecordCache(capacityBytes: cacheBytes)
-        guard let data = database.columnFamily(named: "data"), let meta = database.columnFamily(named: "meta") else {
-            throw StorageError(code: .invalidArgument, message: "node database lacks the data and meta column families")
+        guard let data = database.columnFamily(named: "data"), let meta = database.columnFamily(named: "meta"),
+            let log = database.columnFamily(named: "log")
+        else {
+            throw StorageError(code: .invalidArgument, message: "node database lacks the data, meta and log column families")
         }
         self.records = RecordStore(database: database, family: data)
         self.meta = meta
+        self.log = ReplicationLog(database: database, family: log, retention: max(logRetention, 1))
         var sequences: [ShardID: UInt64] = [:]
+        var trimmed: [ShardID: UInt64] = [:]
         for shard in shards {
-            let stored = try database.get(Self.sequenceKey(shard), in: meta)
-            sequences[shard] = stored.map(Self.decodeSequence) ?? 0
+            sequences[shard] = try database.get(Self.sequenceKey(shard), in: meta).map(Self.decodeSequence) ?? 0
+            trimmed[shard] = try database.get(ReplicationLog.trimKey(shard), in: meta).map(Self.decodeSequence) ?? 0
         }
         self.sequences = Mutex(sequences)
+        self.trimmed = Mutex(trimmed)
     }
 
     static func sequenceKey(_ shard: ShardID) -> [UInt8] {
         Array("seq/".utf8) + withUnsafeBytes(of: shard.rawValue.bigEndian) { Array($0) }
+    }
+
+    static func encodeSequence(_ sequence: UInt64) -> [UInt8] {
+        withUnsafeBytes(of: sequence.bigEndian) { Array($0) }
     }
 
     static func decodeSequence(_ bytes: [UInt8]) -> UInt64 {
@@ -68,14 +89,32 @@ final class Keyspace: Sendable {
     /// sequence numbers come from disk, 0 for a shard never held).
     func adopt(shards: [ShardID]) throws(StorageError) {
         let known = sequences.withLock { Set($0.keys) }
-        var loaded: [ShardID: UInt64] = [:]
+        var loaded: [ShardID: (sequence: UInt64, trimmed: UInt64)] = [:]
         for shard in shards where !known.contains(shard) {
-            loaded[shard] = try database.get(Self.sequenceKey(shard), in: meta).map(Self.decodeSequence) ?? 0
+            loaded[shard] = (
+                try database.get(Self.sequenceKey(shard), in: meta).map(Self.decodeSequence) ?? 0,
+                try database.get(ReplicationLog.trimKey(shard), in: meta).map(Self.decodeSequence) ?? 0
+            )
         }
         guard !loaded.isEmpty else { return }
-        sequences.withLock { sequences in
-            for (shard, sequence) in loaded where sequences[shard] == nil { sequences[shard] = sequence }
+        trimmed.withLock { trimmed in
+            for (shard, state) in loaded where trimmed[shard] == nil { trimmed[shard] = state.trimmed }
         }
+        sequences.withLock { sequences in
+            for (shard, state) in loaded where sequences[shard] == nil { sequences[shard] = state.sequence }
+        }
+    }
+
+    /// The log entries of `shard` after `sequence`, for a follower (may block on disk).
+    func logEntries(_ shard: ShardID, after sequence: UInt64, limit: Int, maxBytes: Int) throws(StorageError)
+        -> ReplicationLog.Read?
+    {
+        // Read `trimmed` before `last`: a trim that lands in between only makes `last` newer.
+        guard let trimmedThrough = trimmed.withLock({ $0[shard] }), let last = lastVersion(of: shard) else {
+            return nil
+        }
+        return try log.read(
+            shard, after: sequence, last: last, trimmedThrough: trimmedThrough, limit: limit, maxBytes: maxBytes)
     }
 
     /// The last committed version of every local shard.
@@ -129,10 +168,31 @@ final class Keyspace: Sendable {
                 try batch.delete(entry.key, in: records.family)
             }
         }
+        var changesByShard: [ShardID: [(key: DataKey, record: Record?)]] = [:]
+        for (key, record) in group.staged { changesByShard[group.shardOf[key]!, default: []].append((key, record)) }
+        let trimmedNow = trimmed.withLock { $0 }
+        var newTrims: [ShardID: UInt64] = [:]
         for shard in group.dirtyShards.sorted(by: { $0.rawValue < $1.rawValue }) {
-            try batch.put(Self.sequenceKey(shard), withUnsafeBytes(of: group.sequences[shard]!.bigEndian) { Array($0) }, in: meta)
+            let sequence = group.sequences[shard]!
+            try batch.put(Self.sequenceKey(shard), Self.encodeSequence(sequence), in: meta)
+            try batch.put(
+                ReplicationLog.key(shard, sequence), LogEntry.encode(changesByShard[shard] ?? []), in: log.family)
+            // Trim in steps of a quarter of the retention, so a range delete is rare.
+            let floor = trimmedNow[shard] ?? 0
+            if sequence > floor + log.retention + log.retention / 4 {
+                let through = sequence - log.retention
+                try batch.deleteRange(
+                    from: ReplicationLog.key(shard, 0), to: ReplicationLog.key(shard, through + 1), in: log.family)
+                try batch.put(ReplicationLog.trimKey(shard), Self.encodeSequence(through), in: meta)
+                newTrims[shard] = through
+            }
         }
         try database.write(batch)
+        if !newTrims.isEmpty {
+            trimmed.withLock { trimmed in
+                for (shard, through) in newTrims { trimmed[shard] = through }
+            }
+        }
         cache.apply(group.staged)
         let committed = group.sequences
         let dirty = group.dirtyShards
@@ -151,6 +211,8 @@ final class WriteGroup {
     fileprivate(set) var dirtyShards: Set<ShardID> = []
     /// Staged state per key: a record, or `nil` for deleted.
     private(set) var staged: [DataKey: Record?] = [:]
+    /// The shard of each staged key.
+    private(set) var shardOf: [DataKey: ShardID] = [:]
 
     fileprivate init(keyspace: Keyspace, sequences: [ShardID: UInt64]) {
         self.keyspace = keyspace
@@ -185,8 +247,23 @@ final class WriteGroup {
             guard current != nil else { return nil }
             staged[address.dataKey] = .some(nil)
         }
+        shardOf[address.dataKey] = address.shard
         sequences[address.shard] = next
         dirtyShards.insert(address.shard)
         return next
+    }
+
+    /// Stages a log entry received from the shard's primary: its records as
+    /// they are (with the primary's versions), and the shard's sequence number.
+    /// - Returns: `false` (staging nothing) unless the entry is the next one: past this node's sequence number.
+    func apply(_ entry: LogEntry, to shard: ShardID) -> Bool {
+        guard let last = sequences[shard], entry.sequence > last else { return false }
+        for (key, record) in entry.changes {
+            staged[key] = .some(record)
+            shardOf[key] = shard
+        }
+        sequences[shard] = entry.sequence
+        dirtyShards.insert(shard)
+        return true
     }
 }

@@ -1,0 +1,133 @@
+import StrataCluster
+import StrataStorage
+
+/// One committed change of one shard: every record a write group changed in
+/// it, tagged with the shard's sequence number after the group.
+///
+/// A group that writes several keys of a shard consumes several sequence
+/// numbers but makes one entry, keyed by the last of them; a follower that
+/// applies it is at that sequence number. Records carry their own versions.
+struct LogEntry: Equatable {
+    /// The shard's sequence number after this entry.
+    let sequence: UInt64
+    /// The changed records: a record, or `nil` for a deleted key.
+    let changes: [(key: DataKey, record: Record?)]
+
+    static func == (lhs: LogEntry, rhs: LogEntry) -> Bool {
+        lhs.sequence == rhs.sequence && lhs.changes.count == rhs.changes.count
+            && zip(lhs.changes, rhs.changes).allSatisfy { $0.key == $1.key && $0.record == $1.record }
+    }
+
+    /// The stored form of `changes`: per change, a 4-byte key length, the
+    /// encoded data key, a presence byte, then (if present) a 4-byte length
+    /// and the record envelope. Integers are big-endian.
+    static func encode(_ changes: some Sequence<(key: DataKey, record: Record?)>) throws(StorageError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for (key, record) in changes {
+            let encodedKey = try key.encoded()
+            appendLength(encodedKey.count, to: &bytes)
+            bytes += encodedKey
+            if let record {
+                let encodedRecord = record.encoded()
+                bytes.append(1)
+                appendLength(encodedRecord.count, to: &bytes)
+                bytes += encodedRecord
+            } else {
+                bytes.append(0)
+            }
+        }
+        return bytes
+    }
+
+    /// Decodes what `encode` wrote.
+    init(sequence: UInt64, payload bytes: [UInt8]) throws(StorageError) {
+        var changes: [(key: DataKey, record: Record?)] = []
+        var offset = 0
+        func take(_ count: Int) throws(StorageError) -> ArraySlice<UInt8> {
+            guard count >= 0, offset + count <= bytes.count else {
+                throw StorageError(code: .corruption, message: "replication log entry \(sequence) is truncated")
+            }
+            defer { offset += count }
+            return bytes[offset..<offset + count]
+        }
+        func length() throws(StorageError) -> Int {
+            Int(try take(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        }
+        while offset < bytes.count {
+            let key = try DataKey(encoded: Array(try take(try length())))
+            let present = try take(1).first!
+            changes.append((key, present == 1 ? try Record(encoded: try take(try length())) : nil))
+        }
+        self.sequence = sequence
+        self.changes = changes
+    }
+
+    init(sequence: UInt64, changes: [(key: DataKey, record: Record?)]) {
+        self.sequence = sequence
+        self.changes = changes
+    }
+
+    private static func appendLength(_ length: Int, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: UInt32(length).bigEndian) { bytes.append(contentsOf: $0) }
+    }
+}
+
+/// The per-shard replication log, in the `log` column family: key
+/// `shard (4 bytes) | sequence (8 bytes)`, big-endian, so a shard's entries
+/// are one key range in sequence order. Entries are written in the same
+/// RocksDB batch as the records they describe (`Keyspace.commit`), and the
+/// oldest are trimmed to keep `retention` entries per shard.
+struct ReplicationLog: Sendable {
+    let database: Database
+    let family: ColumnFamily
+    /// Entries kept per shard; older ones are trimmed and a follower that needs them bootstraps from a snapshot.
+    let retention: UInt64
+
+    static func key(_ shard: ShardID, _ sequence: UInt64) -> [UInt8] {
+        var key = withUnsafeBytes(of: shard.rawValue.bigEndian) { Array($0) }
+        withUnsafeBytes(of: sequence.bigEndian) { key.append(contentsOf: $0) }
+        return key
+    }
+
+    static func sequence(ofKey key: [UInt8]) -> UInt64 {
+        key.dropFirst(4).prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    /// What a follower asking for entries after a sequence number gets.
+    enum Read {
+        /// The entries after it, in order (possibly none yet).
+        case entries([(sequence: UInt64, payload: [UInt8])])
+        /// The log no longer holds the entry right after it: the follower needs a snapshot.
+        case trimmed(oldest: UInt64?)
+    }
+
+    /// Up to `limit` entries (and about `maxBytes`) of `shard` after `sequence`.
+    ///
+    /// - Parameters:
+    ///   - shard: The shard.
+    ///   - sequence: The follower's applied sequence number.
+    ///   - last: The shard's last committed sequence number here.
+    ///   - trimmedThrough: The highest sequence number already trimmed from the shard's log.
+    ///   - limit: At most this many entries.
+    ///   - maxBytes: Stop after an entry that brings the payloads past this size.
+    func read(
+        _ shard: ShardID, after sequence: UInt64, last: UInt64, trimmedThrough: UInt64, limit: Int, maxBytes: Int
+    ) throws(StorageError) -> Read {
+        guard sequence >= trimmedThrough else { return .trimmed(oldest: trimmedThrough + 1) }
+        guard sequence < last else { return .entries([]) }
+        let iterator = try database.makeIterator(
+            in: family, from: Self.key(shard, sequence + 1), to: Self.key(shard, last &+ 1))
+        var entries: [(sequence: UInt64, payload: [UInt8])] = []
+        var bytes = 0
+        while entries.count < limit, bytes < maxBytes, let (key, value) = try iterator.next() {
+            entries.append((Self.sequence(ofKey: key), value))
+            bytes += value.count
+        }
+        return .entries(entries)
+    }
+
+    /// The meta key holding the highest sequence number trimmed from a shard's log.
+    static func trimKey(_ shard: ShardID) -> [UInt8] {
+        Array("trim/".utf8) + withUnsafeBytes(of: shard.rawValue.bigEndian) { Array($0) }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import StrataCluster
+import StrataStorage
+import Testing
+
+@testable import StrataNode
+
+@Suite("Replication log")
+struct ReplicationLogTests {
+    private func openKeyspace(_ directory: String, retention: UInt64) throws -> (Database, Keyspace) {
+        var options = StorageOptions()
+        options.columnFamilies = Keyspace.families
+        let database = try Database(path: directory, options: options)
+        let keyspace = try Keyspace(
+            database: database, shards: [ShardID(1), ShardID(2)], cacheBytes: 1 << 20, logRetention: retention)
+        return (database, keyspace)
+    }
+
+    private func key(_ name: String, hash: UInt64) -> DataKey {
+        DataKey(hash: hash, tenant: Array("t".utf8), key: Array(name.utf8))
+    }
+
+    @Test("every commit writes one entry per shard, in the same batch; a follower's keyspace applies them to the same state")
+    func commitAndApply() throws {
+        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (database, primary) = try openKeyspace(directory + "/primary", retention: 1000)
+        defer { database.close() }
+        let (followerDB, follower) = try openKeyspace(directory + "/follower", retention: 1000)
+        defer { followerDB.close() }
+
+        // Group 1: two keys of shard 1, one of shard 2. Group 2: overwrite one, delete another.
+        let a = RecordAddress(shard: ShardID(1), dataKey: key("a", hash: 10))
+        let b = RecordAddress(shard: ShardID(1), dataKey: key("b", hash: 11))
+        let c = RecordAddress(shard: ShardID(2), dataKey: key("c", hash: 20))
+        let first = primary.beginGroup()
+        _ = try first.stage(a, current: nil, .put(value: [1], expiresAt: nil, flags: 0))
+        _ = try first.stage(b, current: nil, .put(value: [2], expiresAt: nil, flags: 0))
+        _ = try first.stage(c, current: nil, .put(value: [3], expiresAt: nil, flags: 0))
+        try primary.commit(first)
+        let second = primary.beginGroup()
+        _ = try second.stage(a, current: try second.read(a, now: 0), .put(value: [4], expiresAt: nil, flags: 0))
+        _ = try second.stage(b, current: try second.read(b, now: 0), .delete)
+        try primary.commit(second)
+        #expect(primary.lastVersion(of: ShardID(1)) == 4)
+
+        guard case .entries(let entries)? = try primary.logEntries(ShardID(1), after: 0, limit: 100, maxBytes: 1 << 20)
+        else { Issue.record("no entries"); return }
+        #expect(entries.map(\.sequence) == [2, 4])
+        let decoded = try entries.map { try LogEntry(sequence: $0.sequence, payload: $0.payload) }
+        #expect(decoded[1].changes.count == 2)
+        #expect(decoded[1].changes.first { $0.key == b.dataKey }.map { $0.record == nil } == true)
+        guard case .entries(let later)? = try primary.logEntries(ShardID(1), after: 2, limit: 100, maxBytes: 1 << 20)
+        else { Issue.record("no entries"); return }
+        #expect(later.map(\.sequence) == [4])
+
+        let group = follower.beginGroup()
+        for entry in decoded { #expect(group.apply(entry, to: ShardID(1))) }
+        #expect(!group.apply(decoded[0], to: ShardID(1)), "an old entry is not applied twice")
+        try follower.commit(group)
+        #expect(follower.lastVersion(of: ShardID(1)) == 4)
+        #expect(try follower.read(a, now: 0) == Record(value: [4], version: 3), "records keep the primary's versions")
+        #expect(try follower.read(b, now: 0) == nil)
+        // The follower logs what it applied, under the primary's sequence numbers.
+        guard case .entries(let mirrored)? = try follower.logEntries(ShardID(1), after: 0, limit: 100, maxBytes: 1 << 20)
+        else { Issue.record("no entries"); return }
+        #expect(mirrored.map(\.sequence) == [4])
+    }
+
+    @Test("the log keeps about `retention` entries per shard; a follower behind the trim point is told to take a snapshot")
+    func trimming() throws {
+        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (database, keyspace) = try openKeyspace(directory, retention: 8)
+        for index in 0..<40 {
+            let group = keyspace.beginGroup()
+            let address = RecordAddress(shard: ShardID(1), dataKey: key("k\(index)", hash: 10))
+            _ = try group.stage(address, current: nil, .put(value: [UInt8(index)], expiresAt: nil, flags: 0))
+            try keyspace.commit(group)
+        }
+        guard case .trimmed? = try keyspace.logEntries(ShardID(1), after: 5, limit: 100, maxBytes: 1 << 20) else {
+            Issue.record("expected trimmed"); return
+        }
+        guard case .entries(let recent)? = try keyspace.logEntries(ShardID(1), after: 35, limit: 100, maxBytes: 1 << 20)
+        else { Issue.record("expected entries"); return }
+        #expect(recent.map(\.sequence) == [36, 37, 38, 39, 40])
+        database.close()
+        // The trim point survives a restart.
+        let (reopened, again) = try openKeyspace(directory, retention: 8)
+        defer { reopened.close() }
+        guard case .trimmed? = try again.logEntries(ShardID(1), after: 5, limit: 100, maxBytes: 1 << 20) else {
+            Issue.record("expected trimmed after reopen"); return
+        }
+    }
+}
