@@ -134,6 +134,10 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
     public var defaultTenant: DefaultTenantAccess?
     /// Cache-tier gateways.
     public var caches: [Cache]?
+    /// The secret nodes present to each other (`AUTH @internal <secret>`) to
+    /// replicate; whoever has it can read every tenant's records, so keep
+    /// cluster.json private. Without it, nodes do not replicate.
+    public var internalSecret: String?
 
     /// Creates a configuration.
     public init(

@@ -118,6 +118,13 @@ struct CommandRun {
             return reply.ok()
         default: break
         }
+        if session.isInternal {
+            switch name.upper {
+            case "REPLFETCH": return try replicationFetch(args, reply: &reply)
+            case "SHARDCHECKSUM": try arity(args, 2, name); return try shardChecksum(args[1], reply: &reply)
+            default: throw CommandError(message: "ERR internal connections only replicate")
+            }
+        }
         guard let tenant = session.tenant else { throw .noAuth }
 
         switch name.upper {
@@ -162,6 +169,78 @@ struct CommandRun {
             let preview = args.dropFirst().prefix(3).map { "'\(String(decoding: $0.readableBytesView.prefix(64), as: UTF8.self))'" }.joined(separator: " ")
             throw CommandError(message: "ERR unknown command '\(String(decoding: first.readableBytesView.prefix(64), as: UTF8.self))', with args beginning with: \(preview)")
         }
+    }
+
+    // MARK: Replication
+
+    /// `REPLFETCH shard after [shard after ...]`: for each shard, an array
+    /// `[shard, last, seq1, payload1, seq2, payload2, ...]` of the log entries
+    /// after `after` (up to 1,000 or about 4 MiB per call), or `[shard, -1, oldest]`
+    /// when the log was trimmed past `after` (the follower needs a snapshot), or
+    /// `[shard, -2]` when this node does not hold the shard.
+    private func replicationFetch(_ args: [ByteBuffer], reply: inout Reply) throws(CommandError) {
+        guard args.count >= 3, args.count % 2 == 1 else { throw .arity("replfetch") }
+        reply.arrayHeader((args.count - 1) / 2)
+        var budget = 4 << 20
+        for index in stride(from: 1, to: args.count, by: 2) {
+            let shard = ShardID(UInt32(clamping: try integer(args[index])))
+            let after = UInt64(clamping: try integer(args[index + 1]))
+            let read: ReplicationLog.Read?
+            do {
+                read = try keyspace.logEntries(shard, after: after, limit: 1000, maxBytes: max(budget, 1))
+            } catch {
+                throw .storage(error)
+            }
+            switch read {
+            case nil:
+                reply.arrayHeader(2)
+                reply.integer(Int64(shard.rawValue))
+                reply.integer(-2)
+            case .trimmed(let oldest):
+                reply.arrayHeader(3)
+                reply.integer(Int64(shard.rawValue))
+                reply.integer(-1)
+                reply.integer(Int64(clamping: oldest ?? 0))
+            case .entries(let entries):
+                reply.arrayHeader(2 + 2 * entries.count)
+                reply.integer(Int64(shard.rawValue))
+                reply.integer(Int64(clamping: keyspace.lastVersion(of: shard) ?? 0))
+                for entry in entries {
+                    reply.integer(Int64(clamping: entry.sequence))
+                    reply.bulk(entry.payload)
+                    budget -= entry.payload.count
+                }
+            }
+        }
+    }
+
+    /// `SHARDCHECKSUM shard`: `[last sequence, record count, checksum]`, the checksum
+    /// chaining xxHash64 over every key and record envelope in key order,
+    /// to compare a replica with its primary.
+    private func shardChecksum(_ shardArgument: ByteBuffer, reply: inout Reply) throws(CommandError) {
+        let shard = ShardID(UInt32(clamping: try integer(shardArgument)))
+        guard let entry = topology.layout.entries.first(where: { $0.id == shard }),
+            let last = keyspace.lastVersion(of: shard)
+        else {
+            throw CommandError(message: "ERR shard \(shard) is not held by this node")
+        }
+        // Each record's hash is seeded with the previous one: a chain over the shard in key order.
+        var checksum: UInt64 = 0
+        var count: Int64 = 0
+        do {
+            let (lower, upper) = DataKey.bounds(forHashes: entry.range.start...entry.range.last)
+            let iterator = try keyspace.database.makeIterator(in: keyspace.records.family, from: lower, to: upper)
+            while let (key, value) = try iterator.next() {
+                checksum = XXHash64.hash(key + value, seed: checksum)
+                count += 1
+            }
+        } catch {
+            throw .storage(error)
+        }
+        reply.arrayHeader(3)
+        reply.integer(Int64(clamping: last))
+        reply.integer(count)
+        reply.integer(Int64(bitPattern: checksum))
     }
 
     // MARK: Addressing
@@ -534,6 +613,16 @@ struct CommandRun {
     }
 
     private func authenticate(_ tenantName: [UInt8], _ secret: [UInt8], session: inout Session) throws(CommandError) {
+        if tenantName.elementsEqual(TenantDirectory.internalUser.utf8) {
+            guard tenants.isInternalSecret(secret) else {
+                stats.authFailures.add(1)
+                throw .wrongPass
+            }
+            session.tenant = nil
+            session.isInternal = true
+            session.authenticated = true
+            return
+        }
         guard let context = tenants.authenticate(tenant: tenantName, secret: secret) else {
             stats.authFailures.add(1)
             throw .wrongPass

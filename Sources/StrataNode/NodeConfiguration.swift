@@ -23,6 +23,10 @@ public struct NodeConfiguration: Sendable {
     public var tenants: [String: ClusterConfig.Tenant]
     /// Who may use the `default` tenant without AUTH.
     public var defaultTenantAccess: ClusterConfig.DefaultTenantAccess
+    /// The secret nodes replicate with (`nil`: this node neither follows nor serves its log).
+    public var internalSecret: String?
+    /// Replication-log entries kept per shard.
+    public var logRetention: UInt64 = 100_000
     /// Most simultaneous client connections; more are refused with an error.
     public var maxClients: Int = 10_000
     /// Close connections idle this long (0 = never).
@@ -59,6 +63,7 @@ public struct NodeConfiguration: Sendable {
         self.nodeID = nodeID
         tenants = config.tenants ?? [:]
         defaultTenantAccess = config.defaultTenant ?? .loopback
+        internalSecret = config.internalSecret
         if let coordinator = config.coordinator {
             self.coordinator = (coordinator.host, Int(coordinator.port), coordinator.heartbeatInterval)
         }

@@ -24,6 +24,7 @@ public final class NodeServer: Service, Sendable {
     private let pool: NIOThreadPool
     private let writer: WriteQueue
     private let link: CoordinatorLink?
+    private let follower: ReplicaFollower?
     private let state = NIOLockedValueBox(State())
 
     private struct State {
@@ -46,11 +47,15 @@ public final class NodeServer: Service, Sendable {
         options.writeBufferBytes = configuration.writeBufferBytes
         database = try Database(path: configuration.dataDir + "/rocksdb", options: options)
         let topology = TopologyBox(NodeTopology(map: configuration.map, localNode: configuration.nodeID))
-        let keyspace = try Keyspace(database: database, shards: topology.current.localShards, cacheBytes: configuration.recordCacheBytes)
+        let keyspace = try Keyspace(
+            database: database, shards: topology.current.localShards, cacheBytes: configuration.recordCacheBytes,
+            logRetention: configuration.logRetention)
         executor = CommandExecutor(
             keyspace: keyspace,
             topology: topology,
-            tenants: TenantDirectory(config: configuration.tenants, defaultAccess: configuration.defaultTenantAccess),
+            tenants: TenantDirectory(
+                config: configuration.tenants, defaultAccess: configuration.defaultTenantAccess,
+                internalSecret: configuration.internalSecret),
             stats: NodeStats(),
             info: ServerInfo(
                 host: configuration.host, port: configuration.port, dataDir: configuration.dataDir,
@@ -84,6 +89,13 @@ public final class NodeServer: Service, Sendable {
         } else {
             link = nil
         }
+        if let secret = configuration.internalSecret, configuration.coordinator != nil {
+            follower = ReplicaFollower(
+                nodeID: configuration.nodeID, secret: secret, topology: topology, keyspace: keyspace, writer: writer,
+                logger: logger)
+        } else {
+            follower = nil
+        }
     }
 
     /// The RESP port once bound (useful with port 0).
@@ -103,6 +115,7 @@ public final class NodeServer: Service, Sendable {
             "shards": "\(executor.topologyBox.current.localShards.count)",
         ])
         link?.start()
+        follower?.start()
         await withDiscardingTaskGroup { group in
             group.addTask { await self.syncWALPeriodically() }
             await withGracefulShutdownHandler {
@@ -113,6 +126,7 @@ public final class NodeServer: Service, Sendable {
             group.cancelAll()
         }
         link?.stop()
+        follower?.stop()
         logger.info("strata node shutting down", metadata: ["node": "\(configuration.nodeID)"])
         try? await metrics?.close()
         let children = state.withLockedValue { Array($0.children.values) }

@@ -17,6 +17,9 @@ struct Session: Sendable {
     var protocolVersion: RESPVersion = .resp2
     /// CLIENT SETNAME.
     var name: [UInt8]? = nil
+    /// Authenticated as another node of the cluster (`AUTH @internal <secret>`):
+    /// may run the replication commands, and nothing else.
+    var isInternal = false
     /// READONLY was sent (replica reads).
     var readOnly = false
     /// Set by QUIT: close after the reply.

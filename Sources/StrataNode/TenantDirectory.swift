@@ -10,8 +10,16 @@ struct TenantDirectory: Sendable {
 
     let entries: [String: Entry]
     let defaultAccess: ClusterConfig.DefaultTenantAccess
+    /// SHA-256 of the cluster's internal secret, or `nil` when nodes do not replicate.
+    let internalDigest: [UInt8]?
+    /// The user name nodes authenticate as to each other.
+    static let internalUser = "@internal"
 
-    init(config: [String: ClusterConfig.Tenant], defaultAccess: ClusterConfig.DefaultTenantAccess) {
+    init(
+        config: [String: ClusterConfig.Tenant], defaultAccess: ClusterConfig.DefaultTenantAccess,
+        internalSecret: String? = nil
+    ) {
+        internalDigest = internalSecret.map { SHA256.hash(Array($0.utf8)) }
         var entries: [String: Entry] = [:]
         for (name, tenant) in config {
             entries[name] = Entry(
@@ -32,6 +40,12 @@ struct TenantDirectory: Sendable {
         case .loopback: return isLoopback ? entries["default"]?.context : nil
         case .never: return nil
         }
+    }
+
+    /// Whether `secret` is the cluster's internal secret.
+    func isInternalSecret(_ secret: [UInt8]) -> Bool {
+        let matches = TenantSecret.matches(secret, digest: internalDigest ?? [UInt8](repeating: 0, count: 32))
+        return matches && internalDigest != nil
     }
 
     /// The tenant whose secret is `secret`, or `nil`. The same work is done for

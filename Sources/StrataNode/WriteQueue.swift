@@ -1,6 +1,8 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import StrataCluster
+import StrataStorage
 import StrataWire
 
 /// The node's single writer: batches of commands that write are queued here
@@ -17,8 +19,15 @@ final class WriteQueue: Sendable {
         let promise: EventLoopPromise<(ByteBuffer, Session)>
     }
 
+    /// Log entries from a shard's primary, applied in the next group.
+    private struct Replication {
+        let entries: [(shard: ShardID, entry: LogEntry)]
+        let done: @Sendable (Result<Void, StorageError>) -> Void
+    }
+
     private struct State {
         var requests: [Request] = []
+        var replications: [Replication] = []
         var draining = false
     }
 
@@ -35,6 +44,27 @@ final class WriteQueue: Sendable {
 
     func shutdown() async throws { try await thread.shutdownGracefully() }
 
+    /// Queues log entries received from primaries; `done` runs after they are committed (or failed).
+    func apply(_ entries: [(shard: ShardID, entry: LogEntry)], done: @escaping @Sendable (Result<Void, StorageError>) -> Void) {
+        let startDrain = state.withLockedValue { state -> Bool in
+            state.replications.append(Replication(entries: entries, done: done))
+            if state.draining { return false }
+            state.draining = true
+            return true
+        }
+        if startDrain { scheduleDrain() }
+    }
+
+    private func scheduleDrain() {
+        thread.submit { workState in
+            guard case .active = workState else {
+                self.failAll(CommandError(message: "ERR server is shutting down"))
+                return
+            }
+            self.drain()
+        }
+    }
+
     /// Queues a batch; the future completes with its replies and the updated session after the commit.
     func submit(_ commands: [RESPCommand], session: Session, allocator: ByteBufferAllocator, on eventLoop: EventLoop) -> EventLoopFuture<(ByteBuffer, Session)> {
         let promise = eventLoop.makePromise(of: (ByteBuffer, Session).self)
@@ -44,28 +74,24 @@ final class WriteQueue: Sendable {
             state.draining = true
             return true
         }
-        if startDrain {
-            thread.submit { workState in
-                guard case .active = workState else {
-                    self.failAll(CommandError(message: "ERR server is shutting down"))
-                    return
-                }
-                self.drain()
-            }
-        }
+        if startDrain { scheduleDrain() }
         return promise.futureResult
     }
 
     private func drain() {
         while true {
-            let requests = state.withLockedValue { state -> [Request] in
-                let taken = state.requests
+            let (requests, replications) = state.withLockedValue { state -> ([Request], [Replication]) in
+                let taken = (state.requests, state.replications)
                 state.requests.removeAll(keepingCapacity: true)
-                if taken.isEmpty { state.draining = false }
+                state.replications.removeAll()
+                if taken.0.isEmpty && taken.1.isEmpty { state.draining = false }
                 return taken
             }
-            if requests.isEmpty { return }
+            if requests.isEmpty && replications.isEmpty { return }
             let group = executor.keyspace.beginGroup()
+            for replication in replications {
+                for (shard, entry) in replication.entries { _ = group.apply(entry, to: shard) }
+            }
             var results: [(ByteBuffer, Session)] = []
             results.reserveCapacity(requests.count)
             for request in requests {
@@ -76,7 +102,9 @@ final class WriteQueue: Sendable {
             }
             do {
                 try executor.keyspace.commit(group)
+                for replication in replications { replication.done(.success(())) }
             } catch {
+                for replication in replications { replication.done(.failure(error)) }
                 // Nothing of the group was written: every command of it fails.
                 let failure = CommandError.storage(error)
                 for index in requests.indices {
@@ -105,12 +133,16 @@ final class WriteQueue: Sendable {
     }
 
     private func failAll(_ error: CommandError) {
-        let requests = state.withLockedValue { state -> [Request] in
-            let taken = state.requests
+        let (requests, replications) = state.withLockedValue { state -> ([Request], [Replication]) in
+            let taken = (state.requests, state.replications)
             state.requests.removeAll()
+            state.replications.removeAll()
             state.draining = false
             return taken
         }
         for request in requests { request.promise.fail(error) }
+        for replication in replications {
+            replication.done(.failure(StorageError(code: .invalidArgument, message: error.message)))
+        }
     }
 }

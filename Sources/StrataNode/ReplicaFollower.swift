@@ -1,0 +1,154 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import StrataCluster
+import StrataStorage
+import StrataWire
+
+/// Keeps this node's read replicas up to date: for every shard the map makes
+/// it a replica (not the primary) of, it pulls the primary's log entries after
+/// its own sequence number (`REPLFETCH`, one call per primary for all its
+/// shards) and hands them to the writer, which applies them in order in one
+/// atomic batch with their log entries. The applied sequence numbers reach
+/// the coordinator with the heartbeats.
+///
+/// Runs on its own thread with blocking sockets; polls every 10 ms while the
+/// primaries have nothing new, and reconnects after failures with a pause
+/// that doubles up to a second.
+final class ReplicaFollower: Sendable {
+    private let nodeID: NodeID
+    private let secret: String
+    private let topology: TopologyBox
+    private let keyspace: Keyspace
+    private let writer: WriteQueue
+    private let logger: Logger
+    private let running = NIOLockedValueBox(true)
+    /// Shards whose primary's log was trimmed past this node's position (a snapshot is needed).
+    private let needSnapshot = NIOLockedValueBox(Set<ShardID>())
+
+    /// How long to wait before polling again when no primary had anything new.
+    static let idlePause: TimeInterval = 0.01
+
+    init(nodeID: NodeID, secret: String, topology: TopologyBox, keyspace: Keyspace, writer: WriteQueue, logger: Logger) {
+        self.nodeID = nodeID
+        self.secret = secret
+        self.topology = topology
+        self.keyspace = keyspace
+        self.writer = writer
+        self.logger = logger
+    }
+
+    /// Starts the follower thread.
+    func start() {
+        let thread = Thread { self.loop() }
+        thread.name = "strata-replica-follower"
+        thread.start()
+    }
+
+    /// Stops the thread after its current round.
+    func stop() { running.withLockedValue { $0 = false } }
+
+    private var isRunning: Bool { running.withLockedValue { $0 } }
+
+    /// The followed shards grouped by their primary's address.
+    private func followedShards() -> [String: [ShardID]] {
+        let map = topology.current.map
+        var byPrimary: [String: [ShardID]] = [:]
+        for shard in map.shards where shard.replicas.dropFirst().contains(nodeID) {
+            guard let primary = map.primary(for: shard.id), map.node(primary.id)?.state != .down else { continue }
+            byPrimary["\(primary.host):\(primary.dataPort)", default: []].append(shard.id)
+        }
+        return byPrimary
+    }
+
+    private func loop() {
+        var clients: [String: BlockingRESPClient] = [:]
+        var warned: Set<String> = []
+        // A primary that failed is retried after a pause that doubles up to a second.
+        var retryAt: [String: (date: Date, pause: TimeInterval)] = [:]
+        while isRunning {
+            var progressed = false
+            for (address, shards) in followedShards() {
+                if let retry = retryAt[address], retry.date > Date() { continue }
+                do {
+                    let client = try clients[address] ?? connect(address)
+                    clients[address] = client
+                    if try pull(shards, from: client, address: address) { progressed = true }
+                    warned.remove(address)
+                    retryAt[address] = nil
+                } catch {
+                    clients[address] = nil
+                    let pause = min((retryAt[address]?.pause ?? 0.025) * 2, 1)
+                    retryAt[address] = (Date().addingTimeInterval(pause), pause)
+                    if warned.insert(address).inserted {
+                        logger.warning("cannot follow primary; retrying", metadata: [
+                            "primary": "\(address)", "error": "\(error)",
+                        ])
+                    }
+                }
+            }
+            if !progressed { Thread.sleep(forTimeInterval: Self.idlePause) }
+        }
+    }
+
+    private func connect(_ address: String) throws -> BlockingRESPClient {
+        let parts = address.split(separator: ":")
+        let client = try BlockingRESPClient(host: String(parts[0]), port: Int(parts[1]) ?? 0, timeout: .seconds(2))
+        let reply = try client.call(["AUTH", TenantDirectory.internalUser, secret])
+        guard case .simpleString = reply else {
+            throw BlockingRESPClient.Failure(description: "internal AUTH refused by \(address): \(reply)")
+        }
+        return client
+    }
+
+    /// One fetch from one primary; applies what came back. Returns whether anything did.
+    private func pull(_ shards: [ShardID], from client: BlockingRESPClient, address: String) throws -> Bool {
+        var arguments = ["REPLFETCH"]
+        var asked: [ShardID] = []
+        let skipped = needSnapshot.withLockedValue { $0 }
+        for shard in shards where !skipped.contains(shard) {
+            guard let applied = keyspace.lastVersion(of: shard) else { continue }
+            arguments += [String(shard.rawValue), String(applied)]
+            asked.append(shard)
+        }
+        guard !asked.isEmpty else { return false }
+        let reply = try client.call(arguments)
+        guard case .array(let results) = reply else {
+            throw BlockingRESPClient.Failure(description: "REPLFETCH to \(address) failed: \(reply)")
+        }
+        var received: [(shard: ShardID, entry: LogEntry)] = []
+        for result in results {
+            guard case .array(let fields) = result, fields.count >= 2, case .integer(let rawShard) = fields[0],
+                case .integer(let status) = fields[1]
+            else { throw BlockingRESPClient.Failure(description: "malformed REPLFETCH reply from \(address)") }
+            let shard = ShardID(UInt32(clamping: rawShard))
+            if status == -1 {
+                needSnapshot.withLockedValue { _ = $0.insert(shard) }
+                logger.error("primary's log was trimmed past this replica's position; the shard needs a snapshot", metadata: [
+                    "shard": "\(shard)", "primary": "\(address)",
+                ])
+                continue
+            }
+            guard status >= 0 else { continue }
+            var index = 2
+            while index + 1 < fields.count {
+                guard case .integer(let sequence) = fields[index], case .bulkString(let payload) = fields[index + 1] else {
+                    throw BlockingRESPClient.Failure(description: "malformed REPLFETCH entry from \(address)")
+                }
+                let entry = try LogEntry(sequence: UInt64(sequence), payload: Array(payload.readableBytesView))
+                received.append((shard, entry))
+                index += 2
+            }
+        }
+        guard !received.isEmpty else { return false }
+        let outcome = NIOLockedValueBox<Result<Void, StorageError>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        writer.apply(received) { result in
+            outcome.withLockedValue { $0 = result }
+            finished.signal()
+        }
+        finished.wait()
+        if case .failure(let error) = outcome.withLockedValue({ $0 }) { throw error }
+        return true
+    }
+}

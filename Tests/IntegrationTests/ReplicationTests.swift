@@ -1,0 +1,84 @@
+import Foundation
+import StrataCluster
+import StrataWire
+import Testing
+
+/// Read replicas following their primaries' logs, on real processes.
+@Suite("Replication", .serialized)
+struct ReplicationTests {
+    static let secret = "test-internal-secret"
+
+    /// `[last sequence, record count, checksum]` of a shard on the node listening on `port`.
+    static func checksum(_ shard: ShardID, port: Int) throws -> [Int64] {
+        let client = try RESPTestClient(port: port)
+        _ = try client.call("AUTH", "@internal", secret)
+        guard case .array(let fields) = try client.call("SHARDCHECKSUM", String(shard.rawValue)) else {
+            throw RESPTestClient.Failure(description: "SHARDCHECKSUM failed")
+        }
+        return fields.map { if case .integer(let value) = $0 { value } else { -1 } }
+    }
+
+    /// Waits until every shard's replicas report the primary's checksum.
+    static func waitForConvergence(_ cluster: ClusterTests.Cluster) throws {
+        let map = try cluster.map()
+        let deadline = Date().addingTimeInterval(20)
+        var pending: [String] = []
+        repeat {
+            pending = []
+            for shard in map.shards {
+                let ports = shard.replicas.map { Int(map.node($0)!.dataPort) }
+                let sums = try ports.map { try checksum(shard.id, port: $0) }
+                if Set(sums).count != 1 { pending.append("shard \(shard.id): \(sums)") }
+            }
+            if pending.isEmpty { return }
+            usleep(50_000)
+        } while Date() < deadline
+        throw RESPTestClient.Failure(description: "replicas did not converge: \(pending)")
+    }
+
+    @Test("replicas converge to their primaries' checksums, serve READONLY reads, and a killed replica catches up from the log")
+    func replicasFollowTheLog() throws {
+        // Down after 60 s: the killed node keeps its shards, so it must catch up rather than be replaced.
+        let cluster = try ClusterTests.Cluster.start(downAfterMs: 60_000, internalSecret: Self.secret)
+        defer { cluster.cleanup() }
+        let entry = Int(cluster.config.nodes[0].dataPort)
+        for index in 0..<300 {
+            let reply = try ClusterTests.callFollowingMoved(entry, "SET", "key:\(index)", "value-\(index)")
+            #expect(reply.text == "OK")
+        }
+        try Self.waitForConvergence(cluster)
+
+        // The log is for nodes only: a tenant cannot fetch it, a wrong secret is refused.
+        let outsider = try RESPTestClient(port: entry)
+        #expect(try outsider.call("REPLFETCH", "0", "0").isError)
+        #expect(try outsider.call("AUTH", "@internal", "wrong").isError)
+        #expect(try outsider.call("SHARDCHECKSUM", "0").isError)
+
+        // A replica serves the key under READONLY, with the primary's version.
+        let map = try cluster.map()
+        let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array("key:7".utf8), placement: .spread)
+        let shard = map.shard(forHash: hash)
+        let replica = try RESPTestClient(port: Int(map.node(shard.replicas[1])!.dataPort))
+        #expect(try replica.call("GET", "key:7").isError, "without READONLY a replica redirects")
+        #expect(try replica.call("READONLY").text == "OK")
+        #expect(try replica.call("GET", "key:7").text == "value-7")
+
+        // Kill n2; write through the live primaries (n2's shards cannot take writes until it is back).
+        let victim = cluster.nodes["n2"]!
+        kill(victim.process.processIdentifier, SIGKILL)
+        victim.process.waitUntilExit()
+        var written = 0
+        for index in 300..<900 {
+            let key = "key:\(index)"
+            let keyHash = PlacementKey.hash(tenant: Array("default".utf8), key: Array(key.utf8), placement: .spread)
+            let owner = map.shard(forHash: keyHash)
+            guard owner.primary != "n2" else { continue }
+            let port = Int(map.node(owner.primary!)!.dataPort)
+            #expect(try RESPTestClient(port: port).call("SET", key, "later-\(index)").text == "OK")
+            written += owner.replicas.contains("n2") ? 1 : 0
+        }
+        #expect(written > 50, "enough writes land on shards n2 replicates")
+        try victim.restart()
+        try Self.waitForConvergence(cluster)
+    }
+}
