@@ -156,27 +156,29 @@ final class Keyspace: Sendable {
     /// cheaper than random ones, and a key written twice in a group is written once.
     func commit(_ group: WriteGroup) throws(StorageError) {
         guard !group.dirtyShards.isEmpty else { return }
-        var entries: [(key: [UInt8], record: Record?)] = []
+        var entries: [(key: [UInt8], shard: ShardID, record: Record?)] = []
         entries.reserveCapacity(group.staged.count)
-        for (key, record) in group.staged { entries.append((try key.encoded(), record)) }
+        for (key, record) in group.staged { entries.append((try key.encoded(), group.shardOf[key]!, record)) }
         entries.sort { $0.key.lexicographicallyPrecedes($1.key) }
         let batch = WriteBatch(for: database)
+        // Each key and record is encoded once, for the data and for its shard's log entry.
+        var payloads: [ShardID: [UInt8]] = [:]
         for entry in entries {
-            if let record = entry.record {
-                try batch.put(entry.key, record.encoded(), in: records.family)
+            let encodedRecord = entry.record?.encoded()
+            if let encodedRecord {
+                try batch.put(entry.key, encodedRecord, in: records.family)
             } else {
                 try batch.delete(entry.key, in: records.family)
             }
+            LogEntry.append(encodedKey: entry.key, encodedRecord: encodedRecord, to: &payloads[entry.shard, default: []])
         }
-        var changesByShard: [ShardID: [(key: DataKey, record: Record?)]] = [:]
-        for (key, record) in group.staged { changesByShard[group.shardOf[key]!, default: []].append((key, record)) }
         let trimmedNow = trimmed.withLock { $0 }
         var newTrims: [ShardID: UInt64] = [:]
         for shard in group.dirtyShards.sorted(by: { $0.rawValue < $1.rawValue }) {
             let sequence = group.sequences[shard]!
             try batch.put(Self.sequenceKey(shard), Self.encodeSequence(sequence), in: meta)
             try batch.put(
-                ReplicationLog.key(shard, sequence), LogEntry.encode(changesByShard[shard] ?? []), in: log.family)
+                ReplicationLog.key(shard, sequence), payloads[shard] ?? [], in: log.family)
             // Trim in steps of a quarter of the retention, so a range delete is rare.
             let floor = trimmedNow[shard] ?? 0
             if sequence > floor + log.retention + log.retention / 4 {

@@ -18,28 +18,22 @@ struct LogEntry: Equatable {
             && zip(lhs.changes, rhs.changes).allSatisfy { $0.key == $1.key && $0.record == $1.record }
     }
 
-    /// The stored form of `changes`: per change, a 4-byte key length, the
-    /// encoded data key, a presence byte, then (if present) a 4-byte length
-    /// and the record envelope. Integers are big-endian.
-    static func encode(_ changes: some Sequence<(key: DataKey, record: Record?)>) throws(StorageError) -> [UInt8] {
-        var bytes: [UInt8] = []
-        for (key, record) in changes {
-            let encodedKey = try key.encoded()
-            appendLength(encodedKey.count, to: &bytes)
-            bytes += encodedKey
-            if let record {
-                let encodedRecord = record.encoded()
-                bytes.append(1)
-                appendLength(encodedRecord.count, to: &bytes)
-                bytes += encodedRecord
-            } else {
-                bytes.append(0)
-            }
+    /// Appends one change to an entry's stored form: a 4-byte key length, the
+    /// encoded data key, a presence byte, then (if present) a 4-byte length and
+    /// the record envelope. Integers are big-endian.
+    static func append(encodedKey: [UInt8], encodedRecord: [UInt8]?, to bytes: inout [UInt8]) {
+        appendLength(encodedKey.count, to: &bytes)
+        bytes += encodedKey
+        if let encodedRecord {
+            bytes.append(1)
+            appendLength(encodedRecord.count, to: &bytes)
+            bytes += encodedRecord
+        } else {
+            bytes.append(0)
         }
-        return bytes
     }
 
-    /// Decodes what `encode` wrote.
+    /// Decodes an entry's stored form (see `append(encodedKey:encodedRecord:to:)`).
     init(sequence: UInt64, payload bytes: [UInt8]) throws(StorageError) {
         var changes: [(key: DataKey, record: Record?)] = []
         var offset = 0
