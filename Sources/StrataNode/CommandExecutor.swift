@@ -121,6 +121,7 @@ struct CommandRun {
         if session.isInternal {
             switch name.upper {
             case "REPLFETCH": return try replicationFetch(args, reply: &reply)
+            case "REPLSNAPSHOT": try arity(args, 2, name); return try replicationSnapshot(args[1], reply: &reply)
             case "SHARDCHECKSUM": try arity(args, 2, name); return try shardChecksum(args[1], reply: &reply)
             default: throw CommandError(message: "ERR internal connections only replicate")
             }
@@ -176,7 +177,8 @@ struct CommandRun {
     /// `REPLFETCH shard after [shard after ...]`: for each shard, an array
     /// `[shard, last, seq1, payload1, seq2, payload2, ...]` of the log entries
     /// after `after` (up to 1,000 or about 4 MiB per call), or `[shard, -1, oldest]`
-    /// when the log was trimmed past `after` (the follower needs a snapshot), or
+    /// when the log was trimmed past `after` and `[shard, -3]` when `after` is past
+    /// this log's end (either way the follower needs `REPLSNAPSHOT`), or
     /// `[shard, -2]` when this node does not hold the shard.
     private func replicationFetch(_ args: [ByteBuffer], reply: inout Reply) throws(CommandError) {
         guard args.count >= 3, args.count % 2 == 1 else { throw .arity("replfetch") }
@@ -201,6 +203,10 @@ struct CommandRun {
                 reply.integer(Int64(shard.rawValue))
                 reply.integer(-1)
                 reply.integer(Int64(clamping: oldest ?? 0))
+            case .ahead:
+                reply.arrayHeader(2)
+                reply.integer(Int64(shard.rawValue))
+                reply.integer(-3)
             case .entries(let entries):
                 reply.arrayHeader(2 + 2 * entries.count)
                 reply.integer(Int64(shard.rawValue))
@@ -211,6 +217,38 @@ struct CommandRun {
                     budget -= entry.payload.count
                 }
             }
+        }
+    }
+
+    /// `REPLSNAPSHOT shard`: `[sequence, key1, record1, key2, record2, ...]`, every
+    /// record of the shard (encoded data key and envelope) and the shard's
+    /// sequence number, read from one RocksDB snapshot. One reply holds the
+    /// whole shard: fine for shards of tens of MiB; streaming in chunks is open work.
+    private func replicationSnapshot(_ shardArgument: ByteBuffer, reply: inout Reply) throws(CommandError) {
+        let shard = ShardID(UInt32(clamping: try integer(shardArgument)))
+        guard let entry = topology.layout.entries.first(where: { $0.id == shard }),
+            keyspace.lastVersion(of: shard) != nil
+        else {
+            throw CommandError(message: "ERR shard \(shard) is not held by this node")
+        }
+        var records: [([UInt8], [UInt8])] = []
+        let sequence: UInt64
+        do {
+            let snapshot = try keyspace.database.snapshot()
+            sequence = try keyspace.database.get(Keyspace.sequenceKey(shard), in: keyspace.meta, snapshot: snapshot)
+                .map(Keyspace.decodeSequence) ?? 0
+            let (lower, upper) = DataKey.bounds(forHashes: entry.range.start...entry.range.last)
+            let iterator = try keyspace.database.makeIterator(
+                in: keyspace.records.family, from: lower, to: upper, snapshot: snapshot)
+            while let (key, value) = try iterator.next() { records.append((key, value)) }
+        } catch {
+            throw .storage(error)
+        }
+        reply.arrayHeader(1 + 2 * records.count)
+        reply.integer(Int64(clamping: sequence))
+        for (key, value) in records {
+            reply.bulk(key)
+            reply.bulk(value)
         }
     }
 

@@ -105,6 +105,12 @@ final class Keyspace: Sendable {
         }
     }
 
+    /// Sets a shard's sequence number and trim point after a snapshot replaced it.
+    fileprivate func setPositions(_ shard: ShardID, sequence: UInt64, trimmedThrough: UInt64) {
+        trimmed.withLock { $0[shard] = trimmedThrough }
+        sequences.withLock { $0[shard] = sequence }
+    }
+
     /// The log entries of `shard` after `sequence`, for a follower (may block on disk).
     func logEntries(_ shard: ShardID, after sequence: UInt64, limit: Int, maxBytes: Int) throws(StorageError)
         -> ReplicationLog.Read?
@@ -201,6 +207,32 @@ final class Keyspace: Sendable {
         sequences.withLock { sequences in
             for shard in dirty { sequences[shard] = committed[shard] }
         }
+    }
+}
+
+extension Keyspace {
+    /// Replaces a shard with a primary's snapshot of it (writer thread only):
+    /// in one batch, its records, its log and trim point, and its sequence
+    /// number. Afterwards the shard follows the log from `sequence`.
+    ///
+    /// - Parameters:
+    ///   - shard: The shard.
+    ///   - hashes: The shard's hash range.
+    ///   - sequence: The primary's sequence number for the shard at the snapshot.
+    ///   - records: Every record of the shard at the snapshot: encoded data key and record envelope.
+    func installSnapshot(
+        _ shard: ShardID, hashes: ClosedRange<UInt64>, sequence: UInt64, records snapshot: [([UInt8], [UInt8])]
+    ) throws(StorageError) {
+        let batch = WriteBatch(for: database)
+        try records.deleteRange(hashes: hashes, in: batch)
+        try batch.deleteRange(
+            from: ReplicationLog.key(shard, 0), to: ReplicationLog.key(shard, .max), in: log.family)
+        for (key, value) in snapshot { try batch.put(key, value, in: records.family) }
+        try batch.put(Self.sequenceKey(shard), Self.encodeSequence(sequence), in: meta)
+        try batch.put(ReplicationLog.trimKey(shard), Self.encodeSequence(sequence), in: meta)
+        try database.write(batch)
+        cache.removeAll(hashes: hashes)
+        setPositions(shard, sequence: sequence, trimmedThrough: sequence)
     }
 }
 

@@ -91,6 +91,19 @@ final class RecordCache: Sendable {
         }
     }
 
+    /// Drops every cached record whose placement hash lies in `hashes` (a shard replaced wholesale).
+    func removeAll(hashes: ClosedRange<UInt64>) {
+        for stripe in stripes {
+            stripe.withLockedValue { stripe in
+                stripe.commits &+= 1
+                for (key, record) in stripe.records where hashes.contains(key.hash) {
+                    stripe.records[key] = nil
+                    stripe.bytes -= Self.cost(key, record)
+                }
+            }
+        }
+    }
+
     private func insert(_ key: DataKey, _ record: Record, into stripe: inout Stripe) {
         let cost = Self.cost(key, record)
         guard cost <= bytesPerStripe else { return }

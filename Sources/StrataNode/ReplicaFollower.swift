@@ -9,8 +9,11 @@ import StrataWire
 /// it a replica (not the primary) of, it pulls the primary's log entries after
 /// its own sequence number (`REPLFETCH`, one call per primary for all its
 /// shards) and hands them to the writer, which applies them in order in one
-/// atomic batch with their log entries. The applied sequence numbers reach
-/// the coordinator with the heartbeats.
+/// atomic batch with their log entries. When the primary's log no longer
+/// reaches back to the replica's position (trimmed), the replica installs the
+/// primary's snapshot of the shard (`REPLSNAPSHOT`) and follows the log from
+/// there. A replica ahead of its primary does not follow it (see `pull`).
+/// The applied sequence numbers reach the coordinator with the heartbeats.
 ///
 /// Runs on its own thread with blocking sockets; polls every 10 ms while the
 /// primaries have nothing new, and reconnects after failures with a pause
@@ -23,8 +26,8 @@ final class ReplicaFollower: Sendable {
     private let writer: WriteQueue
     private let logger: Logger
     private let running = NIOLockedValueBox(true)
-    /// Shards whose primary's log was trimmed past this node's position (a snapshot is needed).
-    private let needSnapshot = NIOLockedValueBox(Set<ShardID>())
+    /// Shards whose primary is behind this replica, reported once.
+    private let refusedAhead = NIOLockedValueBox(Set<ShardID>())
 
     /// How long to wait before polling again when no primary had anything new.
     static let idlePause: TimeInterval = 0.01
@@ -105,8 +108,7 @@ final class ReplicaFollower: Sendable {
     private func pull(_ shards: [ShardID], from client: BlockingRESPClient, address: String) throws -> Bool {
         var arguments = ["REPLFETCH"]
         var asked: [ShardID] = []
-        let skipped = needSnapshot.withLockedValue { $0 }
-        for shard in shards where !skipped.contains(shard) {
+        for shard in shards {
             guard let applied = keyspace.lastVersion(of: shard) else { continue }
             arguments += [String(shard.rawValue), String(applied)]
             asked.append(shard)
@@ -117,16 +119,30 @@ final class ReplicaFollower: Sendable {
             throw BlockingRESPClient.Failure(description: "REPLFETCH to \(address) failed: \(reply)")
         }
         var received: [(shard: ShardID, entry: LogEntry)] = []
+        var snapshots = false
         for result in results {
             guard case .array(let fields) = result, fields.count >= 2, case .integer(let rawShard) = fields[0],
                 case .integer(let status) = fields[1]
             else { throw BlockingRESPClient.Failure(description: "malformed REPLFETCH reply from \(address)") }
             let shard = ShardID(UInt32(clamping: rawShard))
+            if status == -3 {
+                // The primary has less of the shard than this replica (it lost data, or this
+                // replica holds a tail the primary never had). Copying the primary would drop
+                // writes; which copy wins is the coordinator's call (promotion is open work).
+                if refusedAhead.withLockedValue({ $0.insert(shard).inserted }) {
+                    logger.error("replica is ahead of its primary; not following the shard", metadata: [
+                        "shard": "\(shard)", "primary": "\(address)",
+                    ])
+                }
+                continue
+            }
+            refusedAhead.withLockedValue { _ = $0.remove(shard) }
             if status == -1 {
-                needSnapshot.withLockedValue { _ = $0.insert(shard) }
-                logger.error("primary's log was trimmed past this replica's position; the shard needs a snapshot", metadata: [
+                logger.info("primary's log no longer reaches this replica's position; installing a snapshot", metadata: [
                     "shard": "\(shard)", "primary": "\(address)",
                 ])
+                try installSnapshot(of: shard, from: client, address: address)
+                snapshots = true
                 continue
             }
             guard status >= 0 else { continue }
@@ -140,15 +156,44 @@ final class ReplicaFollower: Sendable {
                 index += 2
             }
         }
-        guard !received.isEmpty else { return false }
+        guard !received.isEmpty else { return snapshots }
+        try perform(.entries(received))
+        return true
+    }
+
+    /// Fetches the primary's snapshot of `shard` and has the writer install it.
+    private func installSnapshot(of shard: ShardID, from client: BlockingRESPClient, address: String) throws {
+        guard let range = topology.current.layout.entries.first(where: { $0.id == shard })?.range else { return }
+        let reply = try client.call(["REPLSNAPSHOT", String(shard.rawValue)])
+        guard case .array(let fields) = reply, case .integer(let sequence)? = fields.first, fields.count % 2 == 1 else {
+            throw BlockingRESPClient.Failure(description: "REPLSNAPSHOT \(shard) to \(address) failed: \(reply)")
+        }
+        var records: [([UInt8], [UInt8])] = []
+        records.reserveCapacity(fields.count / 2)
+        var index = 1
+        while index + 1 < fields.count {
+            guard case .bulkString(let key) = fields[index], case .bulkString(let value) = fields[index + 1] else {
+                throw BlockingRESPClient.Failure(description: "malformed REPLSNAPSHOT reply from \(address)")
+            }
+            records.append((Array(key.readableBytesView), Array(value.readableBytesView)))
+            index += 2
+        }
+        try perform(
+            .snapshot(shard: shard, hashes: range.start...range.last, sequence: UInt64(sequence), records: records))
+        logger.info("installed snapshot", metadata: [
+            "shard": "\(shard)", "sequence": "\(sequence)", "records": "\(records.count)",
+        ])
+    }
+
+    /// Hands work to the writer and waits until it is committed.
+    private func perform(_ work: WriteQueue.ReplicationWork) throws {
         let outcome = NIOLockedValueBox<Result<Void, StorageError>?>(nil)
         let finished = DispatchSemaphore(value: 0)
-        writer.apply(received) { result in
+        writer.apply(work) { result in
             outcome.withLockedValue { $0 = result }
             finished.signal()
         }
         finished.wait()
         if case .failure(let error) = outcome.withLockedValue({ $0 }) { throw error }
-        return true
     }
 }

@@ -93,6 +93,8 @@ struct ReplicationLog: Sendable {
         case entries([(sequence: UInt64, payload: [UInt8])])
         /// The log no longer holds the entry right after it: the follower needs a snapshot.
         case trimmed(oldest: UInt64?)
+        /// The follower is past this log's end (a tail this node never had): it needs a snapshot.
+        case ahead
     }
 
     /// Up to `limit` entries (and about `maxBytes`) of `shard` after `sequence`.
@@ -108,6 +110,7 @@ struct ReplicationLog: Sendable {
         _ shard: ShardID, after sequence: UInt64, last: UInt64, trimmedThrough: UInt64, limit: Int, maxBytes: Int
     ) throws(StorageError) -> Read {
         guard sequence >= trimmedThrough else { return .trimmed(oldest: trimmedThrough + 1) }
+        guard sequence <= last else { return .ahead }
         guard sequence < last else { return .entries([]) }
         let iterator = try database.makeIterator(
             in: family, from: Self.key(shard, sequence + 1), to: Self.key(shard, last &+ 1))

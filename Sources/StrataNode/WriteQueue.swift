@@ -19,9 +19,16 @@ final class WriteQueue: Sendable {
         let promise: EventLoopPromise<(ByteBuffer, Session)>
     }
 
-    /// Log entries from a shard's primary, applied in the next group.
+    /// What a follower hands the writer.
+    enum ReplicationWork: Sendable {
+        /// Log entries from shards' primaries, applied in the next group.
+        case entries([(shard: ShardID, entry: LogEntry)])
+        /// A primary's snapshot of a shard, installed before the next group.
+        case snapshot(shard: ShardID, hashes: ClosedRange<UInt64>, sequence: UInt64, records: [([UInt8], [UInt8])])
+    }
+
     private struct Replication {
-        let entries: [(shard: ShardID, entry: LogEntry)]
+        let work: ReplicationWork
         let done: @Sendable (Result<Void, StorageError>) -> Void
     }
 
@@ -44,10 +51,10 @@ final class WriteQueue: Sendable {
 
     func shutdown() async throws { try await thread.shutdownGracefully() }
 
-    /// Queues log entries received from primaries; `done` runs after they are committed (or failed).
-    func apply(_ entries: [(shard: ShardID, entry: LogEntry)], done: @escaping @Sendable (Result<Void, StorageError>) -> Void) {
+    /// Queues replication work; `done` runs after it is committed (or failed).
+    func apply(_ work: ReplicationWork, done: @escaping @Sendable (Result<Void, StorageError>) -> Void) {
         let startDrain = state.withLockedValue { state -> Bool in
-            state.replications.append(Replication(entries: entries, done: done))
+            state.replications.append(Replication(work: work, done: done))
             if state.draining { return false }
             state.draining = true
             return true
@@ -88,9 +95,24 @@ final class WriteQueue: Sendable {
                 return taken
             }
             if requests.isEmpty && replications.isEmpty { return }
-            let group = executor.keyspace.beginGroup()
+            var pending: [Replication] = []
             for replication in replications {
-                for (shard, entry) in replication.entries { _ = group.apply(entry, to: shard) }
+                switch replication.work {
+                case .snapshot(let shard, let hashes, let sequence, let records):
+                    do {
+                        try executor.keyspace.installSnapshot(shard, hashes: hashes, sequence: sequence, records: records)
+                        replication.done(.success(()))
+                    } catch {
+                        replication.done(.failure(error))
+                    }
+                case .entries:
+                    pending.append(replication)
+                }
+            }
+            let group = executor.keyspace.beginGroup()
+            for replication in pending {
+                guard case .entries(let entries) = replication.work else { continue }
+                for (shard, entry) in entries { _ = group.apply(entry, to: shard) }
             }
             var results: [(ByteBuffer, Session)] = []
             results.reserveCapacity(requests.count)
@@ -102,9 +124,9 @@ final class WriteQueue: Sendable {
             }
             do {
                 try executor.keyspace.commit(group)
-                for replication in replications { replication.done(.success(())) }
+                for replication in pending { replication.done(.success(())) }
             } catch {
-                for replication in replications { replication.done(.failure(error)) }
+                for replication in pending { replication.done(.failure(error)) }
                 // Nothing of the group was written: every command of it fails.
                 let failure = CommandError.storage(error)
                 for index in requests.indices {

@@ -58,8 +58,15 @@ public struct RecordStore: Sendable {
     ///   the hash space, plus one point delete per record with hash `UInt64.max`
     ///   (keys after `FF×8` have no finite exclusive bound).
     public func deleteRange(hashes: ClosedRange<UInt64>) throws(StorageError) {
-        let bounds = DataKey.bounds(forHashes: hashes)
         let batch = WriteBatch(for: database)
+        try deleteRange(hashes: hashes, in: batch)
+        try database.write(batch)
+    }
+
+    /// Adds the removal of every record whose placement hash lies in `hashes` to `batch`.
+    /// - Complexity: as `deleteRange(hashes:)`.
+    public func deleteRange(hashes: ClosedRange<UInt64>, in batch: WriteBatch) throws(StorageError) {
+        let bounds = DataKey.bounds(forHashes: hashes)
         let lastHashPrefix = [UInt8](repeating: 0xFF, count: 8)
         try batch.deleteRange(from: bounds.lower, to: bounds.upper ?? lastHashPrefix, in: family)
         if bounds.upper == nil {
@@ -68,7 +75,6 @@ public struct RecordStore: Sendable {
                 try batch.delete(key, in: family)
             }
         }
-        try database.write(batch)
     }
 
     /// The live records whose placement hash lies in `hashes`, in key order

@@ -94,6 +94,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Event-loop threads (default: one per core).") var eventLoops: Int?
     @Option(help: "Threads for reads that need the disk (default: two per core).") var storageThreads: Int?
     @Option(help: "In-memory record cache (hot set) in MiB; 0 disables it.") var recordCacheMb: Int = 256
+    @Option(help: "Replication-log entries kept per shard; a replica further behind catches up from a snapshot.")
+    var logRetention: Int = 100_000
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func run() async throws {
@@ -121,6 +123,7 @@ struct NodeCommand: AsyncParsableCommand {
         if let eventLoops { configuration.eventLoopThreads = max(eventLoops, 1) }
         if let storageThreads { configuration.storageThreads = max(storageThreads, 1) }
         configuration.recordCacheBytes = max(recordCacheMb, 0) << 20
+        configuration.logRetention = UInt64(max(logRetention, 1))
 
         bootstrapLogging(level: logLevel)
         let logger = Logger(label: "strata.node")

@@ -13,7 +13,9 @@ struct ClusterTests {
         var nodes: [String: NodeProcess]
 
         /// Starts the cluster; with `internalSecret` its nodes replicate.
-        static func start(downAfterMs: Int = 1000, internalSecret: String? = nil) throws -> Cluster {
+        static func start(downAfterMs: Int = 1000, internalSecret: String? = nil, nodeArguments: [String] = []) throws
+            -> Cluster
+        {
             let directory = NodeProcess.temporaryDirectory()
             let coordinatorPort = NodeProcess.freePort()
             var config = ClusterConfig(
@@ -30,7 +32,8 @@ struct ClusterTests {
             let coordinator = try NodeProcess.coordinator(config: config, directory: directory)
             var nodes: [String: NodeProcess] = [:]
             for node in config.nodes {
-                nodes[node.id] = try NodeProcess.clusterNode(config: config, id: node.id, directory: directory)
+                nodes[node.id] = try NodeProcess.clusterNode(
+                    config: config, id: node.id, directory: directory, extra: nodeArguments)
             }
             let cluster = Cluster(directory: directory, config: config, coordinator: coordinator, nodes: nodes)
             try cluster.waitUntilAllUp()

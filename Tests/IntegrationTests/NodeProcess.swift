@@ -51,11 +51,13 @@ final class NodeProcess {
     }
 
     /// Starts node `id` of a cluster.json written into a fresh directory.
-    static func clusterNode(config: ClusterConfig, id: String, directory: String) throws -> NodeProcess {
+    static func clusterNode(config: ClusterConfig, id: String, directory: String, extra: [String] = []) throws
+        -> NodeProcess
+    {
         let path = try writeConfig(config, in: directory)
         let node = config.nodes.first { $0.id == id }!
         return try NodeProcess(
-            arguments: ["node", "--config", path, "--id", id],
+            arguments: ["node", "--config", path, "--id", id] + extra,
             port: Int(node.dataPort), metricsPort: Int(node.metricsPort ?? 0), directory: directory)
     }
 

@@ -18,14 +18,15 @@ struct ReplicationTests {
         return fields.map { if case .integer(let value) = $0 { value } else { -1 } }
     }
 
-    /// Waits until every shard's replicas report the primary's checksum.
-    static func waitForConvergence(_ cluster: ClusterTests.Cluster) throws {
+    /// Waits until every shard's replicas report the primary's checksum
+    /// (only shards whose primary is not in `excludingPrimaries`).
+    static func waitForConvergence(_ cluster: ClusterTests.Cluster, excludingPrimaries: Set<NodeID> = []) throws {
         let map = try cluster.map()
         let deadline = Date().addingTimeInterval(20)
         var pending: [String] = []
         repeat {
             pending = []
-            for shard in map.shards {
+            for shard in map.shards where !excludingPrimaries.contains(shard.primary!) {
                 let ports = shard.replicas.map { Int(map.node($0)!.dataPort) }
                 let sums = try ports.map { try checksum(shard.id, port: $0) }
                 if Set(sums).count != 1 { pending.append("shard \(shard.id): \(sums)") }
@@ -80,5 +81,48 @@ struct ReplicationTests {
         #expect(written > 50, "enough writes land on shards n2 replicates")
         try victim.restart()
         try Self.waitForConvergence(cluster)
+    }
+
+    /// The wiped node is also the primary of some shards; their replicas, now
+    /// ahead of it, refuse to follow it (choosing the better copy is the
+    /// coordinator's job, open work), so those shards are left out here.
+    @Test("a wiped replica, behind the primaries' trimmed logs, catches up from a snapshot")
+    func wipedReplicaTakesASnapshot() throws {
+        // 8 log entries per shard: 600 writes over 16 shards trim every log well past 0.
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 60_000, internalSecret: Self.secret, nodeArguments: ["--log-retention", "8"])
+        defer { cluster.cleanup() }
+        let entry = Int(cluster.config.nodes[0].dataPort)
+        for index in 0..<600 {
+            #expect(try ClusterTests.callFollowingMoved(entry, "SET", "key:\(index)", "v\(index)").text == "OK")
+        }
+        try Self.waitForConvergence(cluster)
+
+        let victim = cluster.nodes["n3"]!
+        victim.stop()
+        try FileManager.default.removeItem(atPath: cluster.config.nodes[2].dataDir)
+        try victim.restart()
+        try Self.waitForConvergence(cluster, excludingPrimaries: ["n3"])
+        #expect(victim.log().contains("installed snapshot"))
+        #expect(victim.log().contains("replica is ahead") == false)
+        // Writes after the snapshot flow through the log again; the replica serves every key of its shards.
+        for index in 600..<700 {
+            #expect(try ClusterTests.callFollowingMoved(entry, "SET", "key:\(index)", "v\(index)").text == "OK")
+        }
+        try Self.waitForConvergence(cluster, excludingPrimaries: ["n3"])
+        let map = try cluster.map()
+        let replica = try RESPTestClient(port: Int(cluster.config.nodes[2].dataPort))
+        #expect(try replica.call("READONLY").text == "OK")
+        var checked = 0
+        for index in 0..<700 {
+            let key = "key:\(index)"
+            let shard = map.shard(forHash: PlacementKey.hash(tenant: Array("default".utf8), key: Array(key.utf8), placement: .spread))
+            guard shard.replicas.dropFirst().contains("n3") else { continue }
+            #expect(try replica.call("GET", key).text == "v\(index)", "\(key) on the wiped replica")
+            checked += 1
+        }
+        #expect(checked > 100)
+        // The primaries of n3's own shards refuse it: their replicas are ahead of the wiped node.
+        #expect(cluster.nodes.values.contains { $0.log().contains("replica is ahead of its primary") })
     }
 }
