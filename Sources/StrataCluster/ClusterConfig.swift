@@ -40,6 +40,11 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
         public var suspectAfter: Duration { .milliseconds(suspectAfterMs ?? 3 * (heartbeatIntervalMs ?? 200)) }
         /// The down timeout in effect.
         public var downAfter: Duration { .milliseconds(downAfterMs ?? 1500) }
+        /// How long a primary may take writes after sending a heartbeat the coordinator
+        /// acknowledged: `downAfter` less one heartbeat interval and 100 ms of margin
+        /// (at least one interval), so a primary cut off from the coordinator stops
+        /// writing before the coordinator declares it down and promotes a replica.
+        public var lease: Duration { max(downAfter - heartbeatInterval - .milliseconds(100), heartbeatInterval) }
     }
 
     /// One storage node.

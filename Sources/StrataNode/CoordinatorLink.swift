@@ -19,9 +19,13 @@ final class CoordinatorLink: Sendable {
     private let lastVersions: @Sendable () -> [ShardID: UInt64]
     private let currentEpoch: @Sendable () -> UInt64
     private let finished = NIOLockedValueBox(false)
+    /// When the last heartbeat the coordinator answered was sent.
+    private let lastAcknowledged = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    /// How long after `lastAcknowledged` this node may take writes.
+    let lease: Duration
 
     init(
-        host: String, port: Int, nodeID: NodeID, interval: Duration, logger: Logger,
+        host: String, port: Int, nodeID: NodeID, interval: Duration, lease: Duration, logger: Logger,
         currentEpoch: @escaping @Sendable () -> UInt64,
         lastVersions: @escaping @Sendable () -> [ShardID: UInt64],
         adopt: @escaping @Sendable (ClusterMap) -> Void
@@ -30,6 +34,7 @@ final class CoordinatorLink: Sendable {
         self.port = port
         self.nodeID = nodeID
         self.interval = interval
+        self.lease = lease
         self.logger = logger
         self.currentEpoch = currentEpoch
         self.lastVersions = lastVersions
@@ -50,6 +55,13 @@ final class CoordinatorLink: Sendable {
 
     private var isRunning: Bool { running.withLockedValue { $0 } }
 
+    /// Whether the node holds a valid lease: the coordinator answered a heartbeat
+    /// sent less than `lease` ago. A primary takes writes only while it does.
+    var hasLease: Bool {
+        guard let acknowledged = lastAcknowledged.withLockedValue({ $0 }) else { return false }
+        return ContinuousClock.now - acknowledged < lease
+    }
+
     private func loop() {
         var client: BlockingRESPClient?
         var warned = false
@@ -64,10 +76,12 @@ final class CoordinatorLink: Sendable {
                 for (shard, sequence) in lastVersions().sorted(by: { $0.key < $1.key }) {
                     arguments += [String(shard.rawValue), String(sequence)]
                 }
+                let sentAt = ContinuousClock.now
                 let reply = try client!.call(arguments)
                 guard case .integer(let epoch) = reply else {
                     throw BlockingRESPClient.Failure(description: "heartbeat refused: \(reply)")
                 }
+                lastAcknowledged.withLockedValue { $0 = sentAt }
                 if UInt64(epoch) > currentEpoch() {
                     guard case .bulkString(let json) = try client!.call(["CLUSTER", "MAP"]) else {
                         throw BlockingRESPClient.Failure(description: "CLUSTER MAP did not return a bulk string")

@@ -18,7 +18,7 @@ public struct NodeConfiguration: Sendable {
     public var nodeID: NodeID
     /// The coordinator to heartbeat to and take maps from; `nil` for a node
     /// that keeps its bootstrap map (standalone).
-    public var coordinator: (host: String, port: Int, heartbeatInterval: Duration)?
+    public var coordinator: (host: String, port: Int, heartbeatInterval: Duration, lease: Duration)?
     /// Tenants from cluster.json.
     public var tenants: [String: ClusterConfig.Tenant]
     /// Who may use the `default` tenant without AUTH.
@@ -65,7 +65,7 @@ public struct NodeConfiguration: Sendable {
         defaultTenantAccess = config.defaultTenant ?? .loopback
         internalSecret = config.internalSecret
         if let coordinator = config.coordinator {
-            self.coordinator = (coordinator.host, Int(coordinator.port), coordinator.heartbeatInterval)
+            self.coordinator = (coordinator.host, Int(coordinator.port), coordinator.heartbeatInterval, coordinator.lease)
         }
     }
 

@@ -62,13 +62,12 @@ public final class NodeServer: Service, Sendable {
                 maxClients: configuration.maxClients, idleTimeoutSeconds: configuration.idleTimeoutSeconds))
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
         pool = NIOThreadPool(numberOfThreads: max(configuration.storageThreads, 1))
-        writer = WriteQueue(executor: executor)
         if let coordinator = configuration.coordinator {
             let executor = self.executor
             let nodeID = configuration.nodeID
             link = CoordinatorLink(
                 host: coordinator.host, port: coordinator.port, nodeID: nodeID, interval: coordinator.heartbeatInterval,
-                logger: logger,
+                lease: coordinator.lease, logger: logger,
                 currentEpoch: { executor.topologyBox.current.map.epoch },
                 lastVersions: { executor.keyspace.lastVersions },
                 adopt: { map in
@@ -89,6 +88,8 @@ public final class NodeServer: Service, Sendable {
         } else {
             link = nil
         }
+        let hasLease: @Sendable () -> Bool = { [link] in link?.hasLease ?? true }
+        writer = WriteQueue(executor: executor, hasLease: hasLease)
         if let secret = configuration.internalSecret, configuration.coordinator != nil {
             follower = ReplicaFollower(
                 nodeID: configuration.nodeID, secret: secret, topology: topology, keyspace: keyspace, writer: writer,

@@ -41,10 +41,17 @@ final class WriteQueue: Sendable {
     private let executor: CommandExecutor
     private let thread: NIOThreadPool
     private let state = NIOLockedValueBox(State())
+    /// Whether this node may take client writes now (its coordinator lease is valid).
+    private let hasLease: @Sendable () -> Bool
 
-    init(executor: CommandExecutor) {
+    /// The error client writes get while the node has no lease.
+    static let noLease = CommandError(
+        message: "TRYAGAIN this node has no valid lease from the coordinator; the shard may be moving, retry")
+
+    init(executor: CommandExecutor, hasLease: @escaping @Sendable () -> Bool = { true }) {
         self.executor = executor
         self.thread = NIOThreadPool(numberOfThreads: 1)
+        self.hasLease = hasLease
     }
 
     func start() { thread.start() }
@@ -109,6 +116,8 @@ final class WriteQueue: Sendable {
                     pending.append(replication)
                 }
             }
+            // Client writes need the lease, checked once per group right before it is built.
+            let leased = requests.isEmpty || hasLease()
             let group = executor.keyspace.beginGroup()
             for replication in pending {
                 guard case .entries(let entries) = replication.work else { continue }
@@ -119,7 +128,11 @@ final class WriteQueue: Sendable {
             for request in requests {
                 var session = request.session
                 var out = request.allocator.buffer(capacity: 64 * request.commands.count)
-                _ = executor.execute(request.commands, session: &session, into: &out, mode: .writer(group))
+                if leased {
+                    _ = executor.execute(request.commands, session: &session, into: &out, mode: .writer(group))
+                } else {
+                    for _ in request.commands { RESPEncoder.writeError(Self.noLease.message, into: &out) }
+                }
                 results.append((out, session))
             }
             do {

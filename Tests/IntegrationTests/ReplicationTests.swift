@@ -125,4 +125,34 @@ struct ReplicationTests {
         // The primaries of n3's own shards refuse it: their replicas are ahead of the wiped node.
         #expect(cluster.nodes.values.contains { $0.log().contains("replica is ahead of its primary") })
     }
+
+    @Test("a primary cut off from the coordinator stops taking writes when its lease runs out, and resumes with it")
+    func leaseGatesWrites() throws {
+        // Down after 1 s, heartbeats every 100 ms: the lease is 800 ms.
+        let cluster = try ClusterTests.Cluster.start(internalSecret: Self.secret)
+        defer { cluster.cleanup() }
+        let entry = Int(cluster.config.nodes[0].dataPort)
+        #expect(try ClusterTests.callFollowingMoved(entry, "SET", "before", "1").text == "OK")
+
+        // Freeze the coordinator: heartbeats go unanswered and the leases run out.
+        let coordinator = cluster.coordinator.process.processIdentifier
+        kill(coordinator, SIGSTOP)
+        var refused: String?
+        let deadline = Date().addingTimeInterval(5)
+        while refused == nil, Date() < deadline {
+            let reply = try ClusterTests.callFollowingMoved(entry, "SET", "during", "2")
+            if reply.isError { refused = reply.text } else { usleep(50_000) }
+        }
+        kill(coordinator, SIGCONT)
+        #expect(refused?.hasPrefix("TRYAGAIN") == true, "got \(refused ?? "no refusal")")
+
+        // With the coordinator back, writes are taken again.
+        var accepted = false
+        let again = Date().addingTimeInterval(15)
+        while !accepted, Date() < again {
+            accepted = (try? ClusterTests.callFollowingMoved(entry, "SET", "after", "3"))?.text == "OK"
+            if !accepted { usleep(100_000) }
+        }
+        #expect(accepted)
+    }
 }
