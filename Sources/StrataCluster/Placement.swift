@@ -19,6 +19,12 @@ public enum PlacementChange: Hashable, Sendable {
 public enum Placement {
     /// The map after a change.
     ///
+    /// The primary of a shard stays where it is while it is in the new list
+    /// and in sync; otherwise the most caught-up in-sync node of the new list
+    /// leads (`applied`: the sequence numbers nodes last reported per shard),
+    /// so a failover promotes a replica that has the data and a node coming
+    /// back or joining does not lead before it caught up.
+    ///
     /// Shards whose replica list (set or primary) changes get `epoch + 1`, and
     /// their in-sync set keeps only replicas that were in sync before: a node
     /// that newly holds a shard has to catch up first (the coordinator streams
@@ -29,12 +35,15 @@ public enum Placement {
     /// - Parameters:
     ///   - map: The current map.
     ///   - change: The membership or health change.
+    ///   - applied: Each node's last reported sequence number per shard, to rank in-sync replicas.
     /// - Returns: The target map.
     /// - Throws: `ClusterError.duplicateNode` when `add` names an existing node
     ///   with different attributes; `.unknownNode` when `remove` or `setState`
     ///   names a node the map does not have; `.invalidConfiguration` for a negative weight.
     /// - Complexity: O(T log T + S × (log T + W)) for T ring tokens, S shards and walks of W tokens.
-    public static func target(map: ClusterMap, change: PlacementChange) throws(ClusterError) -> ClusterMap {
+    public static func target(
+        map: ClusterMap, change: PlacementChange, applied: [NodeID: [ShardID: UInt64]] = [:]
+    ) throws(ClusterError) -> ClusterMap {
         var nodes = map.nodes
         switch change {
         case .add(var node):
@@ -68,7 +77,8 @@ public enum Placement {
         let targets = replicaSets(
             ring: ring(of: nodes, vnodes: map.vnodes), starts: map.shards.map(\.range.start),
             replicationFactor: map.replicationFactor)
-        let shards = zip(map.shards, targets).map { shard, replicas in
+        let shards = zip(map.shards, targets).map { shard, ringReplicas in
+            let replicas = primaryFirst(ringReplicas, previous: shard, applied: applied)
             guard shard.replicas != replicas else { return shard }
             return ShardAssignment(
                 id: shard.id, range: shard.range, replicas: replicas, epoch: shard.epoch + 1,
@@ -77,6 +87,30 @@ public enum Placement {
         return try ClusterMap(
             epoch: map.epoch + 1, nodes: nodes, shards: shards, replicationFactor: map.replicationFactor,
             vnodes: map.vnodes)
+    }
+
+    /// The ring's replica list, reordered so that the primary holds the shard's
+    /// data: the current primary keeps leading while it is in the list and in
+    /// sync; otherwise the most caught-up in-sync node of the list (by
+    /// `applied`, then ring order) is promoted. When none of the list is in
+    /// sync, the ring order stands.
+    static func primaryFirst(
+        _ replicas: [NodeID], previous: ShardAssignment, applied: [NodeID: [ShardID: UInt64]]
+    ) -> [NodeID] {
+        var best: Int?
+        if let current = previous.primary, previous.inSync.contains(current) {
+            best = replicas.firstIndex(of: current)
+        }
+        if best == nil {
+            for (index, node) in replicas.enumerated() where previous.inSync.contains(node) {
+                let position = applied[node]?[previous.id] ?? 0
+                if best == nil || position > applied[replicas[best!]]?[previous.id] ?? 0 { best = index }
+            }
+        }
+        guard let best, best > 0 else { return replicas }
+        var reordered = replicas
+        reordered.insert(reordered.remove(at: best), at: 0)
+        return reordered
     }
 
     /// The ring of the nodes that hold shards: `up` and `suspect` ones (weight-0 nodes own no tokens).

@@ -33,8 +33,41 @@ public struct CoordinatorCore: Sendable {
         }
         lastHeard[node] = now
         applied[node] = shards
-        guard current.state != .up else { return nil }
-        return try change(.setState(node, .up))
+        var changed: ClusterMap?
+        if current.state != .up { changed = try change(.setState(node, .up)) }
+        if let updated = try updateInSync() { changed = updated }
+        return changed
+    }
+
+    /// Replicas more than this many sequence numbers behind their primary leave the in-sync set.
+    public var maxInSyncLag: UInt64 = 10_000
+
+    /// Adds replicas that caught up with their primary (reported a sequence
+    /// number at least the primary's) to the in-sync set, and removes those
+    /// more than `maxInSyncLag` behind.
+    /// - Returns: the new map when a set changed (the map epoch advances; shard epochs do not).
+    mutating func updateInSync() throws(ClusterError) -> ClusterMap? {
+        var shards = map.shards
+        var changed = false
+        for index in shards.indices {
+            let shard = shards[index]
+            guard let primary = shard.primary, let leading = applied[primary]?[shard.id] else { continue }
+            for replica in shard.replicas.dropFirst() {
+                guard let position = applied[replica]?[shard.id] else { continue }
+                if !shard.inSync.contains(replica), position >= leading {
+                    shards[index].inSync.insert(replica)
+                    changed = true
+                } else if shard.inSync.contains(replica), leading > position, leading - position > maxInSyncLag {
+                    shards[index].inSync.remove(replica)
+                    changed = true
+                }
+            }
+        }
+        guard changed else { return nil }
+        map = try ClusterMap(
+            epoch: map.epoch + 1, nodes: map.nodes, shards: shards, replicationFactor: map.replicationFactor,
+            vnodes: map.vnodes)
+        return map
     }
 
     /// Applies failure detection at `now`: up → suspect after `suspectAfter`,
@@ -60,7 +93,7 @@ public struct CoordinatorCore: Sendable {
     }
 
     private mutating func change(_ change: PlacementChange) throws(ClusterError) -> ClusterMap? {
-        let next = try Placement.target(map: map, change: change)
+        let next = try Placement.target(map: map, change: change, applied: applied)
         guard next != map else { return nil }
         map = next
         return next

@@ -2,7 +2,7 @@ import Testing
 import StrataCluster
 
 /// Checks what must hold between a map and its successor after `added` joined:
-/// replicas move only onto the new node, primaries change only to it, and epochs
+/// replicas move only onto the new node, primaries change only to nodes in sync, and epochs
 /// and in-sync sets follow the replica lists.
 private func checkAddition(old: ClusterMap, new: ClusterMap, added: NodeID) -> (moved: Int, slots: Int) {
     var moved = 0
@@ -13,7 +13,12 @@ private func checkAddition(old: ClusterMap, new: ClusterMap, added: NodeID) -> (
         let gained = Set(after.replicas).subtracting(before.replicas)
         #expect(gained.isSubset(of: [added]), "shard \(after.id) moved between old nodes: \(before.replicas) → \(after.replicas)")
         moved += gained.count
-        if before.primary != after.primary { #expect(after.primary == added) }
+        // The newcomer holds no data yet: a primary changes only to a node that was in sync,
+        // or to the newcomer when no node of the new list was (RF 1: the shard moves).
+        if before.primary != after.primary {
+            let anyInSync = after.replicas.contains { before.inSync.contains($0) }
+            #expect(anyInSync ? before.inSync.contains(after.primary!) : after.primary == added)
+        }
         if before.replicas == after.replicas {
             #expect(after == before)
         } else {
@@ -109,9 +114,11 @@ struct PlacementTests {
             #expect(Set(before.replicas).subtracting([leaving]).isSubset(of: after.replicas))
             #expect((before == after) == !before.replicas.contains(leaving))
         }
-        // The reverse of an addition: adding it back with its tokens restores the placement.
+        // The reverse of an addition: adding it back with its tokens restores the replica sets;
+        // where it was primary, an in-sync node leads until it has caught up.
         let back = try Placement.target(map: new, change: .add(old.node(leaving)!))
-        #expect(back.shards.map(\.replicas) == old.shards.map(\.replicas))
+        #expect(back.shards.map { Set($0.replicas) } == old.shards.map { Set($0.replicas) })
+        for (before, after) in zip(new.shards, back.shards) { #expect(before.inSync.contains(after.primary!)) }
     }
 
     @Test("down leaves the ring, suspect does not, up restores the placement")
@@ -137,11 +144,23 @@ struct PlacementTests {
 
         let up = try Placement.target(map: down, change: .setState(id, .up))
         #expect(up.epoch == 4)
-        #expect(up.shards.map(\.replicas) == start.shards.map(\.replicas))
+        #expect(up.shards.map { Set($0.replicas) } == start.shards.map { Set($0.replicas) })
         for (before, after) in zip(start.shards, up.shards) where before.replicas.contains(id) {
             #expect(after.epoch == 3)
             #expect(!after.inSync.contains(id), "a returning node must catch up before it is in sync")
+            #expect(after.primary != id, "and must not lead before it is")
         }
+        // Once in sync again, the next change puts the ring's order back.
+        #expect(start.shards.contains { $0.primary == id })
+
+        // Promotion prefers the most caught-up in-sync replica.
+        let three = try ClusterMap.bootstrap(nodes: nodes, shardCount: 64, replicationFactor: 3)
+        let shard = three.shards[0]
+        let (leader, second, third) = (shard.replicas[0], shard.replicas[1], shard.replicas[2])
+        let promoted = try Placement.target(
+            map: three, change: .setState(leader, .down), applied: [second: [shard.id: 5], third: [shard.id: 9]])
+        #expect(promoted.shard(shard.id)?.primary == third)
+        #expect(promoted.shard(shard.id)?.epoch == shard.epoch + 1)
     }
 
     @Test("ineffective changes return the map unchanged; invalid ones throw")

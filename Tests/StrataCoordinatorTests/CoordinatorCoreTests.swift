@@ -11,6 +11,36 @@ struct CoordinatorCoreTests {
             shardCount: 16, replicationFactor: 2, vnodes: 64)
     }
 
+    @Test("a replica joins the in-sync set once it reports its primary's position, and leaves it when it lags too far")
+    func inSyncSet() throws {
+        let start = ContinuousClock.Instant.now
+        var core = CoordinatorCore(map: try Self.map(), suspectAfter: .seconds(10), downAfter: .seconds(20), now: start)
+        core.maxInSyncLag = 100
+        let shard = core.map.shards[0]
+        let (primary, replica) = (shard.replicas[0], shard.replicas[1])
+        #expect(core.map.shard(shard.id)?.inSync.contains(replica) == true)
+
+        // Too far behind: out.
+        _ = try core.heartbeat(from: primary, applied: [shard.id: 500], at: start)
+        let epoch = core.map.epoch
+        #expect(try core.heartbeat(from: replica, applied: [shard.id: 399], at: start) != nil)
+        #expect(core.map.shard(shard.id)?.inSync == [primary])
+        #expect(core.map.epoch == epoch + 1 && core.map.shard(shard.id)?.epoch == shard.epoch)
+        // Behind but within the bound: still out until it reaches the primary's position.
+        _ = try core.heartbeat(from: replica, applied: [shard.id: 480], at: start)
+        #expect(core.map.shard(shard.id)?.inSync == [primary])
+        _ = try core.heartbeat(from: replica, applied: [shard.id: 500], at: start)
+        #expect(core.map.shard(shard.id)?.inSync == [primary, replica])
+
+        // The primary dies (the others keep heartbeating): the in-sync replica is promoted, with a new shard epoch.
+        for node in core.map.nodes.map(\.id) where node != primary {
+            _ = try core.heartbeat(from: node, applied: node == replica ? [shard.id: 500] : [:], at: start + .seconds(15))
+        }
+        let promoted = try core.tick(at: start + .seconds(21))
+        #expect(promoted?.shard(shard.id)?.primary == replica)
+        #expect(promoted?.shard(shard.id)?.epoch == shard.epoch + 1)
+    }
+
     @Test("silence makes a node suspect, then down with a new epoch; a heartbeat brings it back")
     func failureDetection() throws {
         let start = ContinuousClock.Instant.now
