@@ -84,13 +84,27 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
         public var placement: TenantPlacement?
         /// Name of the rate tier (enforced by later work; recorded now).
         public var rateTier: String?
+        /// When writes are acknowledged: `leader` (default; after the primary's commit) or
+        /// `all` (after every in-sync replica applied them). `CLIENT ACKS` overrides it per connection.
+        public var acks: Acks?
 
         /// Creates a tenant entry.
-        public init(secretHash: String? = nil, placement: TenantPlacement? = nil, rateTier: String? = nil) {
+        public init(
+            secretHash: String? = nil, placement: TenantPlacement? = nil, rateTier: String? = nil, acks: Acks? = nil
+        ) {
             self.secretHash = secretHash
             self.placement = placement
             self.rateTier = rateTier
+            self.acks = acks
         }
+    }
+
+    /// When a write is acknowledged to the client.
+    public enum Acks: String, Codable, Sendable, Equatable {
+        /// After the primary committed it (its WAL): a primary lost right after may lose it.
+        case leader
+        /// After every in-sync replica applied it: survives the loss of the primary.
+        case all
     }
 
     /// One cache-tier gateway.

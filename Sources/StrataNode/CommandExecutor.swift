@@ -15,10 +15,13 @@ final class CommandExecutor: Sendable {
     let tenants: TenantDirectory
     let stats: NodeStats
     let info: ServerInfo
+    /// Followers' positions and the `acks=all` writes waiting on them.
+    let progress: ReplicationProgress
 
     init(keyspace: Keyspace, topology: TopologyBox, tenants: TenantDirectory, stats: NodeStats, info: ServerInfo) {
         self.keyspace = keyspace
         self.topologyBox = topology
+        self.progress = ReplicationProgress(topology: topology, localNode: topology.current.localNode)
         self.tenants = tenants
         self.stats = stats
         self.info = info
@@ -174,19 +177,22 @@ struct CommandRun {
 
     // MARK: Replication
 
-    /// `REPLFETCH shard after [shard after ...]`: for each shard, an array
+    /// `REPLFETCH node shard after [shard after ...]`: records that follower
+    /// `node` has applied each shard up to `after`, then answers, for each shard, an array
     /// `[shard, last, seq1, payload1, seq2, payload2, ...]` of the log entries
     /// after `after` (up to 1,000 or about 4 MiB per call), or `[shard, -1, oldest]`
     /// when the log was trimmed past `after` and `[shard, -3]` when `after` is past
     /// this log's end (either way the follower needs `REPLSNAPSHOT`), or
     /// `[shard, -2]` when this node does not hold the shard.
     private func replicationFetch(_ args: [ByteBuffer], reply: inout Reply) throws(CommandError) {
-        guard args.count >= 3, args.count % 2 == 1 else { throw .arity("replfetch") }
-        reply.arrayHeader((args.count - 1) / 2)
+        guard args.count >= 4, args.count % 2 == 0 else { throw .arity("replfetch") }
+        let follower = NodeID(String(decoding: args[1].readableBytesView, as: UTF8.self))
+        reply.arrayHeader((args.count - 2) / 2)
         var budget = 4 << 20
-        for index in stride(from: 1, to: args.count, by: 2) {
+        for index in stride(from: 2, to: args.count, by: 2) {
             let shard = ShardID(UInt32(clamping: try integer(args[index])))
             let after = UInt64(clamping: try integer(args[index + 1]))
+            executor.progress.record(node: follower, shard: shard, position: after)
             let read: ReplicationLog.Read?
             do {
                 read = try keyspace.logEntries(shard, after: after, limit: 1000, maxBytes: max(budget, 1))
@@ -728,6 +734,15 @@ struct CommandRun {
             session.name = name.isEmpty ? nil : name
             reply.ok()
         case "GETNAME": reply.bulkOrNull(session.name)
+        case "ACKS":
+            // Strata's own: when this connection's writes are acknowledged.
+            guard args.count == 3 else { throw .arity("client|acks") }
+            switch CommandName(args[2]).upper {
+            case "ALL": session.acksAll = true
+            case "LEADER": session.acksAll = false
+            default: throw CommandError(message: "ERR CLIENT ACKS takes ALL or LEADER")
+            }
+            reply.ok()
         case "ID": reply.integer(Int64(session.id))
         case "SETINFO": reply.ok()
         default: throw CommandError(message: "ERR unknown subcommand '\(String(decoding: args[1].readableBytesView, as: UTF8.self))'. Try CLIENT HELP.")

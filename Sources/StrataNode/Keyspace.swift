@@ -247,6 +247,8 @@ final class WriteGroup {
     private(set) var staged: [DataKey: Record?] = [:]
     /// The shard of each staged key.
     private(set) var shardOf: [DataKey: ShardID] = [:]
+    /// The shard of every staged write, in order (so a caller can tell which shards a command wrote).
+    private(set) var touched: [ShardID] = []
 
     fileprivate init(keyspace: Keyspace, sequences: [ShardID: UInt64]) {
         self.keyspace = keyspace
@@ -282,6 +284,7 @@ final class WriteGroup {
             staged[address.dataKey] = .some(nil)
         }
         shardOf[address.dataKey] = address.shard
+        touched.append(address.shard)
         sequences[address.shard] = next
         dirtyShards.insert(address.shard)
         return next

@@ -79,6 +79,7 @@ public final class NodeServer: Service, Sendable {
                         return
                     }
                     if executor.topologyBox.replace(with: topology) {
+                        executor.progress.evaluate()
                         logger.info("adopted cluster map", metadata: [
                             "epoch": "\(map.epoch)", "shards": "\(topology.localShards.count)",
                             "primary": "\(topology.localPrimaryRanges.count)",
@@ -119,6 +120,7 @@ public final class NodeServer: Service, Sendable {
         follower?.start()
         await withDiscardingTaskGroup { group in
             group.addTask { await self.syncWALPeriodically() }
+            group.addTask { await self.expireReplicationWaits() }
             await withGracefulShutdownHandler {
                 try? await server.closeFuture.get()
             } onGracefulShutdown: {
@@ -138,6 +140,14 @@ public final class NodeServer: Service, Sendable {
         database.close()
         try? await group.shutdownGracefully()
         logger.info("strata node stopped", metadata: ["node": "\(configuration.nodeID)"])
+    }
+
+    /// Re-checks acks=all writes every 100 ms, so one whose replicas went silent fails at its deadline.
+    private func expireReplicationWaits() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
+            executor.progress.evaluate()
+        }
     }
 
     private func syncWALPeriodically() async {

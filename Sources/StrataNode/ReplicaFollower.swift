@@ -106,7 +106,7 @@ final class ReplicaFollower: Sendable {
 
     /// One fetch from one primary; applies what came back. Returns whether anything did.
     private func pull(_ shards: [ShardID], from client: BlockingRESPClient, address: String) throws -> Bool {
-        var arguments = ["REPLFETCH"]
+        var arguments = ["REPLFETCH", nodeID.rawValue]
         var asked: [ShardID] = []
         for shard in shards {
             guard let applied = keyspace.lastVersion(of: shard) else { continue }

@@ -22,6 +22,8 @@ struct Session: Sendable {
     var isInternal = false
     /// READONLY was sent (replica reads).
     var readOnly = false
+    /// `CLIENT ACKS ALL|LEADER`: overrides the tenant's acknowledgement policy.
+    var acksAll: Bool? = nil
     /// Set by QUIT: close after the reply.
     var closeAfterReply = false
 }
@@ -32,4 +34,11 @@ struct TenantContext: Sendable, Equatable {
     let name: [UInt8]
     /// Whether all of its keys share one shard.
     let colocated: Bool
+    /// Whether its writes wait for every in-sync replica (`acks: all`).
+    var acksAll: Bool = false
+}
+
+extension Session {
+    /// Whether this connection's writes wait for every in-sync replica.
+    var waitsForReplicas: Bool { acksAll ?? tenant?.acksAll ?? false }
 }

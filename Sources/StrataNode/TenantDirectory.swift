@@ -23,7 +23,8 @@ struct TenantDirectory: Sendable {
         var entries: [String: Entry] = [:]
         for (name, tenant) in config {
             entries[name] = Entry(
-                context: TenantContext(name: Array(name.utf8), colocated: tenant.placement == .colocate),
+                context: TenantContext(
+                    name: Array(name.utf8), colocated: tenant.placement == .colocate, acksAll: tenant.acks == .all),
                 secretDigest: tenant.secretHash.flatMap(TenantSecret.parse))
         }
         if entries["default"] == nil {

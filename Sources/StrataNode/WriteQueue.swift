@@ -125,11 +125,17 @@ final class WriteQueue: Sendable {
             }
             var results: [(ByteBuffer, Session)] = []
             results.reserveCapacity(requests.count)
-            for request in requests {
+            // Per request that waits for its replicas (acks=all): the shards it wrote.
+            var replicated: [Int: Set<ShardID>] = [:]
+            for (index, request) in requests.enumerated() {
                 var session = request.session
                 var out = request.allocator.buffer(capacity: 64 * request.commands.count)
                 if leased {
+                    let mark = group.touched.count
                     _ = executor.execute(request.commands, session: &session, into: &out, mode: .writer(group))
+                    if session.waitsForReplicas && group.touched.count > mark {
+                        replicated[index] = Set(group.touched[mark...])
+                    }
                 } else {
                     for _ in request.commands { RESPEncoder.writeError(Self.noLease.message, into: &out) }
                 }
@@ -147,8 +153,25 @@ final class WriteQueue: Sendable {
                     for _ in requests[index].commands { RESPEncoder.writeError(failure.message, into: &out) }
                     results[index] = (out, requests[index].session)
                 }
+                replicated = [:]
             }
-            complete(requests, results)
+            // acks=all requests answer once their replicas have the group's entries.
+            for (index, shards) in replicated {
+                let request = requests[index]
+                let result = results[index]
+                executor.progress.wait(for: shards.map { ($0, group.sequences[$0]!) }) { outcome in
+                    switch outcome {
+                    case .success:
+                        request.promise.succeed(result)
+                    case .failure(let error):
+                        var out = request.allocator.buffer(capacity: 64)
+                        for _ in request.commands { RESPEncoder.writeError(error.message, into: &out) }
+                        request.promise.succeed((out, result.1))
+                    }
+                }
+            }
+            let immediate = requests.indices.filter { replicated[$0] == nil }
+            complete(immediate.map { requests[$0] }, immediate.map { results[$0] })
         }
     }
 

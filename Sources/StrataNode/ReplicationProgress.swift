@@ -1,0 +1,99 @@
+import StrataCluster
+import Synchronization
+
+/// What a primary knows of its followers, and the `acks=all` writes waiting on them.
+///
+/// A follower's `REPLFETCH ... shard after` says it has applied the shard up
+/// to `after`; `record` keeps that. A write acknowledged with `acks=all` waits
+/// until every other in-sync replica of each shard it wrote (per the current
+/// map) has applied the write's sequence number. It fails instead when this
+/// node stops being the shard's primary, when the shard has fewer in-sync
+/// replicas than `minInSync` (a lone primary cannot make a write survive its
+/// own loss), or at its deadline.
+final class ReplicationProgress: Sendable {
+    /// A write waiting for its replicas.
+    private struct Waiter {
+        let required: [(shard: ShardID, sequence: UInt64)]
+        let deadline: ContinuousClock.Instant
+        let done: @Sendable (Result<Void, CommandError>) -> Void
+    }
+
+    private struct State {
+        var positions: [ShardID: [NodeID: UInt64]] = [:]
+        var waiters: [Waiter] = []
+    }
+
+    private let state = Mutex(State())
+    private let topology: TopologyBox
+    private let localNode: NodeID
+    /// How long an `acks=all` write waits before it fails.
+    let timeout: Duration
+
+    init(topology: TopologyBox, localNode: NodeID, timeout: Duration = .seconds(5)) {
+        self.topology = topology
+        self.localNode = localNode
+        self.timeout = timeout
+    }
+
+    /// Notes that `node` has applied `shard` up to `position`, and completes the writes that now have their replicas.
+    func record(node: NodeID, shard: ShardID, position: UInt64) {
+        state.withLock { state in
+            let known = state.positions[shard]?[node] ?? 0
+            state.positions[shard, default: [:]][node] = max(known, position)
+        }
+        evaluate()
+    }
+
+    /// The last applied position each follower reported for `shard`.
+    func positions(of shard: ShardID) -> [NodeID: UInt64] {
+        state.withLock { $0.positions[shard] ?? [:] }
+    }
+
+    /// Calls `done` once every in-sync replica has applied each `(shard, sequence)`, or with the reason it cannot.
+    func wait(
+        for required: [(shard: ShardID, sequence: UInt64)],
+        done: @escaping @Sendable (Result<Void, CommandError>) -> Void
+    ) {
+        guard !required.isEmpty else { return done(.success(())) }
+        state.withLock { $0.waiters.append(Waiter(required: required, deadline: .now + timeout, done: done)) }
+        evaluate()
+    }
+
+    /// Re-checks every waiting write (after progress, a new map, or time passing).
+    func evaluate() {
+        let map = topology.current.map
+        let minInSync = min(2, map.replicationFactor)
+        let now = ContinuousClock.now
+        let finished = state.withLock { state -> [(Waiter, Result<Void, CommandError>)] in
+            var finished: [(Waiter, Result<Void, CommandError>)] = []
+            state.waiters.removeAll { waiter in
+                var outcome: Result<Void, CommandError>? = .success(())
+                for (shard, sequence) in waiter.required {
+                    guard let assignment = map.shard(shard), assignment.primary == localNode else {
+                        outcome = .failure(CommandError(
+                            message: "NOTREPLICATED this node is no longer the primary of shard \(shard); the write may be lost"))
+                        break
+                    }
+                    guard assignment.inSync.count >= minInSync else {
+                        outcome = .failure(CommandError(
+                            message: "NOTREPLICATED shard \(shard) has \(assignment.inSync.count) in-sync replicas, acks=all needs \(minInSync)"))
+                        break
+                    }
+                    let positions = state.positions[shard] ?? [:]
+                    if assignment.inSync.contains(where: { $0 != localNode && positions[$0] ?? 0 < sequence }) {
+                        outcome = nil
+                    }
+                }
+                if outcome == nil, now >= waiter.deadline {
+                    outcome = .failure(CommandError(
+                        message: "NOTREPLICATED timed out waiting for the in-sync replicas; the write may be lost"))
+                }
+                guard let outcome else { return false }
+                finished.append((waiter, outcome))
+                return true
+            }
+            return finished
+        }
+        for (waiter, outcome) in finished { waiter.done(outcome) }
+    }
+}
