@@ -89,12 +89,12 @@ public enum Placement {
             vnodes: map.vnodes)
     }
 
-    /// The ring's replica list, reordered so that the primary holds the shard's
+    /// A shard's replica list, reordered so that the primary holds the shard's
     /// data: the current primary keeps leading while it is in the list and in
     /// sync; otherwise the most caught-up in-sync node of the list (by
     /// `applied`, then ring order) is promoted. When none of the list is in
     /// sync, the ring order stands.
-    static func primaryFirst(
+    public static func primaryFirst(
         _ replicas: [NodeID], previous: ShardAssignment, applied: [NodeID: [ShardID: UInt64]]
     ) -> [NodeID] {
         var best: Int?

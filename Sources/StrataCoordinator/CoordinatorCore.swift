@@ -25,18 +25,51 @@ public struct CoordinatorCore: Sendable {
     }
 
     /// Records a heartbeat. A suspect or down node that heartbeats is up again.
+    ///
+    /// A node that reports a lower sequence number for a shard than it did
+    /// before lost data (a wiped disk, a write-ahead-log tail lost with the
+    /// machine, a discarded tail): it leaves that shard's in-sync set, and if it
+    /// led the shard the most caught-up in-sync replica is promoted. It catches
+    /// up as a replica before it may lead again.
     /// - Returns: the new map when this changed it.
     /// - Throws: `ClusterError.unknownNode` for a node the map does not have.
-    public mutating func heartbeat(from node: NodeID, applied shards: [ShardID: UInt64], at now: ContinuousClock.Instant) throws(ClusterError) -> ClusterMap? {
+    public mutating func heartbeat(
+        from node: NodeID, applied shards: [ShardID: UInt64], at now: ContinuousClock.Instant
+    ) throws(ClusterError) -> ClusterMap? {
         guard let current = map.node(node) else {
             throw ClusterError(.unknownNode, "node \(node) is not in the cluster map")
         }
         lastHeard[node] = now
+        let before = applied[node] ?? [:]
+        let regressed = Set(shards.filter { shard, position in position < before[shard] ?? 0 }.keys)
         applied[node] = shards
         var changed: ClusterMap?
         if current.state != .up { changed = try change(.setState(node, .up)) }
+        if !regressed.isEmpty, let updated = try demote(node, in: regressed) { changed = updated }
         if let updated = try updateInSync() { changed = updated }
         return changed
+    }
+
+    /// Takes `node` out of the in-sync sets of `shards`; where it led, the most caught-up in-sync replica leads instead.
+    mutating func demote(_ node: NodeID, in demoted: Set<ShardID>) throws(ClusterError) -> ClusterMap? {
+        var changed = false
+        let shards = map.shards.map { shard -> ShardAssignment in
+            guard demoted.contains(shard.id), shard.inSync.contains(node) else { return shard }
+            changed = true
+            var updated = shard
+            updated.inSync.remove(node)
+            let replicas = Placement.primaryFirst(shard.replicas, previous: updated, applied: applied)
+            if replicas != shard.replicas {
+                updated.replicas = replicas
+                updated.epoch += 1
+            }
+            return updated
+        }
+        guard changed else { return nil }
+        map = try ClusterMap(
+            epoch: map.epoch + 1, nodes: map.nodes, shards: shards, replicationFactor: map.replicationFactor,
+            vnodes: map.vnodes)
+        return map
     }
 
     /// Replicas more than this many sequence numbers behind their primary leave the in-sync set.

@@ -177,25 +177,27 @@ struct CommandRun {
 
     // MARK: Replication
 
-    /// `REPLFETCH node shard after [shard after ...]`: records that follower
-    /// `node` has applied each shard up to `after`, then answers, for each shard, an array
+    /// `REPLFETCH node shard after epoch [shard after epoch ...]`: records that
+    /// follower `node` has applied each shard up to `after` (its entry there being
+    /// of shard epoch `epoch`, 0 if unknown), then answers, for each shard, an array
     /// `[shard, last, seq1, payload1, seq2, payload2, ...]` of the log entries
     /// after `after` (up to 1,000 or about 4 MiB per call), or `[shard, -1, oldest]`
     /// when the log was trimmed past `after` and `[shard, -3]` when `after` is past
-    /// this log's end (either way the follower needs `REPLSNAPSHOT`), or
+    /// this log's end or the follower's entry there is not this log's (a former
+    /// primary's unreplicated tail): either way the follower needs `REPLSNAPSHOT`; or
     /// `[shard, -2]` when this node does not hold the shard.
     private func replicationFetch(_ args: [ByteBuffer], reply: inout Reply) throws(CommandError) {
-        guard args.count >= 4, args.count % 2 == 0 else { throw .arity("replfetch") }
+        guard args.count >= 5, (args.count - 2) % 3 == 0 else { throw .arity("replfetch") }
         let follower = NodeID(String(decoding: args[1].readableBytesView, as: UTF8.self))
-        reply.arrayHeader((args.count - 2) / 2)
+        reply.arrayHeader((args.count - 2) / 3)
         var budget = 4 << 20
-        for index in stride(from: 2, to: args.count, by: 2) {
+        for index in stride(from: 2, to: args.count, by: 3) {
             let shard = ShardID(UInt32(clamping: try integer(args[index])))
             let after = UInt64(clamping: try integer(args[index + 1]))
-            executor.progress.record(node: follower, shard: shard, position: after)
+            let epoch = UInt64(clamping: try integer(args[index + 2]))
             let read: ReplicationLog.Read?
             do {
-                read = try keyspace.logEntries(shard, after: after, limit: 1000, maxBytes: max(budget, 1))
+                read = try keyspace.logEntries(shard, after: after, epoch: epoch, limit: 1000, maxBytes: max(budget, 1))
             } catch {
                 throw .storage(error)
             }
@@ -209,11 +211,13 @@ struct CommandRun {
                 reply.integer(Int64(shard.rawValue))
                 reply.integer(-1)
                 reply.integer(Int64(clamping: oldest ?? 0))
-            case .ahead:
+            case .ahead, .diverged:
                 reply.arrayHeader(2)
                 reply.integer(Int64(shard.rawValue))
                 reply.integer(-3)
             case .entries(let entries):
+                // Only a follower whose history matches has applied what it claims.
+                executor.progress.record(node: follower, shard: shard, position: after)
                 reply.arrayHeader(2 + 2 * entries.count)
                 reply.integer(Int64(shard.rawValue))
                 reply.integer(Int64(clamping: keyspace.lastVersion(of: shard) ?? 0))

@@ -35,6 +35,8 @@ final class Keyspace: Sendable {
     private let sequences: Mutex<[ShardID: UInt64]>
     /// Highest sequence number trimmed from each local shard's log.
     private let trimmed: Mutex<[ShardID: UInt64]>
+    /// The epoch of each local shard's newest log entry (0: none, or installed from a snapshot).
+    private let lastEpochs: Mutex<[ShardID: UInt64]>
     /// The hot set in memory, kept coherent by `commit`.
     let cache: RecordCache
     /// The per-shard replication log.
@@ -65,12 +67,15 @@ final class Keyspace: Sendable {
         self.log = ReplicationLog(database: database, family: log, retention: max(logRetention, 1))
         var sequences: [ShardID: UInt64] = [:]
         var trimmed: [ShardID: UInt64] = [:]
+        var epochs: [ShardID: UInt64] = [:]
         for shard in shards {
             sequences[shard] = try database.get(Self.sequenceKey(shard), in: meta).map(Self.decodeSequence) ?? 0
             trimmed[shard] = try database.get(ReplicationLog.trimKey(shard), in: meta).map(Self.decodeSequence) ?? 0
+            epochs[shard] = try self.log.lastEpoch(shard)
         }
         self.sequences = Mutex(sequences)
         self.trimmed = Mutex(trimmed)
+        self.lastEpochs = Mutex(epochs)
     }
 
     static func sequenceKey(_ shard: ShardID) -> [UInt8] {
@@ -90,13 +95,18 @@ final class Keyspace: Sendable {
     func adopt(shards: [ShardID]) throws(StorageError) {
         let known = sequences.withLock { Set($0.keys) }
         var loaded: [ShardID: (sequence: UInt64, trimmed: UInt64)] = [:]
+        var epochs: [ShardID: UInt64] = [:]
         for shard in shards where !known.contains(shard) {
             loaded[shard] = (
                 try database.get(Self.sequenceKey(shard), in: meta).map(Self.decodeSequence) ?? 0,
                 try database.get(ReplicationLog.trimKey(shard), in: meta).map(Self.decodeSequence) ?? 0
             )
+            epochs[shard] = try log.lastEpoch(shard)
         }
         guard !loaded.isEmpty else { return }
+        lastEpochs.withLock { lastEpochs in
+            for (shard, epoch) in epochs where lastEpochs[shard] == nil { lastEpochs[shard] = epoch }
+        }
         trimmed.withLock { trimmed in
             for (shard, state) in loaded where trimmed[shard] == nil { trimmed[shard] = state.trimmed }
         }
@@ -108,19 +118,27 @@ final class Keyspace: Sendable {
     /// Sets a shard's sequence number and trim point after a snapshot replaced it.
     fileprivate func setPositions(_ shard: ShardID, sequence: UInt64, trimmedThrough: UInt64) {
         trimmed.withLock { $0[shard] = trimmedThrough }
+        lastEpochs.withLock { $0[shard] = 0 }
         sequences.withLock { $0[shard] = sequence }
     }
 
+    /// A follower's position in `shard`: its sequence number and the epoch of its entry there (0: unknown).
+    func position(of shard: ShardID) -> (sequence: UInt64, epoch: UInt64)? {
+        let epoch = lastEpochs.withLock { $0[shard] } ?? 0
+        return lastVersion(of: shard).map { ($0, epoch) }
+    }
+
     /// The log entries of `shard` after `sequence`, for a follower (may block on disk).
-    func logEntries(_ shard: ShardID, after sequence: UInt64, limit: Int, maxBytes: Int) throws(StorageError)
-        -> ReplicationLog.Read?
+    func logEntries(_ shard: ShardID, after sequence: UInt64, epoch: UInt64 = 0, limit: Int, maxBytes: Int)
+        throws(StorageError) -> ReplicationLog.Read?
     {
         // Read `trimmed` before `last`: a trim that lands in between only makes `last` newer.
         guard let trimmedThrough = trimmed.withLock({ $0[shard] }), let last = lastVersion(of: shard) else {
             return nil
         }
         return try log.read(
-            shard, after: sequence, last: last, trimmedThrough: trimmedThrough, limit: limit, maxBytes: maxBytes)
+            shard, after: sequence, epoch: epoch, last: last, trimmedThrough: trimmedThrough, limit: limit,
+            maxBytes: maxBytes)
     }
 
     /// The last committed version of every local shard.
@@ -151,8 +169,9 @@ final class Keyspace: Sendable {
     }
 
     /// A new, empty group of writes (writer thread only).
-    func beginGroup() -> WriteGroup {
-        WriteGroup(keyspace: self, sequences: sequences.withLock { $0 })
+    /// - Parameter epochs: The current shard epochs, stamped on the entries of the shards this node leads.
+    func beginGroup(epochs: @escaping (ShardID) -> UInt64 = { _ in 0 }) -> WriteGroup {
+        WriteGroup(keyspace: self, sequences: sequences.withLock { $0 }, epochs: epochs)
     }
 
     /// Commits `group` atomically and publishes its sequence numbers.
@@ -169,6 +188,12 @@ final class Keyspace: Sendable {
         let batch = WriteBatch(for: database)
         // Each key and record is encoded once, for the data and for its shard's log entry.
         var payloads: [ShardID: [UInt8]] = [:]
+        var entryEpochs: [ShardID: UInt64] = [:]
+        for shard in group.dirtyShards {
+            let epoch = group.appliedEpochs[shard] ?? group.epochs(shard)
+            entryEpochs[shard] = epoch
+            payloads[shard] = LogEntry.header(epoch: epoch)
+        }
         for entry in entries {
             let encodedRecord = entry.record?.encoded()
             if let encodedRecord {
@@ -184,7 +209,7 @@ final class Keyspace: Sendable {
             let sequence = group.sequences[shard]!
             try batch.put(Self.sequenceKey(shard), Self.encodeSequence(sequence), in: meta)
             try batch.put(
-                ReplicationLog.key(shard, sequence), payloads[shard] ?? [], in: log.family)
+                ReplicationLog.key(shard, sequence), payloads[shard]!, in: log.family)
             // Trim in steps of a quarter of the retention, so a range delete is rare.
             let floor = trimmedNow[shard] ?? 0
             if sequence > floor + log.retention + log.retention / 4 {
@@ -202,6 +227,9 @@ final class Keyspace: Sendable {
             }
         }
         cache.apply(group.staged)
+        lastEpochs.withLock { lastEpochs in
+            for (shard, epoch) in entryEpochs { lastEpochs[shard] = epoch }
+        }
         let committed = group.sequences
         let dirty = group.dirtyShards
         sequences.withLock { sequences in
@@ -250,9 +278,15 @@ final class WriteGroup {
     /// The shard of every staged write, in order (so a caller can tell which shards a command wrote).
     private(set) var touched: [ShardID] = []
 
-    fileprivate init(keyspace: Keyspace, sequences: [ShardID: UInt64]) {
+    /// The current epoch of a shard this node leads.
+    let epochs: (ShardID) -> UInt64
+    /// The epochs of entries applied from a primary, which keep theirs.
+    private(set) var appliedEpochs: [ShardID: UInt64] = [:]
+
+    fileprivate init(keyspace: Keyspace, sequences: [ShardID: UInt64], epochs: @escaping (ShardID) -> UInt64) {
         self.keyspace = keyspace
         self.sequences = sequences
+        self.epochs = epochs
     }
 
     /// The live record at `address`, staged or stored.
@@ -300,6 +334,7 @@ final class WriteGroup {
             shardOf[key] = shard
         }
         sequences[shard] = entry.sequence
+        appliedEpochs[shard] = entry.epoch
         dirtyShards.insert(shard)
         return true
     }

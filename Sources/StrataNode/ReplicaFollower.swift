@@ -12,7 +12,8 @@ import StrataWire
 /// atomic batch with their log entries. When the primary's log no longer
 /// reaches back to the replica's position (trimmed), the replica installs the
 /// primary's snapshot of the shard (`REPLSNAPSHOT`) and follows the log from
-/// there. A replica ahead of its primary does not follow it (see `pull`).
+/// there; so does a replica whose log is ahead of or diverged from its
+/// primary's (see `pull`).
 /// The applied sequence numbers reach the coordinator with the heartbeats.
 ///
 /// Runs on its own thread with blocking sockets; polls every 10 ms while the
@@ -26,8 +27,8 @@ final class ReplicaFollower: Sendable {
     private let writer: WriteQueue
     private let logger: Logger
     private let running = NIOLockedValueBox(true)
-    /// Shards whose primary is behind this replica, reported once.
-    private let refusedAhead = NIOLockedValueBox(Set<ShardID>())
+    /// Shards whose primary is behind this in-sync replica, reported once.
+    private let waitingOnPrimary = NIOLockedValueBox(Set<ShardID>())
 
     /// How long to wait before polling again when no primary had anything new.
     static let idlePause: TimeInterval = 0.01
@@ -109,8 +110,8 @@ final class ReplicaFollower: Sendable {
         var arguments = ["REPLFETCH", nodeID.rawValue]
         var asked: [ShardID] = []
         for shard in shards {
-            guard let applied = keyspace.lastVersion(of: shard) else { continue }
-            arguments += [String(shard.rawValue), String(applied)]
+            guard let (applied, epoch) = keyspace.position(of: shard) else { continue }
+            arguments += [String(shard.rawValue), String(applied), String(epoch)]
             asked.append(shard)
         }
         guard !asked.isEmpty else { return false }
@@ -126,17 +127,26 @@ final class ReplicaFollower: Sendable {
             else { throw BlockingRESPClient.Failure(description: "malformed REPLFETCH reply from \(address)") }
             let shard = ShardID(UInt32(clamping: rawShard))
             if status == -3 {
-                // The primary has less of the shard than this replica (it lost data, or this
-                // replica holds a tail the primary never had). Copying the primary would drop
-                // writes; which copy wins is the coordinator's call (promotion is open work).
-                if refusedAhead.withLockedValue({ $0.insert(shard).inserted }) {
-                    logger.error("replica is ahead of its primary; not following the shard", metadata: [
-                        "shard": "\(shard)", "primary": "\(address)",
-                    ])
+                // This replica holds entries the primary does not. If the map still counts it
+                // in sync, the primary is the one that lost data (the coordinator demotes it on
+                // its next heartbeat): wait. Otherwise they are a former primary's tail that was
+                // never replicated, so never acknowledged with acks=all: take the primary's copy.
+                if topology.current.map.shard(shard)?.inSync.contains(nodeID) == true {
+                    if waitingOnPrimary.withLockedValue({ $0.insert(shard).inserted }) {
+                        logger.warning("in-sync replica is ahead of its primary; waiting for the coordinator", metadata: [
+                            "shard": "\(shard)", "primary": "\(address)",
+                        ])
+                    }
+                    continue
                 }
+                logger.warning("replica is ahead of or diverged from its primary; discarding its tail", metadata: [
+                    "shard": "\(shard)", "primary": "\(address)",
+                ])
+                try installSnapshot(of: shard, from: client, address: address)
+                snapshots = true
                 continue
             }
-            refusedAhead.withLockedValue { _ = $0.remove(shard) }
+            waitingOnPrimary.withLockedValue { _ = $0.remove(shard) }
             if status == -1 {
                 logger.info("primary's log no longer reaches this replica's position; installing a snapshot", metadata: [
                     "shard": "\(shard)", "primary": "\(address)",

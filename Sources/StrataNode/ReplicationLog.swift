@@ -10,15 +10,29 @@ import StrataStorage
 struct LogEntry: Equatable {
     /// The shard's sequence number after this entry.
     let sequence: UInt64
+    /// The shard epoch under which the primary wrote it; followers keep it, so
+    /// two logs that agree on an entry's sequence number and epoch agree on
+    /// everything up to it (and a former primary's unreplicated tail is told apart).
+    let epoch: UInt64
     /// The changed records: a record, or `nil` for a deleted key.
     let changes: [(key: DataKey, record: Record?)]
 
     static func == (lhs: LogEntry, rhs: LogEntry) -> Bool {
-        lhs.sequence == rhs.sequence && lhs.changes.count == rhs.changes.count
+        lhs.sequence == rhs.sequence && lhs.epoch == rhs.epoch && lhs.changes.count == rhs.changes.count
             && zip(lhs.changes, rhs.changes).allSatisfy { $0.key == $1.key && $0.record == $1.record }
     }
 
-    /// Appends one change to an entry's stored form: a 4-byte key length, the
+    /// The start of an entry's stored form: its epoch, 8 bytes big-endian.
+    static func header(epoch: UInt64) -> [UInt8] {
+        withUnsafeBytes(of: epoch.bigEndian) { Array($0) }
+    }
+
+    /// The epoch of an entry's stored form.
+    static func epoch(ofPayload bytes: [UInt8]) -> UInt64 {
+        bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    /// Appends one change to an entry's stored form (after the header): a 4-byte key length, the
     /// encoded data key, a presence byte, then (if present) a 4-byte length and
     /// the record envelope. Integers are big-endian.
     static func append(encodedKey: [UInt8], encodedRecord: [UInt8]?, to bytes: inout [UInt8]) {
@@ -36,7 +50,10 @@ struct LogEntry: Equatable {
     /// Decodes an entry's stored form (see `append(encodedKey:encodedRecord:to:)`).
     init(sequence: UInt64, payload bytes: [UInt8]) throws(StorageError) {
         var changes: [(key: DataKey, record: Record?)] = []
-        var offset = 0
+        guard bytes.count >= 8 else {
+            throw StorageError(code: .corruption, message: "replication log entry \(sequence) has no header")
+        }
+        var offset = 8
         func take(_ count: Int) throws(StorageError) -> ArraySlice<UInt8> {
             guard count >= 0, offset + count <= bytes.count else {
                 throw StorageError(code: .corruption, message: "replication log entry \(sequence) is truncated")
@@ -53,11 +70,7 @@ struct LogEntry: Equatable {
             changes.append((key, present == 1 ? try Record(encoded: try take(try length())) : nil))
         }
         self.sequence = sequence
-        self.changes = changes
-    }
-
-    init(sequence: UInt64, changes: [(key: DataKey, record: Record?)]) {
-        self.sequence = sequence
+        self.epoch = Self.epoch(ofPayload: bytes)
         self.changes = changes
     }
 
@@ -95,6 +108,8 @@ struct ReplicationLog: Sendable {
         case trimmed(oldest: UInt64?)
         /// The follower is past this log's end (a tail this node never had): it needs a snapshot.
         case ahead
+        /// The follower's last entry is not this log's (a former primary's unreplicated tail): it needs a snapshot.
+        case diverged
     }
 
     /// Up to `limit` entries (and about `maxBytes`) of `shard` after `sequence`.
@@ -106,11 +121,18 @@ struct ReplicationLog: Sendable {
     ///   - trimmedThrough: The highest sequence number already trimmed from the shard's log.
     ///   - limit: At most this many entries.
     ///   - maxBytes: Stop after an entry that brings the payloads past this size.
+    ///   - epoch: The epoch of the follower's entry at `sequence` (0: unknown, as after a snapshot).
     func read(
-        _ shard: ShardID, after sequence: UInt64, last: UInt64, trimmedThrough: UInt64, limit: Int, maxBytes: Int
+        _ shard: ShardID, after sequence: UInt64, epoch: UInt64, last: UInt64, trimmedThrough: UInt64, limit: Int,
+        maxBytes: Int
     ) throws(StorageError) -> Read {
         guard sequence >= trimmedThrough else { return .trimmed(oldest: trimmedThrough + 1) }
         guard sequence <= last else { return .ahead }
+        if epoch != 0, sequence > trimmedThrough {
+            // The follower's last entry must be this log's entry at the same place, from the same epoch.
+            let own = try database.get(Self.key(shard, sequence), in: family)
+            guard let own, LogEntry.epoch(ofPayload: own) == epoch else { return .diverged }
+        }
         guard sequence < last else { return .entries([]) }
         let iterator = try database.makeIterator(
             in: family, from: Self.key(shard, sequence + 1), to: Self.key(shard, last &+ 1))
@@ -121,6 +143,14 @@ struct ReplicationLog: Sendable {
             bytes += value.count
         }
         return .entries(entries)
+    }
+
+    /// The epoch of `shard`'s newest entry here, or 0 when its log is empty.
+    func lastEpoch(_ shard: ShardID) throws(StorageError) -> UInt64 {
+        let iterator = try database.makeIterator(
+            in: family, from: Self.key(shard, 0), to: Self.key(shard, .max), reverse: true)
+        guard let (_, value) = try iterator.next() else { return 0 }
+        return LogEntry.epoch(ofPayload: value)
     }
 
     /// The meta key holding the highest sequence number trimmed from a shard's log.

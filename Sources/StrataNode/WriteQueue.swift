@@ -118,7 +118,8 @@ final class WriteQueue: Sendable {
             }
             // Client writes need the lease, checked once per group right before it is built.
             let leased = requests.isEmpty || hasLease()
-            let group = executor.keyspace.beginGroup()
+            let map = executor.topologyBox.current.map
+            let group = executor.keyspace.beginGroup(epochs: { map.shard($0)?.epoch ?? 0 })
             for replication in pending {
                 guard case .entries(let entries) = replication.work else { continue }
                 for (shard, entry) in entries { _ = group.apply(entry, to: shard) }

@@ -32,6 +32,12 @@ struct CoordinatorCoreTests {
         _ = try core.heartbeat(from: replica, applied: [shard.id: 500], at: start)
         #expect(core.map.shard(shard.id)?.inSync == [primary, replica])
 
+        // A replica that reports less than before lost data: it leaves the in-sync set.
+        _ = try core.heartbeat(from: replica, applied: [shard.id: 10], at: start)
+        #expect(core.map.shard(shard.id)?.inSync == [primary])
+        _ = try core.heartbeat(from: replica, applied: [shard.id: 500], at: start)
+        #expect(core.map.shard(shard.id)?.inSync == [primary, replica])
+
         // The primary dies (the others keep heartbeating): the in-sync replica is promoted, with a new shard epoch.
         for node in core.map.nodes.map(\.id) where node != primary {
             _ = try core.heartbeat(from: node, applied: node == replica ? [shard.id: 500] : [:], at: start + .seconds(15))

@@ -34,12 +34,12 @@ struct ReplicationLogTests {
         let a = RecordAddress(shard: ShardID(1), dataKey: key("a", hash: 10))
         let b = RecordAddress(shard: ShardID(1), dataKey: key("b", hash: 11))
         let c = RecordAddress(shard: ShardID(2), dataKey: key("c", hash: 20))
-        let first = primary.beginGroup()
+        let first = primary.beginGroup(epochs: { _ in 7 })
         _ = try first.stage(a, current: nil, .put(value: [1], expiresAt: nil, flags: 0))
         _ = try first.stage(b, current: nil, .put(value: [2], expiresAt: nil, flags: 0))
         _ = try first.stage(c, current: nil, .put(value: [3], expiresAt: nil, flags: 0))
         try primary.commit(first)
-        let second = primary.beginGroup()
+        let second = primary.beginGroup(epochs: { _ in 7 })
         _ = try second.stage(a, current: try second.read(a, now: 0), .put(value: [4], expiresAt: nil, flags: 0))
         _ = try second.stage(b, current: try second.read(b, now: 0), .delete)
         try primary.commit(second)
@@ -62,6 +62,18 @@ struct ReplicationLogTests {
         #expect(follower.lastVersion(of: ShardID(1)) == 4)
         #expect(try follower.read(a, now: 0) == Record(value: [4], version: 3), "records keep the primary's versions")
         #expect(try follower.read(b, now: 0) == nil)
+        // A follower whose entry at its position has another epoch diverged; one with the same epoch follows.
+        #expect(decoded[1].epoch == 7)
+        guard case .diverged? = try primary.logEntries(ShardID(1), after: 2, epoch: 6, limit: 10, maxBytes: 1 << 20) else {
+            Issue.record("expected diverged"); return
+        }
+        guard case .entries? = try primary.logEntries(ShardID(1), after: 2, epoch: 7, limit: 10, maxBytes: 1 << 20) else {
+            Issue.record("expected entries"); return
+        }
+        guard case .ahead? = try primary.logEntries(ShardID(1), after: 9, limit: 10, maxBytes: 1 << 20) else {
+            Issue.record("expected ahead"); return
+        }
+        #expect(follower.position(of: ShardID(1))! == (4, 7), "followers keep the primary's epochs")
         // The follower logs what it applied, under the primary's sequence numbers.
         guard case .entries(let mirrored)? = try follower.logEntries(ShardID(1), after: 0, limit: 100, maxBytes: 1 << 20)
         else { Issue.record("no entries"); return }
