@@ -74,10 +74,19 @@ public struct CoordinatorCore: Sendable {
 
     /// Replicas more than this many sequence numbers behind their primary leave the in-sync set.
     public var maxInSyncLag: UInt64 = 10_000
+    /// How far behind its primary's last report a follower may be when it joins the in-sync set.
+    public var joinSlack: UInt64 = 1_000
 
     /// Adds replicas that caught up with their primary (reported a sequence
-    /// number at least the primary's) to the in-sync set, and removes those
-    /// more than `maxInSyncLag` behind.
+    /// number within `joinSlack` of the primary's last report: under steady
+    /// writes a follower's report always trails the primary's) to the in-sync
+    /// set, and removes those more than `maxInSyncLag` behind.
+    ///
+    /// The slack cannot cost an acknowledged write at RF 2: acks=all needs two
+    /// in-sync replicas, so while the follower was out nothing was
+    /// acknowledged. At RF 3 a joining follower may miss up to `joinSlack`
+    /// entries another in-sync replica acknowledged; promotion picks the most
+    /// caught-up in-sync replica, so that matters only if both others fail.
     /// - Returns: the new map when a set changed (the map epoch advances; shard epochs do not).
     mutating func updateInSync() throws(ClusterError) -> ClusterMap? {
         var shards = map.shards
@@ -87,7 +96,8 @@ public struct CoordinatorCore: Sendable {
             guard let primary = shard.primary, let leading = applied[primary]?[shard.id] else { continue }
             for replica in shard.replicas.dropFirst() {
                 guard let position = applied[replica]?[shard.id] else { continue }
-                if !shard.inSync.contains(replica), position >= leading {
+                // A follower past its primary holds a tail the primary never had: not in sync.
+                if !shard.inSync.contains(replica), position <= leading, position + joinSlack >= leading {
                     shards[index].inSync.insert(replica)
                     changed = true
                 } else if shard.inSync.contains(replica), leading > position, leading - position > maxInSyncLag {

@@ -26,8 +26,9 @@ public final class BlockingRESPClient {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(clamping: port).bigEndian)
+        // On a throw below, deinit closes `fd` (every stored property is set): closing it here
+        // too would close whatever another thread opened under the same number meanwhile.
         guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &address.sin_addr) == 1 else {
-            close(fd)
             throw Failure(description: "\(host) is not an IPv4 address")
         }
         let seconds = Int(timeout.components.seconds)
@@ -39,7 +40,6 @@ public final class BlockingRESPClient {
         }
         guard result == 0 else {
             let code = errno
-            close(fd)
             throw Failure(description: "cannot connect to \(host):\(port): \(String(cString: strerror(code)))")
         }
     }

@@ -182,9 +182,9 @@ struct CommandRun {
     /// of shard epoch `epoch`, 0 if unknown), then answers, for each shard, an array
     /// `[shard, last, seq1, payload1, seq2, payload2, ...]` of the log entries
     /// after `after` (up to 1,000 or about 4 MiB per call), or `[shard, -1, oldest]`
-    /// when the log was trimmed past `after` and `[shard, -3]` when `after` is past
-    /// this log's end or the follower's entry there is not this log's (a former
-    /// primary's unreplicated tail): either way the follower needs `REPLSNAPSHOT`; or
+    /// when the log was trimmed past `after`, `[shard, -3]` when `after` is past
+    /// this log's end, `[shard, -4]` when the follower's entry there is not this
+    /// log's (a former primary's unreplicated tail): the follower needs `REPLSNAPSHOT`; or
     /// `[shard, -2]` when this node does not hold the shard.
     private func replicationFetch(_ args: [ByteBuffer], reply: inout Reply) throws(CommandError) {
         guard args.count >= 5, (args.count - 2) % 3 == 0 else { throw .arity("replfetch") }
@@ -214,7 +214,7 @@ struct CommandRun {
             case .ahead, .diverged:
                 reply.arrayHeader(2)
                 reply.integer(Int64(shard.rawValue))
-                reply.integer(-3)
+                reply.integer(read == .ahead ? -3 : -4)
             case .entries(let entries):
                 // Only a follower whose history matches has applied what it claims.
                 executor.progress.record(node: follower, shard: shard, position: after)

@@ -78,8 +78,16 @@ public final class NodeServer: Service, Sendable {
                         logger.error("cannot adopt new shards", metadata: ["error": "\(error)"])
                         return
                     }
+                    let previous = executor.topologyBox.current.map
                     if executor.topologyBox.replace(with: topology) {
                         executor.progress.evaluate()
+                        // One line per shard epoch this node starts leading: the audit trail of primaries.
+                        for shard in map.shards where shard.primary == nodeID {
+                            let before = previous.shard(shard.id)
+                            if before?.primary != nodeID || before?.epoch != shard.epoch {
+                                logger.info("leading shard \(shard.id) at epoch \(shard.epoch)")
+                            }
+                        }
                         logger.info("adopted cluster map", metadata: [
                             "epoch": "\(map.epoch)", "shards": "\(topology.localShards.count)",
                             "primary": "\(topology.localPrimaryRanges.count)",

@@ -126,12 +126,13 @@ final class ReplicaFollower: Sendable {
                 case .integer(let status) = fields[1]
             else { throw BlockingRESPClient.Failure(description: "malformed REPLFETCH reply from \(address)") }
             let shard = ShardID(UInt32(clamping: rawShard))
-            if status == -3 {
-                // This replica holds entries the primary does not. If the map still counts it
-                // in sync, the primary is the one that lost data (the coordinator demotes it on
-                // its next heartbeat): wait. Otherwise they are a former primary's tail that was
-                // never replicated, so never acknowledged with acks=all: take the primary's copy.
-                if topology.current.map.shard(shard)?.inSync.contains(nodeID) == true {
+            if status == -3 || status == -4 {
+                // This replica holds entries the primary does not (-3: past its end; -4: from
+                // another epoch). A replica the map counts in sync that is past the primary's end
+                // means the primary lost data (the coordinator demotes it on its next heartbeat):
+                // wait. Otherwise they are a former primary's tail that was never replicated, so
+                // never acknowledged with acks=all: take the primary's copy.
+                if status == -3, topology.current.map.shard(shard)?.inSync.contains(nodeID) == true {
                     if waitingOnPrimary.withLockedValue({ $0.insert(shard).inserted }) {
                         logger.warning("in-sync replica is ahead of its primary; waiting for the coordinator", metadata: [
                             "shard": "\(shard)", "primary": "\(address)",

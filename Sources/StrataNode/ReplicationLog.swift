@@ -100,10 +100,16 @@ struct ReplicationLog: Sendable {
         key.dropFirst(4).prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
+    /// One stored entry: its sequence number and stored form.
+    struct Fetched: Equatable {
+        let sequence: UInt64
+        let payload: [UInt8]
+    }
+
     /// What a follower asking for entries after a sequence number gets.
-    enum Read {
+    enum Read: Equatable {
         /// The entries after it, in order (possibly none yet).
-        case entries([(sequence: UInt64, payload: [UInt8])])
+        case entries([Fetched])
         /// The log no longer holds the entry right after it: the follower needs a snapshot.
         case trimmed(oldest: UInt64?)
         /// The follower is past this log's end (a tail this node never had): it needs a snapshot.
@@ -136,10 +142,10 @@ struct ReplicationLog: Sendable {
         guard sequence < last else { return .entries([]) }
         let iterator = try database.makeIterator(
             in: family, from: Self.key(shard, sequence + 1), to: Self.key(shard, last &+ 1))
-        var entries: [(sequence: UInt64, payload: [UInt8])] = []
+        var entries: [Fetched] = []
         var bytes = 0
         while entries.count < limit, bytes < maxBytes, let (key, value) = try iterator.next() {
-            entries.append((Self.sequence(ofKey: key), value))
+            entries.append(Fetched(sequence: Self.sequence(ofKey: key), payload: value))
             bytes += value.count
         }
         return .entries(entries)

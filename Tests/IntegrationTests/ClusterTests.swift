@@ -13,21 +13,22 @@ struct ClusterTests {
         var nodes: [String: NodeProcess]
 
         /// Starts the cluster; with `internalSecret` its nodes replicate.
-        static func start(downAfterMs: Int = 1000, internalSecret: String? = nil, nodeArguments: [String] = []) throws
-            -> Cluster
-        {
+        static func start(
+            downAfterMs: Int = 1000, heartbeatIntervalMs: Int = 100, replicationFactor: Int = 2,
+            internalSecret: String? = nil, nodeArguments: [String] = []
+        ) throws -> Cluster {
             let directory = NodeProcess.temporaryDirectory()
             let coordinatorPort = NodeProcess.freePort()
             var config = ClusterConfig(
                 coordinator: .init(
                     host: "127.0.0.1", port: UInt16(coordinatorPort), metricsPort: UInt16(NodeProcess.freePort()),
-                    dataDir: directory + "/coordinator", heartbeatIntervalMs: 100, suspectAfterMs: 300,
-                    downAfterMs: downAfterMs),
+                    dataDir: directory + "/coordinator", heartbeatIntervalMs: heartbeatIntervalMs,
+                    suspectAfterMs: 3 * heartbeatIntervalMs, downAfterMs: downAfterMs),
                 nodes: ["n1", "n2", "n3"].map {
                     .init(id: $0, host: "127.0.0.1", dataPort: UInt16(NodeProcess.freePort()), metricsPort: nil,
                           dataDir: directory + "/" + $0, zone: $0)
                 },
-                replicationFactor: 2, shardCount: 16, vnodes: 64, tenants: [:], defaultTenant: .loopback)
+                replicationFactor: replicationFactor, shardCount: 16, vnodes: 64, tenants: [:], defaultTenant: .loopback)
             config.internalSecret = internalSecret
             let coordinator = try NodeProcess.coordinator(config: config, directory: directory)
             var nodes: [String: NodeProcess] = [:]

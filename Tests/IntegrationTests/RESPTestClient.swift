@@ -15,7 +15,7 @@ final class RESPTestClient {
         let description: String
     }
 
-    init(port: Int, host: String = "127.0.0.1") throws {
+    init(port: Int, host: String = "127.0.0.1", receiveTimeout: Duration = .seconds(10)) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket() failed") }
         var address = sockaddr_in()
@@ -25,11 +25,12 @@ final class RESPTestClient {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
+        // On a throw, deinit closes `fd`; closing it here too could close another thread's socket.
         guard result == 0 else {
-            close(fd)
             throw Failure(description: "connect to \(host):\(port) failed: errno \(errno)")
         }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        let parts = receiveTimeout.components
+        var timeout = timeval(tv_sec: Int(parts.seconds), tv_usec: Int(parts.attoseconds / 1_000_000_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 

@@ -16,6 +16,7 @@ struct CoordinatorCoreTests {
         let start = ContinuousClock.Instant.now
         var core = CoordinatorCore(map: try Self.map(), suspectAfter: .seconds(10), downAfter: .seconds(20), now: start)
         core.maxInSyncLag = 100
+        core.joinSlack = 10
         let shard = core.map.shards[0]
         let (primary, replica) = (shard.replicas[0], shard.replicas[1])
         #expect(core.map.shard(shard.id)?.inSync.contains(replica) == true)
@@ -26,10 +27,10 @@ struct CoordinatorCoreTests {
         #expect(try core.heartbeat(from: replica, applied: [shard.id: 399], at: start) != nil)
         #expect(core.map.shard(shard.id)?.inSync == [primary])
         #expect(core.map.epoch == epoch + 1 && core.map.shard(shard.id)?.epoch == shard.epoch)
-        // Behind but within the bound: still out until it reaches the primary's position.
+        // Behind but within the lag bound: still out until it is within the join slack.
         _ = try core.heartbeat(from: replica, applied: [shard.id: 480], at: start)
         #expect(core.map.shard(shard.id)?.inSync == [primary])
-        _ = try core.heartbeat(from: replica, applied: [shard.id: 500], at: start)
+        _ = try core.heartbeat(from: replica, applied: [shard.id: 490], at: start)
         #expect(core.map.shard(shard.id)?.inSync == [primary, replica])
 
         // A replica that reports less than before lost data: it leaves the in-sync set.
