@@ -796,7 +796,10 @@ struct CommandRun {
 
     private func info(_ args: [ByteBuffer], session: Session, now: Int64, reply: inout Reply) {
         let sections = args.dropFirst().map { CommandName($0).lower }
-        let text = info.render(sections: sections, stats: stats, topology: topology, keyspace: keyspace, tenant: session.tenant) { tenant in
+        let text = info.render(
+            sections: sections, stats: stats, topology: topology, keyspace: keyspace, progress: executor.progress,
+            tenant: session.tenant
+        ) { tenant in
             (try? countKeys(of: tenant, now: now)) ?? 0
         }
         reply.bulk(text)

@@ -102,7 +102,7 @@ public final class NodeServer: Service, Sendable {
         if let secret = configuration.internalSecret, configuration.coordinator != nil {
             follower = ReplicaFollower(
                 nodeID: configuration.nodeID, secret: secret, topology: topology, keyspace: keyspace, writer: writer,
-                logger: logger)
+                progress: executor.progress, logger: logger)
         } else {
             follower = nil
         }

@@ -25,6 +25,7 @@ final class ReplicaFollower: Sendable {
     private let topology: TopologyBox
     private let keyspace: Keyspace
     private let writer: WriteQueue
+    private let progress: ReplicationProgress
     private let logger: Logger
     private let running = NIOLockedValueBox(true)
     /// Shards whose primary is behind this in-sync replica, reported once.
@@ -33,7 +34,11 @@ final class ReplicaFollower: Sendable {
     /// How long to wait before polling again when no primary had anything new.
     static let idlePause: TimeInterval = 0.01
 
-    init(nodeID: NodeID, secret: String, topology: TopologyBox, keyspace: Keyspace, writer: WriteQueue, logger: Logger) {
+    init(
+        nodeID: NodeID, secret: String, topology: TopologyBox, keyspace: Keyspace, writer: WriteQueue,
+        progress: ReplicationProgress, logger: Logger
+    ) {
+        self.progress = progress
         self.nodeID = nodeID
         self.secret = secret
         self.topology = topology
@@ -157,6 +162,7 @@ final class ReplicaFollower: Sendable {
                 continue
             }
             guard status >= 0 else { continue }
+            progress.notePrimary(shard, last: UInt64(status))
             var index = 2
             while index + 1 < fields.count {
                 guard case .integer(let sequence) = fields[index], case .bulkString(let payload) = fields[index + 1] else {

@@ -21,6 +21,8 @@ final class ReplicationProgress: Sendable {
     private struct State {
         var positions: [ShardID: [NodeID: UInt64]] = [:]
         var waiters: [Waiter] = []
+        /// As a replica: each shard's primary's last sequence number at the last fetch.
+        var primaryLast: [ShardID: UInt64] = [:]
     }
 
     private let state = Mutex(State())
@@ -42,6 +44,16 @@ final class ReplicationProgress: Sendable {
             state.positions[shard, default: [:]][node] = max(known, position)
         }
         evaluate()
+    }
+
+    /// As a replica: notes the primary's last sequence number of `shard` (from a fetch).
+    func notePrimary(_ shard: ShardID, last: UInt64) {
+        state.withLock { $0.primaryLast[shard] = last }
+    }
+
+    /// As a replica: the primary's last sequence number of `shard` at the last fetch.
+    func primaryLast(of shard: ShardID) -> UInt64? {
+        state.withLock { $0.primaryLast[shard] }
     }
 
     /// The last applied position each follower reported for `shard`.

@@ -33,7 +33,7 @@ struct ServerInfo: Sendable {
 
     func render(
         sections: [String], stats: NodeStats, topology: NodeTopology, keyspace: Keyspace,
-        tenant: TenantContext?, countKeys: ([UInt8]) -> Int
+        progress: ReplicationProgress, tenant: TenantContext?, countKeys: ([UInt8]) -> Int
     ) -> String {
         let all = ["server", "clients", "stats", "keyspace", "replication"]
         let wanted = sections.isEmpty || sections.contains("all") || sections.contains("everything") || sections.contains("default")
@@ -64,8 +64,27 @@ struct ServerInfo: Sendable {
                 let local = topology.localShards
                 let primaries = topology.localPrimaryRanges.count
                 out += "# Replication\r\nrole:master\r\nshards_primary:\(primaries)\r\nshards_replica:\(local.count - primaries)\r\n"
+                // Per shard: role, epoch, offset (last sequence number here), and
+                // as primary each follower's offset and lag; as replica the lag behind the primary.
                 for shard in local {
-                    out += "shard\(shard.rawValue):role=\(topology.map.shard(shard)?.primary == topology.localNode ? "primary" : "replica"),last_version=\(keyspace.lastVersion(of: shard) ?? 0)\r\n"
+                    guard let assignment = topology.map.shard(shard) else { continue }
+                    let offset = keyspace.lastVersion(of: shard) ?? 0
+                    var line = "shard\(shard.rawValue):epoch=\(assignment.epoch),offset=\(offset)"
+                    if assignment.primary == topology.localNode {
+                        line += ",role=primary"
+                        let positions = progress.positions(of: shard)
+                        for follower in assignment.replicas.dropFirst() {
+                            let position = positions[follower] ?? 0
+                            line += ",\(follower)=\(position):lag=\(offset > position ? offset - position : 0)"
+                            line += assignment.inSync.contains(follower) ? ":in_sync" : ":catching_up"
+                        }
+                    } else {
+                        let primaryLast = progress.primaryLast(of: shard) ?? offset
+                        line += ",role=replica,primary=\(assignment.primary.map(\.rawValue) ?? "none")"
+                        line += ",lag=\(primaryLast > offset ? primaryLast - offset : 0)"
+                        line += assignment.inSync.contains(topology.localNode) ? ",in_sync=1" : ",in_sync=0"
+                    }
+                    out += line + "\r\n"
                 }
                 out += "\r\n"
             default: break

@@ -64,6 +64,14 @@ struct ReplicationTests {
         #expect(try replica.call("READONLY").text == "OK")
         #expect(try replica.call("GET", "key:7").text == "value-7")
 
+        // INFO replication: roles, offsets, followers' positions and lag per shard.
+        let primaryPort = Int(map.node(shard.primary!)!.dataPort)
+        let primaryInfo = try RESPTestClient(port: primaryPort).call("INFO", "replication").text ?? ""
+        let replicaInfo = try replica.call("INFO", "replication").text ?? ""
+        let offset = try Self.checksum(shard.id, port: primaryPort)[0]
+        #expect(primaryInfo.contains("shard\(shard.id.rawValue):epoch=\(shard.epoch),offset=\(offset),role=primary,\(shard.replicas[1])=\(offset):lag=0:in_sync"), "\(primaryInfo)")
+        #expect(replicaInfo.contains("shard\(shard.id.rawValue):epoch=\(shard.epoch),offset=\(offset),role=replica,primary=\(shard.primary!),lag=0,in_sync=1"), "\(replicaInfo)")
+
         // Kill n2; write through the live primaries (n2's shards cannot take writes until it is back).
         let victim = cluster.nodes["n2"]!
         kill(victim.process.processIdentifier, SIGKILL)
