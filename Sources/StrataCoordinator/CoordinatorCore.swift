@@ -72,6 +72,44 @@ public struct CoordinatorCore: Sendable {
         return map
     }
 
+    /// A planned failover: makes `target` (or, when `nil`, the most caught-up
+    /// in-sync replica) the primary of `shard`, with a new shard epoch. The old
+    /// primary stays a replica and in sync; the new one takes writes only after
+    /// it drained the old one's log (the nodes do that), so no write is lost.
+    /// - Throws: `.unknownShard`; `.invalidConfiguration` when the target is not an in-sync, up replica.
+    public mutating func failover(shard id: ShardID, to target: NodeID?) throws(ClusterError) -> ClusterMap {
+        guard let shard = map.shard(id), shard.primary != nil else {
+            throw ClusterError(.unknownShard, "shard \(id) is not in the map or has no primary")
+        }
+        let candidates = shard.replicas.dropFirst().filter { node in
+            shard.inSync.contains(node) && map.node(node)?.state == .up
+        }
+        let chosen: NodeID
+        if let target {
+            guard candidates.contains(target) else {
+                throw ClusterError(
+                    .invalidConfiguration, "\(target) is not an up, in-sync replica of shard \(id) (in sync: \(shard.inSync.sorted()))")
+            }
+            chosen = target
+        } else {
+            guard let best = candidates.max(by: { (applied[$0]?[id] ?? 0) < (applied[$1]?[id] ?? 0) }) else {
+                throw ClusterError(.invalidConfiguration, "shard \(id) has no up, in-sync replica to fail over to")
+            }
+            chosen = best
+        }
+        let shards = map.shards.map { assignment -> ShardAssignment in
+            guard assignment.id == id else { return assignment }
+            var updated = assignment
+            updated.replicas = [chosen] + assignment.replicas.filter { $0 != chosen }
+            updated.epoch += 1
+            return updated
+        }
+        map = try ClusterMap(
+            epoch: map.epoch + 1, nodes: map.nodes, shards: shards, replicationFactor: map.replicationFactor,
+            vnodes: map.vnodes)
+        return map
+    }
+
     /// Replicas more than this many sequence numbers behind their primary leave the in-sync set.
     public var maxInSyncLag: UInt64 = 10_000
     /// How far behind its primary's last report a follower may be when it joins the in-sync set.

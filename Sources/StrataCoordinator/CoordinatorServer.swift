@@ -146,6 +146,21 @@ public final class CoordinatorServer: Service, Sendable {
         return map.epoch
     }
 
+    /// A planned failover of `shard` (see `CoordinatorCore.failover(shard:to:)`), persisted and published.
+    func failover(shard: ShardID, to target: NodeID?) throws(ClusterError) -> ClusterMap {
+        var failure: ClusterError?
+        apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
+            do throws(ClusterError) {
+                return try core.failover(shard: shard, to: target)
+            } catch {
+                failure = error
+                return nil
+            }
+        }
+        if let failure { throw failure }
+        return map
+    }
+
     /// Runs a change on the core; a new map is persisted before anyone sees it, then pushed to subscribers.
     private func apply(_ change: (inout CoordinatorCore) throws(ClusterError) -> ClusterMap?) {
         let published: (ClusterMap, [Channel])? = state.withLockedValue { state in
@@ -280,6 +295,21 @@ final class CoordinatorConnectionHandler: ChannelInboundHandler {
         case ("CLUSTER", "MAP"):
             let json = (try? coordinator.map.jsonData()) ?? Data()
             RESPEncoder.writeBulkString(Array(json), into: &out)
+        case ("CLUSTER", "FAILOVER"):
+            // CLUSTER FAILOVER <shard> [<node>]: a planned primary move.
+            guard args.count == 3 || args.count == 4, let shard = UInt32(args[2]) else {
+                RESPEncoder.writeError("ERR usage: CLUSTER FAILOVER <shard> [<node>]", into: &out)
+                return false
+            }
+            do {
+                let map = try coordinator.failover(shard: ShardID(shard), to: args.count == 4 ? NodeID(args[3]) : nil)
+                let assignment = map.shard(ShardID(shard))!
+                RESPEncoder.writeArrayHeader(count: 2, into: &out)
+                RESPEncoder.writeBulkString(assignment.primary!.rawValue, into: &out)
+                RESPEncoder.writeInteger(Int64(assignment.epoch), into: &out)
+            } catch {
+                RESPEncoder.writeError("ERR \(error.message)", into: &out)
+            }
         case ("CLUSTER", "EPOCH"):
             RESPEncoder.writeInteger(Int64(coordinator.map.epoch), into: &out)
         case ("CLUSTER", "NODES"):

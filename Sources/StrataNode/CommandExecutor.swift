@@ -180,7 +180,7 @@ struct CommandRun {
     /// `REPLFETCH node shard after epoch [shard after epoch ...]`: records that
     /// follower `node` has applied each shard up to `after` (its entry there being
     /// of shard epoch `epoch`, 0 if unknown), then answers, for each shard, an array
-    /// `[shard, last, seq1, payload1, seq2, payload2, ...]` of the log entries
+    /// `[shard, last, epoch here, seq1, payload1, seq2, payload2, ...]` of the log entries
     /// after `after` (up to 1,000 or about 4 MiB per call), or `[shard, -1, oldest]`
     /// when the log was trimmed past `after`, `[shard, -3]` when `after` is past
     /// this log's end, `[shard, -4]` when the follower's entry there is not this
@@ -218,9 +218,10 @@ struct CommandRun {
             case .entries(let entries):
                 // Only a follower whose history matches has applied what it claims.
                 executor.progress.record(node: follower, shard: shard, position: after)
-                reply.arrayHeader(2 + 2 * entries.count)
+                reply.arrayHeader(3 + 2 * entries.count)
                 reply.integer(Int64(shard.rawValue))
                 reply.integer(Int64(clamping: keyspace.lastVersion(of: shard) ?? 0))
+                reply.integer(Int64(clamping: topology.map.shard(shard)?.epoch ?? 0))
                 for entry in entries {
                     reply.integer(Int64(clamping: entry.sequence))
                     reply.bulk(entry.payload)
@@ -298,6 +299,9 @@ struct CommandRun {
         let hash = PlacementKey.hash(tenant: tenant.name, key: keyBytes, placement: tenant.colocated ? .colocate : .spread)
         switch topology.route(hash: hash, write: write, readOnly: session.readOnly) {
         case .local(let shard):
+            if write, !executor.progress.isHandedOver(shard) {
+                throw CommandError(message: "TRYAGAIN shard \(shard) is being handed over to this node; retry")
+            }
             return RecordAddress(shard: shard, dataKey: DataKey(hash: hash, tenant: tenant.name, key: keyBytes))
         case .moved(let shard, let address, let epoch):
             throw .moved(shard: Int(shard.rawValue), address: address, epoch: epoch)

@@ -80,6 +80,7 @@ public final class NodeServer: Service, Sendable {
                     }
                     let previous = executor.topologyBox.current.map
                     if executor.topologyBox.replace(with: topology) {
+                        executor.progress.adopt(previous: previous, current: map)
                         executor.progress.evaluate()
                         // One line per shard epoch this node starts leading: the audit trail of primaries.
                         for shard in map.shards where shard.primary == nodeID {

@@ -60,14 +60,21 @@ final class ReplicaFollower: Sendable {
     private var isRunning: Bool { running.withLockedValue { $0 } }
 
     /// The followed shards grouped by their primary's address.
+    /// The followed shards grouped by the address to fetch them from: the
+    /// primary, or for a shard this node took over in a planned failover, the
+    /// old primary until its log is drained.
     private func followedShards() -> [String: [ShardID]] {
         let map = topology.current.map
-        var byPrimary: [String: [ShardID]] = [:]
+        var bySource: [String: [ShardID]] = [:]
         for shard in map.shards where shard.replicas.dropFirst().contains(nodeID) {
             guard let primary = map.primary(for: shard.id), map.node(primary.id)?.state != .down else { continue }
-            byPrimary["\(primary.host):\(primary.dataPort)", default: []].append(shard.id)
+            bySource["\(primary.host):\(primary.dataPort)", default: []].append(shard.id)
         }
-        return byPrimary
+        for (shard, handoff) in progress.handoffs {
+            guard let source = map.node(handoff.source) else { continue }
+            bySource["\(source.host):\(source.dataPort)", default: []].append(shard)
+        }
+        return bySource
     }
 
     private func loop() {
@@ -126,6 +133,8 @@ final class ReplicaFollower: Sendable {
         }
         var received: [(shard: ShardID, entry: LogEntry)] = []
         var snapshots = false
+        let handoffs = progress.handoffs
+        var drained: [ShardID: UInt64] = [:]
         for result in results {
             guard case .array(let fields) = result, fields.count >= 2, case .integer(let rawShard) = fields[0],
                 case .integer(let status) = fields[1]
@@ -161,9 +170,13 @@ final class ReplicaFollower: Sendable {
                 snapshots = true
                 continue
             }
-            guard status >= 0 else { continue }
+            guard status >= 0, fields.count >= 3, case .integer(let sourceEpoch) = fields[2] else { continue }
             progress.notePrimary(shard, last: UInt64(status))
-            var index = 2
+            if let handoff = handoffs[shard], UInt64(sourceEpoch) >= handoff.epoch {
+                // The old primary follows the new map: its log will not grow; drain it to its end.
+                drained[shard] = UInt64(status)
+            }
+            var index = 3
             while index + 1 < fields.count {
                 guard case .integer(let sequence) = fields[index], case .bulkString(let payload) = fields[index + 1] else {
                     throw BlockingRESPClient.Failure(description: "malformed REPLFETCH entry from \(address)")
@@ -173,9 +186,12 @@ final class ReplicaFollower: Sendable {
                 index += 2
             }
         }
-        guard !received.isEmpty else { return snapshots }
-        try perform(.entries(received))
-        return true
+        if !received.isEmpty { try perform(.entries(received)) }
+        for (shard, last) in drained where keyspace.lastVersion(of: shard) == last {
+            progress.completeHandoff(shard)
+            logger.info("took over shard \(shard) from its old primary at sequence \(last)")
+        }
+        return !received.isEmpty || snapshots
     }
 
     /// Fetches the primary's snapshot of `shard` and has the writer install it.

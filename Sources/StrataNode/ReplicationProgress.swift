@@ -23,6 +23,16 @@ final class ReplicationProgress: Sendable {
         var waiters: [Waiter] = []
         /// As a replica: each shard's primary's last sequence number at the last fetch.
         var primaryLast: [ShardID: UInt64] = [:]
+        /// As a new primary after a planned failover: the old primary each shard drains first.
+        var handoffs: [ShardID: Handoff] = [:]
+    }
+
+    /// A shard this node leads since a planned failover, before it drained the old primary's log.
+    struct Handoff: Equatable {
+        /// The old primary, still up: its log may hold writes this node has not fetched.
+        let source: NodeID
+        /// The shard epoch at which this node leads.
+        let epoch: UInt64
     }
 
     private let state = Mutex(State())
@@ -55,6 +65,32 @@ final class ReplicationProgress: Sendable {
     func primaryLast(of shard: ShardID) -> UInt64? {
         state.withLock { $0.primaryLast[shard] }
     }
+
+    /// Recomputes the handoffs after a new map: a shard this node now leads, at a
+    /// new epoch, whose previous primary is still up and still holds it.
+    func adopt(previous: ClusterMap, current: ClusterMap) {
+        state.withLock { state in
+            for shard in current.shards {
+                guard shard.primary == localNode else {
+                    state.handoffs[shard.id] = nil
+                    continue
+                }
+                guard let before = previous.shard(shard.id), let old = before.primary, old != localNode,
+                    before.epoch < shard.epoch, shard.replicas.contains(old), current.node(old)?.state == .up
+                else { continue }
+                state.handoffs[shard.id] = Handoff(source: old, epoch: shard.epoch)
+            }
+        }
+    }
+
+    /// The shards waiting for a handoff, with their old primaries.
+    var handoffs: [ShardID: Handoff] { state.withLock { $0.handoffs } }
+
+    /// Whether `shard` may take writes here (no handoff pending).
+    func isHandedOver(_ shard: ShardID) -> Bool { state.withLock { $0.handoffs[shard] == nil } }
+
+    /// Ends a handoff: this node has the old primary's whole log.
+    func completeHandoff(_ shard: ShardID) { state.withLock { _ = $0.handoffs.removeValue(forKey: shard) } }
 
     /// The last applied position each follower reported for `shard`.
     func positions(of shard: ShardID) -> [NodeID: UInt64] {

@@ -13,7 +13,10 @@ struct Strata: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "A sharded key-value store with a write-through cache tier.",
-        subcommands: [CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, HashSecretCommand.self, ConfigCommand.self]
+        subcommands: [
+            CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, FailoverCommand.self, HashSecretCommand.self,
+            ConfigCommand.self,
+        ]
     )
 }
 
@@ -62,6 +65,38 @@ struct StatusCommand: ParsableCommand {
             throw ValidationError("the coordinator did not return a map")
         }
         print(StatusReport.render(try ClusterMap(jsonData: Data(json.readableBytesView))))
+    }
+}
+
+/// `strata failover`: move a shard's primary for maintenance, losing no write.
+struct FailoverCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "failover",
+        abstract: "Move a shard's primary to an in-sync replica (planned; no write is lost).",
+        discussion: """
+            The coordinator publishes the new primary with a new shard epoch. The old primary stops
+            taking writes when it sees the new map; the new one takes writes once it has drained the
+            old primary's log, so even writes acknowledged with acks=leader survive.
+            """)
+
+    @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
+    @Option(help: "The shard whose primary moves.") var shard: UInt32
+    @Option(help: "The replica to promote (default: the most caught-up in-sync one).") var to: String?
+
+    func run() throws {
+        let cluster = try ClusterConfig.load(path: config)
+        guard let coordinator = cluster.coordinator else { throw ValidationError("\(config) has no coordinator") }
+        let client = try BlockingRESPClient(host: coordinator.host, port: Int(coordinator.port))
+        let reply = try client.call(["CLUSTER", "FAILOVER", String(shard)] + (to.map { [$0] } ?? []))
+        guard case .array(let fields) = reply, fields.count == 2, case .bulkString(let primary) = fields[0],
+            case .integer(let epoch) = fields[1]
+        else {
+            if case .error(let message) = reply {
+                throw ValidationError("failover refused: \(String(buffer: message))")
+            }
+            throw ValidationError("unexpected reply: \(reply)")
+        }
+        print("shard \(shard): primary is now \(String(buffer: primary)) at shard epoch \(epoch)")
     }
 }
 

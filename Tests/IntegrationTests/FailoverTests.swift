@@ -221,4 +221,57 @@ struct FailoverTests {
         let outcome = try Self.faultRun(replicationFactor: 2, acksAll: false, rounds: 3)
         print("FAILOVER RF2 acks=leader: \(outcome.lost) of \(outcome.keys) keys lost an acknowledged write; \(Self.summary(outcome.failoverTimes))")
     }
+
+    @Test("strata failover moves a shard's primary under acks=leader writes and loses none", .timeLimit(.minutes(3)))
+    func plannedFailover() throws {
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 1500, heartbeatIntervalMs: 200, internalSecret: ReplicationTests.secret)
+        defer { cluster.cleanup() }
+        let ports = cluster.config.nodes.map { Int($0.dataPort) }
+        try Self.waitUntilHealthy(cluster)
+        let writers = Writers()
+        let threads = (0..<3).map { writers.run(writer: $0, ports: ports, acksAll: false, keys: 40) }
+        usleep(300_000)
+
+        // Move the primary of every shard w0's keys live on, one after another, mid-stream.
+        let before = try cluster.map()
+        let configPath = cluster.directory + "/cluster.json"
+        var moved: [ShardID] = []
+        for key in ["w0:k1", "w1:k2", "w2:k3"] {
+            let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array(key.utf8), placement: .spread)
+            let shard = before.shard(forHash: hash)
+            guard !moved.contains(shard.id) else { continue }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try NodeProcess.strataPath())
+            process.arguments = ["failover", "--config", configPath, "--shard", String(shard.id.rawValue)]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            process.waitUntilExit()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(process.terminationStatus == 0)
+            #expect(text.contains("shard \(shard.id.rawValue): primary is now \(shard.replicas[1])"), "\(text)")
+            moved.append(shard.id)
+            usleep(500_000)
+        }
+        usleep(500_000)
+        writers.stopped.withLock { $0 = true }
+        while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
+
+        let after = try cluster.map()
+        for shard in moved {
+            #expect(after.shard(shard)?.primary == before.shard(shard)?.replicas[1])
+            #expect(after.shard(shard)!.epoch == before.shard(shard)!.epoch + 1)
+        }
+        let acked = writers.acked.withLock { $0 }
+        let reader = RoutingWriter(ports: ports, acksAll: false)
+        var lost = 0
+        for (key, value) in acked {
+            let stored = reader.call(["GET", key], until: Date().addingTimeInterval(10))?.text.flatMap { Int($0) } ?? 0
+            if stored < value { lost += 1 }
+        }
+        #expect(lost == 0, "\(lost) of \(acked.count) keys lost an acknowledged write")
+        #expect(cluster.nodes.values.contains { $0.log().contains("took over shard") })
+        try ReplicationTests.waitForConvergence(cluster)
+    }
 }
