@@ -177,9 +177,11 @@ struct CommandRun {
 
     // MARK: Replication
 
-    /// `REPLFETCH node shard after epoch [shard after epoch ...]`: records that
-    /// follower `node` has applied each shard up to `after` (its entry there being
-    /// of shard epoch `epoch`, 0 if unknown), then answers, for each shard, an array
+    /// `REPLFETCH node shard after epoch mapEpoch [shard after epoch mapEpoch ...]`:
+    /// records that follower `node` has applied each shard up to `after` (its entry
+    /// there being of shard epoch `epoch`, 0 if unknown), then answers, for each
+    /// shard, `[shard, -5]` when the follower's map has an older epoch for the shard
+    /// than this node's (replication with a stale epoch is refused), or an array
     /// `[shard, last, epoch here, seq1, payload1, seq2, payload2, ...]` of the log entries
     /// after `after` (up to 1,000 or about 4 MiB per call), or `[shard, -1, oldest]`
     /// when the log was trimmed past `after`, `[shard, -3]` when `after` is past
@@ -187,14 +189,21 @@ struct CommandRun {
     /// log's (a former primary's unreplicated tail): the follower needs `REPLSNAPSHOT`; or
     /// `[shard, -2]` when this node does not hold the shard.
     private func replicationFetch(_ args: [ByteBuffer], reply: inout Reply) throws(CommandError) {
-        guard args.count >= 5, (args.count - 2) % 3 == 0 else { throw .arity("replfetch") }
+        guard args.count >= 6, (args.count - 2) % 4 == 0 else { throw .arity("replfetch") }
         let follower = NodeID(String(decoding: args[1].readableBytesView, as: UTF8.self))
-        reply.arrayHeader((args.count - 2) / 3)
+        reply.arrayHeader((args.count - 2) / 4)
         var budget = 4 << 20
-        for index in stride(from: 2, to: args.count, by: 3) {
+        for index in stride(from: 2, to: args.count, by: 4) {
             let shard = ShardID(UInt32(clamping: try integer(args[index])))
             let after = UInt64(clamping: try integer(args[index + 1]))
             let epoch = UInt64(clamping: try integer(args[index + 2]))
+            let followerMapEpoch = UInt64(clamping: try integer(args[index + 3]))
+            if followerMapEpoch < topology.map.shard(shard)?.epoch ?? 0 {
+                reply.arrayHeader(2)
+                reply.integer(Int64(shard.rawValue))
+                reply.integer(-5)
+                continue
+            }
             let read: ReplicationLog.Read?
             do {
                 read = try keyspace.logEntries(shard, after: after, epoch: epoch, limit: 1000, maxBytes: max(budget, 1))

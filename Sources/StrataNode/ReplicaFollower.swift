@@ -121,9 +121,11 @@ final class ReplicaFollower: Sendable {
     private func pull(_ shards: [ShardID], from client: BlockingRESPClient, address: String) throws -> Bool {
         var arguments = ["REPLFETCH", nodeID.rawValue]
         var asked: [ShardID] = []
+        let map = topology.current.map
         for shard in shards {
             guard let (applied, epoch) = keyspace.position(of: shard) else { continue }
-            arguments += [String(shard.rawValue), String(applied), String(epoch)]
+            let mapEpoch = map.shard(shard)?.epoch ?? 0
+            arguments += [String(shard.rawValue), String(applied), String(epoch), String(mapEpoch)]
             asked.append(shard)
         }
         guard !asked.isEmpty else { return false }
@@ -170,6 +172,7 @@ final class ReplicaFollower: Sendable {
                 snapshots = true
                 continue
             }
+            // -5: this node's map is older than the source's; the coordinator link refreshes it.
             guard status >= 0, fields.count >= 3, case .integer(let sourceEpoch) = fields[2] else { continue }
             progress.notePrimary(shard, last: UInt64(status))
             if let handoff = handoffs[shard], UInt64(sourceEpoch) >= handoff.epoch {

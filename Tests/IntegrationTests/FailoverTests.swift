@@ -65,7 +65,6 @@ struct FailoverTests {
     final class Writers: Sendable {
         let acked = Mutex<[String: Int]>([:])
         let stopped = Mutex(false)
-        let attempts = Mutex(0)
 
         func run(writer index: Int, ports: [Int], acksAll: Bool, keys: Int) -> Thread {
             let thread = Thread {
@@ -74,7 +73,6 @@ struct FailoverTests {
                 while !self.stopped.withLock({ $0 }) {
                     counter += 1
                     let key = "w\(index):k\(counter % keys)"
-                    self.attempts.withLock { $0 += 1 }
                     if client.attempt(["SET", key, String(counter)], startAt: ports[counter % ports.count])?.text == "OK" {
                         self.acked.withLock { $0[key] = max($0[key] ?? 0, counter) }
                     } else {
@@ -190,7 +188,8 @@ struct FailoverTests {
         }
         // The cluster converged: every replica matches its primary.
         try ReplicationTests.waitForConvergence(cluster)
-        #expect(writers.attempts.withLock { $0 } > 100)
+        // Every writer got writes acknowledged (the run checked something).
+        for writer in 0..<3 { #expect(acked.keys.contains { $0.hasPrefix("w\(writer):") }) }
         return outcome
     }
 
