@@ -142,6 +142,14 @@ final class ReplicaFollower: Sendable {
                 case .integer(let status) = fields[1]
             else { throw BlockingRESPClient.Failure(description: "malformed REPLFETCH reply from \(address)") }
             let shard = ShardID(UInt32(clamping: rawShard))
+            if status < 0, handoffs[shard] != nil {
+                // Never copy an old primary this node took over from; stop draining it instead.
+                progress.completeHandoff(shard)
+                logger.warning("old primary cannot be drained; taking writes without it", metadata: [
+                    "shard": "\(shard)", "source": "\(address)", "status": "\(status)",
+                ])
+                continue
+            }
             if status == -3 || status == -4 {
                 // This replica holds entries the primary does not (-3: past its end; -4: from
                 // another epoch). A replica the map counts in sync that is past the primary's end

@@ -67,7 +67,7 @@ final class ReplicationProgress: Sendable {
     }
 
     /// Recomputes the handoffs after a new map: a shard this node now leads, at a
-    /// new epoch, whose previous primary is still up and still holds it.
+    /// new epoch, whose previous primary is still up and in sync (a planned failover).
     func adopt(previous: ClusterMap, current: ClusterMap) {
         state.withLock { state in
             for shard in current.shards {
@@ -75,8 +75,9 @@ final class ReplicationProgress: Sendable {
                     state.handoffs[shard.id] = nil
                     continue
                 }
+                // A planned failover keeps the old primary up and in sync; a demotion or a failure does not.
                 guard let before = previous.shard(shard.id), let old = before.primary, old != localNode,
-                    before.epoch < shard.epoch, shard.replicas.contains(old), current.node(old)?.state == .up
+                    before.epoch < shard.epoch, shard.inSync.contains(old), current.node(old)?.state == .up
                 else { continue }
                 state.handoffs[shard.id] = Handoff(source: old, epoch: shard.epoch)
             }
