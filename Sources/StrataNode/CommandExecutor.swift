@@ -225,8 +225,8 @@ struct CommandRun {
                 reply.integer(Int64(shard.rawValue))
                 reply.integer(read == .ahead ? -3 : -4)
             case .entries(let entries):
-                // Only a follower whose history matches has applied what it claims.
-                executor.progress.record(node: follower, shard: shard, position: after)
+                // Only a follower whose history was checked (a known epoch) has applied what it claims.
+                if epoch != 0 || after == 0 { executor.progress.record(node: follower, shard: shard, position: after) }
                 reply.arrayHeader(3 + 2 * entries.count)
                 reply.integer(Int64(shard.rawValue))
                 reply.integer(Int64(clamping: keyspace.lastVersion(of: shard) ?? 0))
@@ -240,9 +240,9 @@ struct CommandRun {
         }
     }
 
-    /// `REPLSNAPSHOT shard`: `[sequence, key1, record1, key2, record2, ...]`, every
-    /// record of the shard (encoded data key and envelope) and the shard's
-    /// sequence number, read from one RocksDB snapshot. One reply holds the
+    /// `REPLSNAPSHOT shard`: `[sequence, epoch, key1, record1, key2, record2, ...]`,
+    /// every record of the shard (encoded data key and envelope), the shard's
+    /// sequence number and the epoch of its log entry there, read from one RocksDB snapshot. One reply holds the
     /// whole shard: fine for shards of tens of MiB; streaming in chunks is open work.
     private func replicationSnapshot(_ shardArgument: ByteBuffer, reply: inout Reply) throws(CommandError) {
         let shard = ShardID(UInt32(clamping: try integer(shardArgument)))
@@ -253,10 +253,14 @@ struct CommandRun {
         }
         var records: [([UInt8], [UInt8])] = []
         let sequence: UInt64
+        let epoch: UInt64
         do {
             let snapshot = try keyspace.database.snapshot()
             sequence = try keyspace.database.get(Keyspace.sequenceKey(shard), in: keyspace.meta, snapshot: snapshot)
                 .map(Keyspace.decodeSequence) ?? 0
+            epoch = try keyspace.database.get(
+                ReplicationLog.key(shard, sequence), in: keyspace.log.family, snapshot: snapshot
+            ).map(LogEntry.epoch(ofPayload:)) ?? 0
             let (lower, upper) = DataKey.bounds(forHashes: entry.range.start...entry.range.last)
             let iterator = try keyspace.database.makeIterator(
                 in: keyspace.records.family, from: lower, to: upper, snapshot: snapshot)
@@ -264,8 +268,9 @@ struct CommandRun {
         } catch {
             throw .storage(error)
         }
-        reply.arrayHeader(1 + 2 * records.count)
+        reply.arrayHeader(2 + 2 * records.count)
         reply.integer(Int64(clamping: sequence))
+        reply.integer(Int64(clamping: epoch))
         for (key, value) in records {
             reply.bulk(key)
             reply.bulk(value)

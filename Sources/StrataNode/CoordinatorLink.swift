@@ -81,12 +81,16 @@ final class CoordinatorLink: Sendable {
                 guard case .integer(let epoch) = reply else {
                     throw BlockingRESPClient.Failure(description: "heartbeat refused: \(reply)")
                 }
-                lastAcknowledged.withLockedValue { $0 = sentAt }
                 if UInt64(epoch) > currentEpoch() {
                     guard case .bulkString(let json) = try client!.call(["CLUSTER", "MAP"]) else {
                         throw BlockingRESPClient.Failure(description: "CLUSTER MAP did not return a bulk string")
                     }
                     adopt(try ClusterMap(jsonData: Data(json.readableBytesView)))
+                }
+                // The lease is renewed only once this node follows a map at least as new as the
+                // coordinator's at the heartbeat: a deposed primary must not write under its old map.
+                if currentEpoch() >= UInt64(epoch) {
+                    lastAcknowledged.withLockedValue { $0 = sentAt }
                 }
             } catch {
                 client = nil

@@ -116,9 +116,9 @@ final class Keyspace: Sendable {
     }
 
     /// Sets a shard's sequence number and trim point after a snapshot replaced it.
-    fileprivate func setPositions(_ shard: ShardID, sequence: UInt64, trimmedThrough: UInt64) {
+    fileprivate func setPositions(_ shard: ShardID, sequence: UInt64, trimmedThrough: UInt64, epoch: UInt64) {
         trimmed.withLock { $0[shard] = trimmedThrough }
-        lastEpochs.withLock { $0[shard] = 0 }
+        lastEpochs.withLock { $0[shard] = epoch }
         sequences.withLock { $0[shard] = sequence }
     }
 
@@ -136,9 +136,14 @@ final class Keyspace: Sendable {
         guard let trimmedThrough = trimmed.withLock({ $0[shard] }), let last = lastVersion(of: shard) else {
             return nil
         }
-        return try log.read(
+        let read = try log.read(
             shard, after: sequence, epoch: epoch, last: last, trimmedThrough: trimmedThrough, limit: limit,
             maxBytes: maxBytes)
+        // A trim that ran while reading may have removed entries the follower needed.
+        if case .entries = read, let now = trimmed.withLock({ $0[shard] }), now > sequence {
+            return .trimmed(oldest: now + 1)
+        }
+        return read
     }
 
     /// The last committed version of every local shard.
@@ -247,20 +252,27 @@ extension Keyspace {
     ///   - shard: The shard.
     ///   - hashes: The shard's hash range.
     ///   - sequence: The primary's sequence number for the shard at the snapshot.
+    ///   - epoch: The epoch of the primary's log entry at `sequence` (0 if it has none).
     ///   - records: Every record of the shard at the snapshot: encoded data key and record envelope.
     func installSnapshot(
-        _ shard: ShardID, hashes: ClosedRange<UInt64>, sequence: UInt64, records snapshot: [([UInt8], [UInt8])]
+        _ shard: ShardID, hashes: ClosedRange<UInt64>, sequence: UInt64, epoch: UInt64,
+        records snapshot: [([UInt8], [UInt8])]
     ) throws(StorageError) {
         let batch = WriteBatch(for: database)
         try records.deleteRange(hashes: hashes, in: batch)
         try batch.deleteRange(
             from: ReplicationLog.key(shard, 0), to: ReplicationLog.key(shard, .max), in: log.family)
+        // An empty entry at the snapshot's position keeps the epoch of the primary's entry there,
+        // so divergence checks still work from this position (and after a restart).
+        if sequence > 0 {
+            try batch.put(ReplicationLog.key(shard, sequence), LogEntry.header(epoch: epoch), in: log.family)
+        }
         for (key, value) in snapshot { try batch.put(key, value, in: records.family) }
         try batch.put(Self.sequenceKey(shard), Self.encodeSequence(sequence), in: meta)
         try batch.put(ReplicationLog.trimKey(shard), Self.encodeSequence(sequence), in: meta)
         try database.write(batch)
         cache.removeAll(hashes: hashes)
-        setPositions(shard, sequence: sequence, trimmedThrough: sequence)
+        setPositions(shard, sequence: sequence, trimmedThrough: sequence, epoch: epoch)
     }
 }
 

@@ -79,8 +79,9 @@ public final class NodeServer: Service, Sendable {
                         return
                     }
                     let previous = executor.topologyBox.current.map
+                    // Handoffs first: a write routed under the new map must find its shard fenced.
+                    if map.epoch > previous.epoch { executor.progress.adopt(previous: previous, current: map) }
                     if executor.topologyBox.replace(with: topology) {
-                        executor.progress.adopt(previous: previous, current: map)
                         executor.progress.evaluate()
                         // One line per shard epoch this node starts leading: the audit trail of primaries.
                         for shard in map.shards where shard.primary == nodeID {

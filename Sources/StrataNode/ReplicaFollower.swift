@@ -142,7 +142,7 @@ final class ReplicaFollower: Sendable {
                 case .integer(let status) = fields[1]
             else { throw BlockingRESPClient.Failure(description: "malformed REPLFETCH reply from \(address)") }
             let shard = ShardID(UInt32(clamping: rawShard))
-            if status < 0, handoffs[shard] != nil {
+            if status < 0, status != -5, handoffs[shard] != nil {
                 // Never copy an old primary this node took over from; stop draining it instead.
                 progress.completeHandoff(shard)
                 logger.warning("old primary cannot be drained; taking writes without it", metadata: [
@@ -209,12 +209,14 @@ final class ReplicaFollower: Sendable {
     private func installSnapshot(of shard: ShardID, from client: BlockingRESPClient, address: String) throws {
         guard let range = topology.current.layout.entries.first(where: { $0.id == shard })?.range else { return }
         let reply = try client.call(["REPLSNAPSHOT", String(shard.rawValue)])
-        guard case .array(let fields) = reply, case .integer(let sequence)? = fields.first, fields.count % 2 == 1 else {
+        guard case .array(let fields) = reply, fields.count >= 2, case .integer(let sequence) = fields[0],
+            case .integer(let epoch) = fields[1], fields.count % 2 == 0
+        else {
             throw BlockingRESPClient.Failure(description: "REPLSNAPSHOT \(shard) to \(address) failed: \(reply)")
         }
         var records: [([UInt8], [UInt8])] = []
         records.reserveCapacity(fields.count / 2)
-        var index = 1
+        var index = 2
         while index + 1 < fields.count {
             guard case .bulkString(let key) = fields[index], case .bulkString(let value) = fields[index + 1] else {
                 throw BlockingRESPClient.Failure(description: "malformed REPLSNAPSHOT reply from \(address)")
@@ -223,7 +225,9 @@ final class ReplicaFollower: Sendable {
             index += 2
         }
         try perform(
-            .snapshot(shard: shard, hashes: range.start...range.last, sequence: UInt64(sequence), records: records))
+            .snapshot(
+                shard: shard, hashes: range.start...range.last, sequence: UInt64(sequence), epoch: UInt64(epoch),
+                records: records))
         logger.info("installed snapshot", metadata: [
             "shard": "\(shard)", "sequence": "\(sequence)", "records": "\(records.count)",
         ])

@@ -75,6 +75,10 @@ final class ReplicationProgress: Sendable {
                     state.handoffs[shard.id] = nil
                     continue
                 }
+                // A source that is down (its lease expired) or gone writes no more: stop draining it.
+                if let handoff = state.handoffs[shard.id], current.node(handoff.source)?.state != .up {
+                    state.handoffs[shard.id] = nil
+                }
                 // A planned failover keeps the old primary up and in sync; a demotion or a failure does not.
                 guard let before = previous.shard(shard.id), let old = before.primary, old != localNode,
                     before.epoch < shard.epoch, shard.inSync.contains(old), current.node(old)?.state == .up

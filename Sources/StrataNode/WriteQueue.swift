@@ -24,7 +24,8 @@ final class WriteQueue: Sendable {
         /// Log entries from shards' primaries, applied in the next group.
         case entries([(shard: ShardID, entry: LogEntry)])
         /// A primary's snapshot of a shard, installed before the next group.
-        case snapshot(shard: ShardID, hashes: ClosedRange<UInt64>, sequence: UInt64, records: [([UInt8], [UInt8])])
+        case snapshot(
+            shard: ShardID, hashes: ClosedRange<UInt64>, sequence: UInt64, epoch: UInt64, records: [([UInt8], [UInt8])])
     }
 
     private struct Replication {
@@ -47,6 +48,10 @@ final class WriteQueue: Sendable {
     /// The error client writes get while the node has no lease.
     static let noLease = CommandError(
         message: "TRYAGAIN this node has no valid lease from the coordinator; the shard may be moving, retry")
+
+    /// The error client writes get when the lease expired while they were committed.
+    static let leaseLost = CommandError(
+        message: "TRYAGAIN the lease expired while the write was committed; it may or may not survive")
 
     init(executor: CommandExecutor, hasLease: @escaping @Sendable () -> Bool = { true }) {
         self.executor = executor
@@ -105,9 +110,10 @@ final class WriteQueue: Sendable {
             var pending: [Replication] = []
             for replication in replications {
                 switch replication.work {
-                case .snapshot(let shard, let hashes, let sequence, let records):
+                case .snapshot(let shard, let hashes, let sequence, let epoch, let records):
                     do {
-                        try executor.keyspace.installSnapshot(shard, hashes: hashes, sequence: sequence, records: records)
+                        try executor.keyspace.installSnapshot(
+                            shard, hashes: hashes, sequence: sequence, epoch: epoch, records: records)
                         replication.done(.success(()))
                     } catch {
                         replication.done(.failure(error))
@@ -145,6 +151,16 @@ final class WriteQueue: Sendable {
             do {
                 try executor.keyspace.commit(group)
                 for replication in pending { replication.done(.success(())) }
+                // A stall during the commit may have outlasted the lease: then a replica may
+                // already lead, and these writes cannot be acknowledged.
+                if !requests.isEmpty, leased, !hasLease() {
+                    for index in requests.indices {
+                        var out = requests[index].allocator.buffer(capacity: 64)
+                        for _ in requests[index].commands { RESPEncoder.writeError(Self.leaseLost.message, into: &out) }
+                        results[index] = (out, requests[index].session)
+                    }
+                    replicated = [:]
+                }
             } catch {
                 for replication in pending { replication.done(.failure(error)) }
                 // Nothing of the group was written: every command of it fails.

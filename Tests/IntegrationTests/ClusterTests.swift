@@ -66,16 +66,24 @@ struct ClusterTests {
         }
     }
 
-    /// Sends a command to `port`, following MOVED redirects (at most 3).
-    static func callFollowingMoved(_ port: Int, _ arguments: String...) throws -> RESPValue {
+    /// Sends a command to `port`, following MOVED redirects (at most 3) and
+    /// retrying TRYAGAIN (a node between leases or maps) for up to 5 s, as a client would.
+    static func callFollowingMoved(_ port: Int, retryTryAgain: Bool = true, _ arguments: String...) throws -> RESPValue {
+        let deadline = Date().addingTimeInterval(retryTryAgain ? 5 : 0)
         var target = port
-        for _ in 0..<3 {
+        var redirects = 0
+        while true {
             let reply = try RESPTestClient(port: target).call(arguments.map { Array($0.utf8) })
-            guard let text = reply.text, reply.isError, text.hasPrefix("MOVED ") else { return reply }
-            let parts = text.split(separator: " ")
-            target = Int(parts[2].split(separator: ":")[1])!
+            guard let text = reply.text, reply.isError else { return reply }
+            if text.hasPrefix("TRYAGAIN "), Date() < deadline {
+                usleep(50_000)
+                continue
+            }
+            guard text.hasPrefix("MOVED ") else { return reply }
+            redirects += 1
+            guard redirects <= 3 else { throw RESPTestClient.Failure(description: "too many redirects for \(arguments)") }
+            target = Int(text.split(separator: " ")[2].split(separator: ":")[1])!
         }
-        throw RESPTestClient.Failure(description: "too many redirects for \(arguments)")
     }
 
     @Test("keys written through any node's MOVED redirect read back; the coordinator keeps its map across restarts; a killed node is marked down and its shards move")

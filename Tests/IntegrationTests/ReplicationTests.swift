@@ -155,7 +155,7 @@ struct ReplicationTests {
         var refused: String?
         let deadline = Date().addingTimeInterval(5)
         while refused == nil, Date() < deadline {
-            let reply = try ClusterTests.callFollowingMoved(entry, "SET", "during", "2")
+            let reply = try ClusterTests.callFollowingMoved(entry, retryTryAgain: false, "SET", "during", "2")
             if reply.isError { refused = reply.text } else { usleep(50_000) }
         }
         kill(coordinator, SIGCONT)
