@@ -272,13 +272,16 @@ private func lowerBound(_ sorted: [UInt64], _ value: UInt64) -> Int {
     return low
 }
 
-/// SplitMix64: a small, fast, seeded generator (Steele, Lea, Flood 2014), so token choice is reproducible.
-struct SplitMix64: RandomNumberGenerator {
+/// SplitMix64 (Steele, Lea, Flood 2014): a small, fast, seeded generator, so
+/// token choice (and anything else that must be reproducible) is deterministic.
+public struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    /// A generator whose sequence is fixed by `seed`.
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

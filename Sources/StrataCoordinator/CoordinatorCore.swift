@@ -66,9 +66,7 @@ public struct CoordinatorCore: Sendable {
             return updated
         }
         guard changed else { return nil }
-        map = try ClusterMap(
-            epoch: map.epoch + 1, nodes: map.nodes, shards: shards, replicationFactor: map.replicationFactor,
-            vnodes: map.vnodes)
+        try replaceShards(shards)
         return map
     }
 
@@ -104,10 +102,15 @@ public struct CoordinatorCore: Sendable {
             updated.epoch += 1
             return updated
         }
+        try replaceShards(shards)
+        return map
+    }
+
+    /// Installs `shards` in a map with the next epoch (same nodes and parameters).
+    private mutating func replaceShards(_ shards: [ShardAssignment]) throws(ClusterError) {
         map = try ClusterMap(
             epoch: map.epoch + 1, nodes: map.nodes, shards: shards, replicationFactor: map.replicationFactor,
             vnodes: map.vnodes)
-        return map
     }
 
     /// Replicas more than this many sequence numbers behind their primary leave the in-sync set.
@@ -145,9 +148,7 @@ public struct CoordinatorCore: Sendable {
             }
         }
         guard changed else { return nil }
-        map = try ClusterMap(
-            epoch: map.epoch + 1, nodes: map.nodes, shards: shards, replicationFactor: map.replicationFactor,
-            vnodes: map.vnodes)
+        try replaceShards(shards)
         return map
     }
 

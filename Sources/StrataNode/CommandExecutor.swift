@@ -240,30 +240,33 @@ struct CommandRun {
         }
     }
 
+    /// The shard a replication command names, its hash range and last sequence
+    /// number here, or an error when this node does not hold it.
+    private func heldShard(_ argument: ByteBuffer) throws(CommandError) -> (ShardID, ClosedRange<UInt64>, UInt64) {
+        let shard = ShardID(UInt32(clamping: try integer(argument)))
+        guard let range = topology.map.shard(shard)?.range, let last = keyspace.lastVersion(of: shard) else {
+            throw CommandError(message: "ERR shard \(shard) is not held by this node")
+        }
+        return (shard, range.start...range.last, last)
+    }
+
     /// `REPLSNAPSHOT shard`: `[sequence, epoch, key1, record1, key2, record2, ...]`,
     /// every record of the shard (encoded data key and envelope), the shard's
     /// sequence number and the epoch of its log entry there, read from one RocksDB snapshot. One reply holds the
     /// whole shard: fine for shards of tens of MiB; streaming in chunks is open work.
     private func replicationSnapshot(_ shardArgument: ByteBuffer, reply: inout Reply) throws(CommandError) {
-        let shard = ShardID(UInt32(clamping: try integer(shardArgument)))
-        guard let entry = topology.layout.entries.first(where: { $0.id == shard }),
-            keyspace.lastVersion(of: shard) != nil
-        else {
-            throw CommandError(message: "ERR shard \(shard) is not held by this node")
-        }
+        let (shard, range, _) = try heldShard(shardArgument)
         var records: [([UInt8], [UInt8])] = []
         let sequence: UInt64
         let epoch: UInt64
         do {
             let snapshot = try keyspace.database.snapshot()
             sequence = try keyspace.database.get(Keyspace.sequenceKey(shard), in: keyspace.meta, snapshot: snapshot)
-                .map(Keyspace.decodeSequence) ?? 0
+                .map(BigEndian.uint64) ?? 0
             epoch = try keyspace.database.get(
                 ReplicationLog.key(shard, sequence), in: keyspace.log.family, snapshot: snapshot
             ).map(LogEntry.epoch(ofPayload:)) ?? 0
-            let (lower, upper) = DataKey.bounds(forHashes: entry.range.start...entry.range.last)
-            let iterator = try keyspace.database.makeIterator(
-                in: keyspace.records.family, from: lower, to: upper, snapshot: snapshot)
+            let iterator = try keyspace.records.rawIterator(hashes: range, snapshot: snapshot)
             while let (key, value) = try iterator.next() { records.append((key, value)) }
         } catch {
             throw .storage(error)
@@ -281,18 +284,12 @@ struct CommandRun {
     /// chaining xxHash64 over every key and record envelope in key order,
     /// to compare a replica with its primary.
     private func shardChecksum(_ shardArgument: ByteBuffer, reply: inout Reply) throws(CommandError) {
-        let shard = ShardID(UInt32(clamping: try integer(shardArgument)))
-        guard let entry = topology.layout.entries.first(where: { $0.id == shard }),
-            let last = keyspace.lastVersion(of: shard)
-        else {
-            throw CommandError(message: "ERR shard \(shard) is not held by this node")
-        }
+        let (_, range, last) = try heldShard(shardArgument)
         // Each record's hash is seeded with the previous one: a chain over the shard in key order.
         var checksum: UInt64 = 0
         var count: Int64 = 0
         do {
-            let (lower, upper) = DataKey.bounds(forHashes: entry.range.start...entry.range.last)
-            let iterator = try keyspace.database.makeIterator(in: keyspace.records.family, from: lower, to: upper)
+            let iterator = try keyspace.records.rawIterator(hashes: range)
             while let (key, value) = try iterator.next() {
                 checksum = XXHash64.hash(key + value, seed: checksum)
                 count += 1

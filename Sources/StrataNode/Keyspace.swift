@@ -2,6 +2,14 @@ import Synchronization
 import StrataCluster
 import StrataStorage
 
+/// Big-endian fixed-width integers: the byte order of every key and number the node stores.
+enum BigEndian {
+    static func bytes(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.bigEndian) { Array($0) } }
+    static func bytes(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.bigEndian) { Array($0) } }
+    /// The value of the first 8 bytes (fewer bytes read as a shorter number).
+    static func uint64(_ bytes: some Collection<UInt8>) -> UInt64 { bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
+}
+
 /// What a read-modify-write decides to do with a record.
 enum Mutation {
     /// Leave the record as it is.
@@ -65,47 +73,38 @@ final class Keyspace: Sendable {
         self.records = RecordStore(database: database, family: data)
         self.meta = meta
         self.log = ReplicationLog(database: database, family: log, retention: max(logRetention, 1))
-        var sequences: [ShardID: UInt64] = [:]
-        var trimmed: [ShardID: UInt64] = [:]
-        var epochs: [ShardID: UInt64] = [:]
-        for shard in shards {
-            sequences[shard] = try database.get(Self.sequenceKey(shard), in: meta).map(Self.decodeSequence) ?? 0
-            trimmed[shard] = try database.get(ReplicationLog.trimKey(shard), in: meta).map(Self.decodeSequence) ?? 0
-            epochs[shard] = try self.log.lastEpoch(shard)
-        }
-        self.sequences = Mutex(sequences)
-        self.trimmed = Mutex(trimmed)
-        self.lastEpochs = Mutex(epochs)
+        self.sequences = Mutex([:])
+        self.trimmed = Mutex([:])
+        self.lastEpochs = Mutex([:])
+        try adopt(shards: shards)
     }
 
-    static func sequenceKey(_ shard: ShardID) -> [UInt8] {
-        Array("seq/".utf8) + withUnsafeBytes(of: shard.rawValue.bigEndian) { Array($0) }
+    /// The meta key of a per-shard value: `prefix` then the shard id, big-endian.
+    static func metaKey(_ prefix: String, _ shard: ShardID) -> [UInt8] {
+        Array(prefix.utf8) + BigEndian.bytes(shard.rawValue)
     }
 
-    static func encodeSequence(_ sequence: UInt64) -> [UInt8] {
-        withUnsafeBytes(of: sequence.bigEndian) { Array($0) }
-    }
+    /// The meta key holding a shard's last sequence number.
+    static func sequenceKey(_ shard: ShardID) -> [UInt8] { metaKey("seq/", shard) }
 
-    static func decodeSequence(_ bytes: [UInt8]) -> UInt64 {
-        bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    /// A shard's stored positions: last sequence number, trim point of its log, epoch of its newest log entry.
+    private func storedPositions(_ shard: ShardID) throws(StorageError) -> (sequence: UInt64, trimmed: UInt64, epoch: UInt64) {
+        (
+            try database.get(Self.sequenceKey(shard), in: meta).map(BigEndian.uint64) ?? 0,
+            try database.get(ReplicationLog.trimKey(shard), in: meta).map(BigEndian.uint64) ?? 0,
+            try log.lastEpoch(shard)
+        )
     }
 
     /// Starts sequencing shards this node has just been given (their last
     /// sequence numbers come from disk, 0 for a shard never held).
     func adopt(shards: [ShardID]) throws(StorageError) {
         let known = sequences.withLock { Set($0.keys) }
-        var loaded: [ShardID: (sequence: UInt64, trimmed: UInt64)] = [:]
-        var epochs: [ShardID: UInt64] = [:]
-        for shard in shards where !known.contains(shard) {
-            loaded[shard] = (
-                try database.get(Self.sequenceKey(shard), in: meta).map(Self.decodeSequence) ?? 0,
-                try database.get(ReplicationLog.trimKey(shard), in: meta).map(Self.decodeSequence) ?? 0
-            )
-            epochs[shard] = try log.lastEpoch(shard)
-        }
+        var loaded: [ShardID: (sequence: UInt64, trimmed: UInt64, epoch: UInt64)] = [:]
+        for shard in shards where !known.contains(shard) { loaded[shard] = try storedPositions(shard) }
         guard !loaded.isEmpty else { return }
         lastEpochs.withLock { lastEpochs in
-            for (shard, epoch) in epochs where lastEpochs[shard] == nil { lastEpochs[shard] = epoch }
+            for (shard, state) in loaded where lastEpochs[shard] == nil { lastEpochs[shard] = state.epoch }
         }
         trimmed.withLock { trimmed in
             for (shard, state) in loaded where trimmed[shard] == nil { trimmed[shard] = state.trimmed }
@@ -212,7 +211,7 @@ final class Keyspace: Sendable {
         var newTrims: [ShardID: UInt64] = [:]
         for shard in group.dirtyShards.sorted(by: { $0.rawValue < $1.rawValue }) {
             let sequence = group.sequences[shard]!
-            try batch.put(Self.sequenceKey(shard), Self.encodeSequence(sequence), in: meta)
+            try batch.put(Self.sequenceKey(shard), BigEndian.bytes(sequence), in: meta)
             try batch.put(
                 ReplicationLog.key(shard, sequence), payloads[shard]!, in: log.family)
             // Trim in steps of a quarter of the retention, so a range delete is rare.
@@ -221,7 +220,7 @@ final class Keyspace: Sendable {
                 let through = sequence - log.retention
                 try batch.deleteRange(
                     from: ReplicationLog.key(shard, 0), to: ReplicationLog.key(shard, through + 1), in: log.family)
-                try batch.put(ReplicationLog.trimKey(shard), Self.encodeSequence(through), in: meta)
+                try batch.put(ReplicationLog.trimKey(shard), BigEndian.bytes(through), in: meta)
                 newTrims[shard] = through
             }
         }
@@ -268,8 +267,8 @@ extension Keyspace {
             try batch.put(ReplicationLog.key(shard, sequence), LogEntry.header(epoch: epoch), in: log.family)
         }
         for (key, value) in snapshot { try batch.put(key, value, in: records.family) }
-        try batch.put(Self.sequenceKey(shard), Self.encodeSequence(sequence), in: meta)
-        try batch.put(ReplicationLog.trimKey(shard), Self.encodeSequence(sequence), in: meta)
+        try batch.put(Self.sequenceKey(shard), BigEndian.bytes(sequence), in: meta)
+        try batch.put(ReplicationLog.trimKey(shard), BigEndian.bytes(sequence), in: meta)
         try database.write(batch)
         cache.removeAll(hashes: hashes)
         setPositions(shard, sequence: sequence, trimmedThrough: sequence, epoch: epoch)

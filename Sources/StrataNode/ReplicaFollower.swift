@@ -207,7 +207,7 @@ final class ReplicaFollower: Sendable {
 
     /// Fetches the primary's snapshot of `shard` and has the writer install it.
     private func installSnapshot(of shard: ShardID, from client: BlockingRESPClient, address: String) throws {
-        guard let range = topology.current.layout.entries.first(where: { $0.id == shard })?.range else { return }
+        guard let range = topology.current.map.shard(shard)?.range else { return }
         let reply = try client.call(["REPLSNAPSHOT", String(shard.rawValue)])
         guard case .array(let fields) = reply, fields.count >= 2, case .integer(let sequence) = fields[0],
             case .integer(let epoch) = fields[1], fields.count % 2 == 0

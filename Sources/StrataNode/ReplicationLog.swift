@@ -7,7 +7,7 @@ import StrataStorage
 /// A group that writes several keys of a shard consumes several sequence
 /// numbers but makes one entry, keyed by the last of them; a follower that
 /// applies it is at that sequence number. Records carry their own versions.
-struct LogEntry: Equatable {
+struct LogEntry {
     /// The shard's sequence number after this entry.
     let sequence: UInt64
     /// The shard epoch under which the primary wrote it; followers keep it, so
@@ -17,20 +17,11 @@ struct LogEntry: Equatable {
     /// The changed records: a record, or `nil` for a deleted key.
     let changes: [(key: DataKey, record: Record?)]
 
-    static func == (lhs: LogEntry, rhs: LogEntry) -> Bool {
-        lhs.sequence == rhs.sequence && lhs.epoch == rhs.epoch && lhs.changes.count == rhs.changes.count
-            && zip(lhs.changes, rhs.changes).allSatisfy { $0.key == $1.key && $0.record == $1.record }
-    }
-
     /// The start of an entry's stored form: its epoch, 8 bytes big-endian.
-    static func header(epoch: UInt64) -> [UInt8] {
-        withUnsafeBytes(of: epoch.bigEndian) { Array($0) }
-    }
+    static func header(epoch: UInt64) -> [UInt8] { BigEndian.bytes(epoch) }
 
     /// The epoch of an entry's stored form.
-    static func epoch(ofPayload bytes: [UInt8]) -> UInt64 {
-        bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
-    }
+    static func epoch(ofPayload bytes: [UInt8]) -> UInt64 { BigEndian.uint64(bytes) }
 
     /// Appends one change to an entry's stored form (after the header): a 4-byte key length, the
     /// encoded data key, a presence byte, then (if present) a 4-byte length and
@@ -75,7 +66,7 @@ struct LogEntry: Equatable {
     }
 
     private static func appendLength(_ length: Int, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: UInt32(length).bigEndian) { bytes.append(contentsOf: $0) }
+        bytes += BigEndian.bytes(UInt32(length))
     }
 }
 
@@ -91,14 +82,10 @@ struct ReplicationLog: Sendable {
     let retention: UInt64
 
     static func key(_ shard: ShardID, _ sequence: UInt64) -> [UInt8] {
-        var key = withUnsafeBytes(of: shard.rawValue.bigEndian) { Array($0) }
-        withUnsafeBytes(of: sequence.bigEndian) { key.append(contentsOf: $0) }
-        return key
+        BigEndian.bytes(shard.rawValue) + BigEndian.bytes(sequence)
     }
 
-    static func sequence(ofKey key: [UInt8]) -> UInt64 {
-        key.dropFirst(4).prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
-    }
+    static func sequence(ofKey key: [UInt8]) -> UInt64 { BigEndian.uint64(key.dropFirst(4)) }
 
     /// One stored entry: its sequence number and stored form.
     struct Fetched: Equatable {
@@ -160,7 +147,5 @@ struct ReplicationLog: Sendable {
     }
 
     /// The meta key holding the highest sequence number trimmed from a shard's log.
-    static func trimKey(_ shard: ShardID) -> [UInt8] {
-        Array("trim/".utf8) + withUnsafeBytes(of: shard.rawValue.bigEndian) { Array($0) }
-    }
+    static func trimKey(_ shard: ShardID) -> [UInt8] { Keyspace.metaKey("trim/", shard) }
 }

@@ -17,6 +17,13 @@ final class WriteQueue: Sendable {
         let session: Session
         let allocator: ByteBufferAllocator
         let promise: EventLoopPromise<(ByteBuffer, Session)>
+
+        /// The same error as the reply to every command of the request.
+        func errorReplies(_ error: CommandError) -> ByteBuffer {
+            var out = allocator.buffer(capacity: 64)
+            for _ in commands { RESPEncoder.writeError(error.message, into: &out) }
+            return out
+        }
     }
 
     /// What a follower hands the writer.
@@ -107,7 +114,9 @@ final class WriteQueue: Sendable {
                 return taken
             }
             if requests.isEmpty && replications.isEmpty { return }
+            // Snapshots are installed first, each in its own batch; log entries join the group.
             var pending: [Replication] = []
+            var entries: [(shard: ShardID, entry: LogEntry)] = []
             for replication in replications {
                 switch replication.work {
                 case .snapshot(let shard, let hashes, let sequence, let epoch, let records):
@@ -118,7 +127,8 @@ final class WriteQueue: Sendable {
                     } catch {
                         replication.done(.failure(error))
                     }
-                case .entries:
+                case .entries(let received):
+                    entries += received
                     pending.append(replication)
                 }
             }
@@ -126,10 +136,7 @@ final class WriteQueue: Sendable {
             let leased = requests.isEmpty || hasLease()
             let map = executor.topologyBox.current.map
             let group = executor.keyspace.beginGroup(epochs: { map.shard($0)?.epoch ?? 0 })
-            for replication in pending {
-                guard case .entries(let entries) = replication.work else { continue }
-                for (shard, entry) in entries { _ = group.apply(entry, to: shard) }
-            }
+            for (shard, entry) in entries { _ = group.apply(entry, to: shard) }
             var results: [(ByteBuffer, Session)] = []
             results.reserveCapacity(requests.count)
             // Per request that waits for its replicas (acks=all): the shards it wrote.
@@ -144,7 +151,7 @@ final class WriteQueue: Sendable {
                         replicated[index] = Set(group.touched[mark...])
                     }
                 } else {
-                    for _ in request.commands { RESPEncoder.writeError(Self.noLease.message, into: &out) }
+                    out = request.errorReplies(Self.noLease)
                 }
                 results.append((out, session))
             }
@@ -154,22 +161,14 @@ final class WriteQueue: Sendable {
                 // A stall during the commit may have outlasted the lease: then a replica may
                 // already lead, and these writes cannot be acknowledged.
                 if !requests.isEmpty, leased, !hasLease() {
-                    for index in requests.indices {
-                        var out = requests[index].allocator.buffer(capacity: 64)
-                        for _ in requests[index].commands { RESPEncoder.writeError(Self.leaseLost.message, into: &out) }
-                        results[index] = (out, requests[index].session)
-                    }
+                    for index in requests.indices { results[index] = (requests[index].errorReplies(Self.leaseLost), requests[index].session) }
                     replicated = [:]
                 }
             } catch {
                 for replication in pending { replication.done(.failure(error)) }
                 // Nothing of the group was written: every command of it fails.
                 let failure = CommandError.storage(error)
-                for index in requests.indices {
-                    var out = requests[index].allocator.buffer(capacity: 64)
-                    for _ in requests[index].commands { RESPEncoder.writeError(failure.message, into: &out) }
-                    results[index] = (out, requests[index].session)
-                }
+                for index in requests.indices { results[index] = (requests[index].errorReplies(failure), requests[index].session) }
                 replicated = [:]
             }
             // acks=all requests answer once their replicas have the group's entries.
@@ -181,9 +180,7 @@ final class WriteQueue: Sendable {
                     case .success:
                         request.promise.succeed(result)
                     case .failure(let error):
-                        var out = request.allocator.buffer(capacity: 64)
-                        for _ in request.commands { RESPEncoder.writeError(error.message, into: &out) }
-                        request.promise.succeed((out, result.1))
+                        request.promise.succeed((request.errorReplies(error), result.1))
                     }
                 }
             }

@@ -77,6 +77,15 @@ public struct RecordStore: Sendable {
         }
     }
 
+    /// An iterator over the stored entries (encoded key, record envelope, expired
+    /// ones included) whose placement hash lies in `hashes`, in key order.
+    public func rawIterator(hashes: ClosedRange<UInt64>, reverse: Bool = false, snapshot: Snapshot? = nil)
+        throws(StorageError) -> RangeIterator
+    {
+        let bounds = DataKey.bounds(forHashes: hashes)
+        return try database.makeIterator(in: family, from: bounds.lower, to: bounds.upper, reverse: reverse, snapshot: snapshot)
+    }
+
     /// The live records whose placement hash lies in `hashes`, in key order
     /// (hash, then tenant, then key), or reverse order.
     public func scan(
@@ -85,9 +94,7 @@ public struct RecordStore: Sendable {
         snapshot: Snapshot? = nil,
         now: Int64 = Record.nowMilliseconds()
     ) throws(StorageError) -> RecordIterator {
-        let bounds = DataKey.bounds(forHashes: hashes)
-        let iterator = try database.makeIterator(in: family, from: bounds.lower, to: bounds.upper, reverse: reverse, snapshot: snapshot)
-        return RecordIterator(iterator: iterator, now: now)
+        RecordIterator(iterator: try rawIterator(hashes: hashes, reverse: reverse, snapshot: snapshot), now: now)
     }
 }
 

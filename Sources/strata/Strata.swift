@@ -58,14 +58,19 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
 
     func run() throws {
-        let cluster = try ClusterConfig.load(path: config)
-        guard let coordinator = cluster.coordinator else { throw ValidationError("\(config) has no coordinator") }
-        let client = try BlockingRESPClient(host: coordinator.host, port: Int(coordinator.port))
+        let client = try coordinatorClient(config: config)
         guard case .bulkString(let json) = try client.call(["CLUSTER", "MAP"]) else {
             throw ValidationError("the coordinator did not return a map")
         }
         print(StatusReport.render(try ClusterMap(jsonData: Data(json.readableBytesView))))
     }
+}
+
+/// A connection to the coordinator named in the cluster.json at `config`.
+func coordinatorClient(config: String) throws -> BlockingRESPClient {
+    let cluster = try ClusterConfig.load(path: config)
+    guard let coordinator = cluster.coordinator else { throw ValidationError("\(config) has no coordinator") }
+    return try BlockingRESPClient(host: coordinator.host, port: Int(coordinator.port))
 }
 
 /// `strata failover`: move a shard's primary for maintenance, losing no write.
@@ -84,9 +89,7 @@ struct FailoverCommand: ParsableCommand {
     @Option(help: "The replica to promote (default: the most caught-up in-sync one).") var to: String?
 
     func run() throws {
-        let cluster = try ClusterConfig.load(path: config)
-        guard let coordinator = cluster.coordinator else { throw ValidationError("\(config) has no coordinator") }
-        let client = try BlockingRESPClient(host: coordinator.host, port: Int(coordinator.port))
+        let client = try coordinatorClient(config: config)
         let reply = try client.call(["CLUSTER", "FAILOVER", String(shard)] + (to.map { [$0] } ?? []))
         guard case .array(let fields) = reply, fields.count == 2, case .bulkString(let primary) = fields[0],
             case .integer(let epoch) = fields[1]

@@ -1,19 +1,7 @@
 import StrataCluster
 
-/// SplitMix64: a tiny seeded generator so every property test is reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The library's SplitMix64, so every property test is reproducible.
+typealias SeededGenerator = SplitMix64
 
 /// `count` nodes with random (seeded) ids, weight 1, zones assigned round-robin.
 func randomNodes(_ count: Int, zones: Int = 1, using generator: inout SeededGenerator) -> [ClusterNode] {
