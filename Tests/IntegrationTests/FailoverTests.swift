@@ -179,7 +179,11 @@ struct FailoverTests {
         for (key, value) in acked {
             let reply = reader.call(["GET", key], until: Date().addingTimeInterval(10))
             let stored = reply?.text.flatMap { Int($0) } ?? 0
-            if stored < value { outcome.lost += 1 }
+            if stored < value {
+                outcome.lost += 1
+                // For diagnosis: which key, what was acknowledged, what is there.
+                print("LOST \(key): acknowledged \(value), stored \(reply.map { "\($0)" } ?? "no reply")")
+            }
         }
         outcome.keys = acked.count
         // No shard epoch was led by two nodes.
