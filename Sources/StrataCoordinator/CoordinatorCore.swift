@@ -24,6 +24,22 @@ public struct CoordinatorCore: Sendable {
         lastHeard = Dictionary(uniqueKeysWithValues: map.nodes.map { ($0.id, now) })
     }
 
+    /// What a primary vouches for in a heartbeat: for a shard it leads at
+    /// `epoch`, the followers that have applied every write it acknowledged
+    /// with `acks=all` (and whose position it counts for every later one).
+    public struct CaughtUp: Hashable, Sendable {
+        /// The shard epoch at which the reporting node leads the shard.
+        public var epoch: UInt64
+        /// The followers that may join the shard's in-sync set.
+        public var followers: Set<NodeID>
+
+        /// A vouch for `followers` at shard epoch `epoch`.
+        public init(epoch: UInt64, followers: Set<NodeID>) {
+            self.epoch = epoch
+            self.followers = followers
+        }
+    }
+
     /// Records a heartbeat. A suspect or down node that heartbeats is up again.
     ///
     /// A node that reports a lower sequence number for a shard than it did
@@ -31,10 +47,15 @@ public struct CoordinatorCore: Sendable {
     /// machine, a discarded tail): it leaves that shard's in-sync set, and if it
     /// led the shard the most caught-up in-sync replica is promoted. It catches
     /// up as a replica before it may lead again.
+    ///
+    /// `caughtUp` is what the node, as a primary, vouches for: followers join a
+    /// shard's in-sync set only on the word of its current primary at the
+    /// current shard epoch (see `updateInSync`).
     /// - Returns: the new map when this changed it.
     /// - Throws: `ClusterError.unknownNode` for a node the map does not have.
     public mutating func heartbeat(
-        from node: NodeID, applied shards: [ShardID: UInt64], at now: ContinuousClock.Instant
+        from node: NodeID, applied shards: [ShardID: UInt64], caughtUp: [ShardID: CaughtUp] = [:],
+        at now: ContinuousClock.Instant
     ) throws(ClusterError) -> ClusterMap? {
         guard let current = map.node(node) else {
             throw ClusterError(.unknownNode, "node \(node) is not in the cluster map")
@@ -46,7 +67,7 @@ public struct CoordinatorCore: Sendable {
         var changed: ClusterMap?
         if current.state != .up { changed = try change(.setState(node, .up)) }
         if !regressed.isEmpty, let updated = try demote(node, in: regressed) { changed = updated }
-        if let updated = try updateInSync() { changed = updated }
+        if let updated = try updateInSync(primary: node, caughtUp: caughtUp) { changed = updated }
         return changed
     }
 
@@ -115,33 +136,42 @@ public struct CoordinatorCore: Sendable {
 
     /// Replicas more than this many sequence numbers behind their primary leave the in-sync set.
     public var maxInSyncLag: UInt64 = 10_000
-    /// How far behind its primary's last report a follower may be when it joins the in-sync set.
-    public var joinSlack: UInt64 = 1_000
 
-    /// Adds replicas that caught up with their primary (reported a sequence
-    /// number within `joinSlack` of the primary's last report: under steady
-    /// writes a follower's report always trails the primary's) to the in-sync
-    /// set, and removes those more than `maxInSyncLag` behind.
+    /// Adds the followers `primary` vouches for (`caughtUp`) to the in-sync
+    /// sets of the shards it leads at the vouched epoch, when they are up
+    /// replicas of the shard; removes replicas more than `maxInSyncLag` behind
+    /// their primary's last report.
     ///
-    /// The slack cannot cost an acknowledged write at RF 2: acks=all needs two
-    /// in-sync replicas, so while the follower was out nothing was
-    /// acknowledged. At RF 3 a joining follower may miss up to `joinSlack`
-    /// entries another in-sync replica acknowledged; promotion picks the most
-    /// caught-up in-sync replica, so that matters only if both others fail.
+    /// Why the primary decides joins: every member of an in-sync set must hold
+    /// every write acknowledged with `acks=all`, because any of them may be
+    /// promoted. Only the primary knows which writes it acknowledged; it vouches
+    /// for a follower whose applied position covers them, and from then on
+    /// waits for that follower too before acknowledging. A position report
+    /// alone is not enough: a follower that returns while another replica held
+    /// the acknowledged writes would join missing them. Removals are always
+    /// safe (a primary with an older map waits for more replicas, not fewer).
     /// - Returns: the new map when a set changed (the map epoch advances; shard epochs do not).
-    mutating func updateInSync() throws(ClusterError) -> ClusterMap? {
+    mutating func updateInSync(primary reporter: NodeID? = nil, caughtUp: [ShardID: CaughtUp] = [:]) throws(ClusterError)
+        -> ClusterMap?
+    {
         var shards = map.shards
         var changed = false
         for index in shards.indices {
             let shard = shards[index]
-            guard let primary = shard.primary, let leading = applied[primary]?[shard.id] else { continue }
-            for replica in shard.replicas.dropFirst() {
-                guard let position = applied[replica]?[shard.id] else { continue }
-                // A follower past its primary holds a tail the primary never had: not in sync.
-                if !shard.inSync.contains(replica), position <= leading, position + joinSlack >= leading {
-                    shards[index].inSync.insert(replica)
+            guard let primary = shard.primary else { continue }
+            if primary == reporter, let vouched = caughtUp[shard.id], vouched.epoch == shard.epoch {
+                for follower in shard.replicas.dropFirst()
+                where vouched.followers.contains(follower) && !shard.inSync.contains(follower)
+                    && map.node(follower)?.state == .up
+                {
+                    shards[index].inSync.insert(follower)
                     changed = true
-                } else if shard.inSync.contains(replica), leading > position, leading - position > maxInSyncLag {
+                }
+            }
+            guard let leading = applied[primary]?[shard.id] else { continue }
+            for replica in shard.replicas.dropFirst() {
+                guard shards[index].inSync.contains(replica), let position = applied[replica]?[shard.id] else { continue }
+                if leading > position, leading - position > maxInSyncLag {
                     shards[index].inSync.remove(replica)
                     changed = true
                 }

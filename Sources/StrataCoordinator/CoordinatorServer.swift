@@ -132,11 +132,13 @@ public final class CoordinatorServer: Service, Sendable {
     }
 
     /// Records a heartbeat and returns the current map epoch.
-    func heartbeat(node: NodeID, applied: [ShardID: UInt64]) throws(ClusterError) -> UInt64 {
+    func heartbeat(node: NodeID, applied: [ShardID: UInt64], caughtUp: [ShardID: CoordinatorCore.CaughtUp]) throws(ClusterError)
+        -> UInt64
+    {
         var failure: ClusterError?
         apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
             do throws(ClusterError) {
-                return try core.heartbeat(from: node, applied: applied, at: .now)
+                return try core.heartbeat(from: node, applied: applied, caughtUp: caughtUp, at: .now)
             } catch {
                 failure = error
                 return nil
@@ -315,21 +317,31 @@ final class CoordinatorConnectionHandler: ChannelInboundHandler {
         case ("CLUSTER", "NODES"):
             RESPEncoder.writeBulkString(StatusReport.render(coordinator.map), into: &out)
         case ("CLUSTER", "HEARTBEAT"):
-            // CLUSTER HEARTBEAT <node> [<shard> <applied sequence>]...
-            guard args.count >= 3, args.count % 2 == 1 else {
-                RESPEncoder.writeError("ERR usage: CLUSTER HEARTBEAT <node> [<shard> <sequence>]...", into: &out)
+            // CLUSTER HEARTBEAT <node> [<shard> <applied sequence>]... [CAUGHTUP [<shard> <epoch> <follower>]...]
+            let usage = "ERR usage: CLUSTER HEARTBEAT <node> [<shard> <sequence>]... [CAUGHTUP [<shard> <epoch> <follower>]...]"
+            let marker = args.firstIndex(of: "CAUGHTUP") ?? args.count
+            guard args.count >= 3, marker >= 3, (marker - 3) % 2 == 0, (args.count - marker - 1) % 3 == 0 || marker == args.count else {
+                RESPEncoder.writeError(usage, into: &out)
                 return false
             }
             var applied: [ShardID: UInt64] = [:]
-            for i in stride(from: 3, to: args.count, by: 2) {
+            for i in stride(from: 3, to: marker, by: 2) {
                 guard let shard = UInt32(args[i]), let sequence = UInt64(args[i + 1]) else {
                     RESPEncoder.writeError("ERR shard and sequence must be integers", into: &out)
                     return false
                 }
                 applied[ShardID(shard)] = sequence
             }
+            var caughtUp: [ShardID: CoordinatorCore.CaughtUp] = [:]
+            for i in stride(from: marker + 1, to: args.count, by: 3) {
+                guard let shard = UInt32(args[i]), let epoch = UInt64(args[i + 1]) else {
+                    RESPEncoder.writeError("ERR shard and epoch must be integers", into: &out)
+                    return false
+                }
+                caughtUp[ShardID(shard), default: .init(epoch: epoch, followers: [])].followers.insert(NodeID(args[i + 2]))
+            }
             do {
-                let epoch = try coordinator.heartbeat(node: NodeID(args[2]), applied: applied)
+                let epoch = try coordinator.heartbeat(node: NodeID(args[2]), applied: applied, caughtUp: caughtUp)
                 RESPEncoder.writeInteger(Int64(epoch), into: &out)
             } catch {
                 RESPEncoder.writeError("ERR \(error.message)", into: &out)

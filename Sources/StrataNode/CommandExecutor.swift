@@ -21,7 +21,9 @@ final class CommandExecutor: Sendable {
     init(keyspace: Keyspace, topology: TopologyBox, tenants: TenantDirectory, stats: NodeStats, info: ServerInfo) {
         self.keyspace = keyspace
         self.topologyBox = topology
-        self.progress = ReplicationProgress(topology: topology, localNode: topology.current.localNode)
+        self.progress = ReplicationProgress(
+            topology: topology, localNode: topology.current.localNode,
+            lastVersion: { [keyspace] shard in keyspace.lastVersion(of: shard) })
         self.tenants = tenants
         self.stats = stats
         self.info = info

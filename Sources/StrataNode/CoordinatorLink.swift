@@ -5,7 +5,8 @@ import StrataCluster
 import StrataWire
 
 /// A node's connection to the coordinator: heartbeats every interval with the
-/// node's last sequence number per shard; when the reply's epoch is newer than
+/// node's last sequence number per shard and, as a primary, the followers it
+/// vouches for (`CAUGHTUP`, see `ReplicationProgress.caughtUp`); when the reply's epoch is newer than
 /// the node's map, fetches `CLUSTER MAP` and adopts it. Runs on its own thread
 /// (blocking socket I/O); reconnects after failures.
 final class CoordinatorLink: Sendable {
@@ -17,6 +18,7 @@ final class CoordinatorLink: Sendable {
     private let running = NIOLockedValueBox(true)
     private let adopt: @Sendable (ClusterMap) -> Void
     private let lastVersions: @Sendable () -> [ShardID: UInt64]
+    private let caughtUp: @Sendable () -> [(shard: ShardID, epoch: UInt64, followers: [NodeID])]
     private let currentEpoch: @Sendable () -> UInt64
     private let finished = NIOLockedValueBox(false)
     /// When the last heartbeat the coordinator answered was sent.
@@ -28,6 +30,7 @@ final class CoordinatorLink: Sendable {
         host: String, port: Int, nodeID: NodeID, interval: Duration, lease: Duration, logger: Logger,
         currentEpoch: @escaping @Sendable () -> UInt64,
         lastVersions: @escaping @Sendable () -> [ShardID: UInt64],
+        caughtUp: @escaping @Sendable () -> [(shard: ShardID, epoch: UInt64, followers: [NodeID])],
         adopt: @escaping @Sendable (ClusterMap) -> Void
     ) {
         self.host = host
@@ -38,6 +41,7 @@ final class CoordinatorLink: Sendable {
         self.logger = logger
         self.currentEpoch = currentEpoch
         self.lastVersions = lastVersions
+        self.caughtUp = caughtUp
         self.adopt = adopt
     }
 
@@ -75,6 +79,13 @@ final class CoordinatorLink: Sendable {
                 var arguments = ["CLUSTER", "HEARTBEAT", nodeID.rawValue]
                 for (shard, sequence) in lastVersions().sorted(by: { $0.key < $1.key }) {
                     arguments += [String(shard.rawValue), String(sequence)]
+                }
+                let vouched = caughtUp()
+                if !vouched.isEmpty {
+                    arguments.append("CAUGHTUP")
+                    for (shard, epoch, followers) in vouched {
+                        for follower in followers { arguments += [String(shard.rawValue), String(epoch), follower.rawValue] }
+                    }
                 }
                 let sentAt = ContinuousClock.now
                 let reply = try client!.call(arguments)

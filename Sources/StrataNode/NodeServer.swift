@@ -70,6 +70,7 @@ public final class NodeServer: Service, Sendable {
                 lease: coordinator.lease, logger: logger,
                 currentEpoch: { executor.topologyBox.current.map.epoch },
                 lastVersions: { executor.keyspace.lastVersions },
+                caughtUp: { executor.progress.caughtUp() },
                 adopt: { map in
                     let topology = NodeTopology(map: map, localNode: nodeID)
                     do {

@@ -4,12 +4,19 @@ import Synchronization
 /// What a primary knows of its followers, and the `acks=all` writes waiting on them.
 ///
 /// A follower's `REPLFETCH ... shard after` says it has applied the shard up
-/// to `after`; `record` keeps that. A write acknowledged with `acks=all` waits
-/// until every other in-sync replica of each shard it wrote (per the current
-/// map) has applied the write's sequence number. It fails instead when this
-/// node stops being the shard's primary, when the shard has fewer in-sync
-/// replicas than `minInSync` (a lone primary cannot make a write survive its
-/// own loss), or at its deadline.
+/// to `after`; `record` keeps that, per leadership (a new shard epoch starts
+/// afresh). A write acknowledged with `acks=all` waits until every other
+/// in-sync replica of each shard it wrote (per the current map), and every
+/// follower this node vouched for (`caughtUp`), has applied the write's
+/// sequence number. It fails instead when this node stops being the shard's
+/// primary, when the shard has fewer in-sync replicas than `minInSync` (a lone
+/// primary cannot make a write survive its own loss), or at its deadline.
+///
+/// The invariant this keeps with the coordinator: every member of a shard's
+/// in-sync set holds every write acknowledged with `acks=all`, so promoting
+/// any of them loses none. A follower joins the set only when the primary
+/// vouches that it has applied everything acknowledged so far; from that
+/// moment the primary counts it for every later write.
 final class ReplicationProgress: Sendable {
     /// A write waiting for its replicas.
     private struct Waiter {
@@ -19,7 +26,15 @@ final class ReplicationProgress: Sendable {
     }
 
     private struct State {
+        /// Followers' applied positions, for the shards this node leads (reset per leadership).
         var positions: [ShardID: [NodeID: UInt64]] = [:]
+        /// The shard epoch at which this node leads each shard it leads, as last seen.
+        var leading: [ShardID: UInt64] = [:]
+        /// Per led shard: no write past this was acknowledged with `acks=all`
+        /// (starts at the shard's last sequence number when this node began leading).
+        var acknowledged: [ShardID: UInt64] = [:]
+        /// Per led shard: followers vouched for (caught up) that the map does not count in sync yet.
+        var vouched: [ShardID: Set<NodeID>] = [:]
         var waiters: [Waiter] = []
         /// As a replica: each shard's primary's last sequence number at the last fetch.
         var primaryLast: [ShardID: UInt64] = [:]
@@ -41,19 +56,71 @@ final class ReplicationProgress: Sendable {
     /// How long an `acks=all` write waits before it fails.
     let timeout: Duration
 
-    init(topology: TopologyBox, localNode: NodeID, timeout: Duration = .seconds(5)) {
+    /// The shard's last sequence number here (`nil` when not held).
+    private let lastVersion: @Sendable (ShardID) -> UInt64?
+
+    init(
+        topology: TopologyBox, localNode: NodeID, timeout: Duration = .seconds(5),
+        lastVersion: @escaping @Sendable (ShardID) -> UInt64?
+    ) {
         self.topology = topology
         self.localNode = localNode
         self.timeout = timeout
+        self.lastVersion = lastVersion
     }
 
-    /// Notes that `node` has applied `shard` up to `position`, and completes the writes that now have their replicas.
+    /// Starts (or continues) leading `shard` at `epoch`: a new leadership forgets
+    /// the followers' positions and vouches, and counts everything this node
+    /// holds as possibly acknowledged (a former primary's acknowledged writes
+    /// reached every in-sync replica, this one included).
+    private func lead(_ shard: ShardID, epoch: UInt64, in state: inout State) {
+        guard state.leading[shard] != epoch else { return }
+        state.leading[shard] = epoch
+        state.positions[shard] = [:]
+        state.vouched[shard] = []
+        state.acknowledged[shard] = lastVersion(shard) ?? 0
+    }
+
+    /// Notes that `node` has applied `shard` up to `position` (counted only while this
+    /// node leads the shard), and completes the writes that now have their replicas.
     func record(node: NodeID, shard: ShardID, position: UInt64) {
+        let assignment = topology.current.map.shard(shard)
+        guard let assignment, assignment.primary == localNode else { return }
         state.withLock { state in
+            lead(shard, epoch: assignment.epoch, in: &state)
             let known = state.positions[shard]?[node] ?? 0
             state.positions[shard, default: [:]][node] = max(known, position)
         }
         evaluate()
+    }
+
+    /// For the heartbeat: per shard this node leads (handed over), the shard
+    /// epoch and the followers not yet in sync that have applied every write
+    /// acknowledged with `acks=all`. From now on each write waits for them too.
+    func caughtUp() -> [(shard: ShardID, epoch: UInt64, followers: [NodeID])] {
+        let map = topology.current.map
+        return state.withLock { state in
+            var report: [(shard: ShardID, epoch: UInt64, followers: [NodeID])] = []
+            for shard in map.shards where shard.primary == localNode && state.handoffs[shard.id] == nil {
+                lead(shard.id, epoch: shard.epoch, in: &state)
+                let floor = state.acknowledged[shard.id] ?? 0
+                let positions = state.positions[shard.id] ?? [:]
+                var vouched = state.vouched[shard.id] ?? []
+                for follower in shard.replicas.dropFirst() where !shard.inSync.contains(follower) {
+                    if map.node(follower)?.state == .up, positions[follower] ?? 0 >= floor, positions[follower] != nil {
+                        vouched.insert(follower)
+                    }
+                }
+                // A vouch ends once the map counts the follower in sync, or it is no longer an up replica.
+                vouched = vouched.filter { follower in
+                    shard.replicas.dropFirst().contains(follower) && !shard.inSync.contains(follower)
+                        && map.node(follower)?.state == .up
+                }
+                state.vouched[shard.id] = vouched
+                if !vouched.isEmpty { report.append((shard.id, shard.epoch, vouched.sorted())) }
+            }
+            return report
+        }
     }
 
     /// As a replica: notes the primary's last sequence number of `shard` (from a fetch).
@@ -119,7 +186,9 @@ final class ReplicationProgress: Sendable {
         let now = ContinuousClock.now
         let finished = state.withLock { state -> [(Waiter, Result<Void, CommandError>)] in
             var finished: [(Waiter, Result<Void, CommandError>)] = []
-            state.waiters.removeAll { waiter in
+            let waiters = state.waiters
+            state.waiters = []
+            for waiter in waiters {
                 var outcome: Result<Void, CommandError>? = .success(())
                 for (shard, sequence) in waiter.required {
                     guard let assignment = map.shard(shard), assignment.primary == localNode else {
@@ -132,8 +201,10 @@ final class ReplicationProgress: Sendable {
                             message: "NOTREPLICATED shard \(shard) has \(assignment.inSync.count) in-sync replicas, acks=all needs \(minInSync)"))
                         break
                     }
+                    lead(shard, epoch: assignment.epoch, in: &state)
                     let positions = state.positions[shard] ?? [:]
-                    if assignment.inSync.contains(where: { $0 != localNode && positions[$0] ?? 0 < sequence }) {
+                    let required = assignment.inSync.union(state.vouched[shard] ?? [])
+                    if required.contains(where: { $0 != localNode && positions[$0] ?? 0 < sequence }) {
                         outcome = nil
                     }
                 }
@@ -141,9 +212,16 @@ final class ReplicationProgress: Sendable {
                     outcome = .failure(CommandError(
                         message: "NOTREPLICATED timed out waiting for the in-sync replicas; the write may be lost"))
                 }
-                guard let outcome else { return false }
+                guard let outcome else {
+                    state.waiters.append(waiter)
+                    continue
+                }
+                if case .success = outcome {
+                    for (shard, sequence) in waiter.required {
+                        state.acknowledged[shard] = max(state.acknowledged[shard] ?? 0, sequence)
+                    }
+                }
                 finished.append((waiter, outcome))
-                return true
             }
             return finished
         }

@@ -11,6 +11,8 @@ final class RoutingWriter {
     private let acksAll: Bool
     /// The last error reply or connection failure, for diagnostics.
     private(set) var lastError = ""
+    /// The port that answered the last acknowledged command, for diagnostics.
+    private(set) var lastTarget = 0
 
     init(ports: [Int], acksAll: Bool) {
         self.ports = ports
@@ -32,6 +34,7 @@ final class RoutingWriter {
         for _ in 0..<3 {
             do {
                 let reply = try client(target).call(arguments.map { Array($0.utf8) })
+                lastTarget = target
                 guard let text = reply.text, reply.isError else { return reply }
                 lastError = "\(target): \(text)"
                 guard text.hasPrefix("MOVED ") else { return nil }
@@ -64,6 +67,8 @@ struct FailoverTests {
     /// highest acknowledged counter per key; `stop` ends them.
     final class Writers: Sendable {
         let acked = Mutex<[String: Int]>([:])
+        /// Which port acknowledged each key's highest counter, and when (diagnostics).
+        let ackedBy = Mutex<[String: (port: Int, at: Date)]>([:])
         let stopped = Mutex(false)
 
         func run(writer index: Int, ports: [Int], acksAll: Bool, keys: Int) -> Thread {
@@ -75,6 +80,7 @@ struct FailoverTests {
                     let key = "w\(index):k\(counter % keys)"
                     if client.attempt(["SET", key, String(counter)], startAt: ports[counter % ports.count])?.text == "OK" {
                         self.acked.withLock { $0[key] = max($0[key] ?? 0, counter) }
+                        self.ackedBy.withLock { $0[key] = (client.lastTarget, Date()) }
                     } else {
                         usleep(10_000)
                     }
@@ -141,6 +147,7 @@ struct FailoverTests {
             let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array(probe.utf8), placement: .spread)
             let victimID = map.shard(forHash: hash).primary!.rawValue
             let victim = cluster.nodes[victimID]!
+            print("round \(round): \(pause ? "pausing" : "killing") \(victimID), primary of shard \(map.shard(forHash: hash).id) at map epoch \(map.epoch)")
             let prober = RoutingWriter(ports: ports, acksAll: true)
             let killedAt = Date()
             kill(victim.process.processIdentifier, pause ? SIGSTOP : SIGKILL)
@@ -182,10 +189,18 @@ struct FailoverTests {
             if stored < value {
                 outcome.lost += 1
                 // For diagnosis: which key, what was acknowledged, what is there.
-                print("LOST \(key): acknowledged \(value), stored \(reply.map { "\($0)" } ?? "no reply")")
+                let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array(key.utf8), placement: .spread)
+                let shard = try cluster.map().shard(forHash: hash)
+                print("LOST \(key) (shard \(shard.id), replicas \(shard.replicas), epoch \(shard.epoch)): acknowledged \(value) by port \(writers.ackedBy.withLock { $0[key].map { "\($0.port) at \($0.at)" } } ?? "?"), stored \(reply.map { "\($0)" } ?? "no reply")")
             }
         }
         outcome.keys = acked.count
+        if outcome.lost > 0 {
+            // Keep the logs and data of a failed run for diagnosis.
+            let kept = NSTemporaryDirectory() + "strata-lost-\(UUID().uuidString)"
+            try? FileManager.default.copyItem(atPath: cluster.directory, toPath: kept)
+            print("kept the failed run's logs and data in \(kept)")
+        }
         // No shard epoch was led by two nodes.
         for (shardEpoch, leaders) in leadership(cluster) {
             #expect(leaders.count == 1, "shard@epoch \(shardEpoch) led by \(leaders)")

@@ -11,14 +11,14 @@ struct CoordinatorCoreTests {
             shardCount: 16, replicationFactor: 2, vnodes: 64)
     }
 
-    @Test("a replica joins the in-sync set once it reports its primary's position, and leaves it when it lags too far")
+    @Test("a replica joins the in-sync set only on its primary's word at the current epoch, and leaves it when it lags too far")
     func inSyncSet() throws {
         let start = ContinuousClock.Instant.now
         var core = CoordinatorCore(map: try Self.map(), suspectAfter: .seconds(10), downAfter: .seconds(20), now: start)
         core.maxInSyncLag = 100
-        core.joinSlack = 10
         let shard = core.map.shards[0]
         let (primary, replica) = (shard.replicas[0], shard.replicas[1])
+        let other = core.map.nodes.map(\.id).first { !shard.replicas.contains($0) }!
         #expect(core.map.shard(shard.id)?.inSync.contains(replica) == true)
 
         // Too far behind: out.
@@ -27,16 +27,30 @@ struct CoordinatorCoreTests {
         #expect(try core.heartbeat(from: replica, applied: [shard.id: 399], at: start) != nil)
         #expect(core.map.shard(shard.id)?.inSync == [primary])
         #expect(core.map.epoch == epoch + 1 && core.map.shard(shard.id)?.epoch == shard.epoch)
-        // Behind but within the lag bound: still out until it is within the join slack.
-        _ = try core.heartbeat(from: replica, applied: [shard.id: 480], at: start)
+        // Reporting the primary's very position is not enough: only the primary knows what it acknowledged.
+        _ = try core.heartbeat(from: replica, applied: [shard.id: 500], at: start)
         #expect(core.map.shard(shard.id)?.inSync == [primary])
-        _ = try core.heartbeat(from: replica, applied: [shard.id: 490], at: start)
+        // A vouch from another node, or from the primary at another shard epoch, counts for nothing.
+        let vouch = [shard.id: CoordinatorCore.CaughtUp(epoch: shard.epoch, followers: [replica])]
+        _ = try core.heartbeat(from: other, applied: [:], caughtUp: vouch, at: start)
+        _ = try core.heartbeat(
+            from: primary, applied: [shard.id: 500],
+            caughtUp: [shard.id: .init(epoch: shard.epoch + 1, followers: [replica])], at: start)
+        #expect(core.map.shard(shard.id)?.inSync == [primary])
+        // A vouch for a node that does not hold the shard adds nothing either.
+        _ = try core.heartbeat(
+            from: primary, applied: [shard.id: 500], caughtUp: [shard.id: .init(epoch: shard.epoch, followers: [other])],
+            at: start)
+        #expect(core.map.shard(shard.id)?.inSync == [primary])
+        _ = try core.heartbeat(from: primary, applied: [shard.id: 500], caughtUp: vouch, at: start)
         #expect(core.map.shard(shard.id)?.inSync == [primary, replica])
 
-        // A replica that reports less than before lost data: it leaves the in-sync set.
+        // A replica that reports less than before lost data: it leaves the in-sync set until vouched for again.
         _ = try core.heartbeat(from: replica, applied: [shard.id: 10], at: start)
         #expect(core.map.shard(shard.id)?.inSync == [primary])
         _ = try core.heartbeat(from: replica, applied: [shard.id: 500], at: start)
+        #expect(core.map.shard(shard.id)?.inSync == [primary])
+        _ = try core.heartbeat(from: primary, applied: [shard.id: 500], caughtUp: vouch, at: start)
         #expect(core.map.shard(shard.id)?.inSync == [primary, replica])
 
         // The primary dies (the others keep heartbeating): the in-sync replica is promoted, with a new shard epoch.
@@ -46,6 +60,41 @@ struct CoordinatorCoreTests {
         let promoted = try core.tick(at: start + .seconds(21))
         #expect(promoted?.shard(shard.id)?.primary == replica)
         #expect(promoted?.shard(shard.id)?.epoch == shard.epoch + 1)
+    }
+
+    @Test("a replica that returns after another node held the shard for it is not in sync until the primary vouches")
+    func returningReplica() throws {
+        let start = ContinuousClock.Instant.now
+        var core = CoordinatorCore(map: try Self.map(), suspectAfter: .seconds(1), downAfter: .seconds(2), now: start)
+        let shard = core.map.shards[0]
+        let (primary, replica) = (shard.replicas[0], shard.replicas[1])
+        let standIn = core.map.nodes.map(\.id).first { !shard.replicas.contains($0) }!
+        // The replica goes silent and down: the third node takes its place, and is vouched for.
+        var now = start
+        for _ in 0..<30 {
+            now += .milliseconds(100)
+            _ = try core.heartbeat(from: primary, applied: [shard.id: 100], at: now)
+            _ = try core.heartbeat(from: standIn, applied: [shard.id: 100], at: now)
+            _ = try core.tick(at: now)
+        }
+        var current = try #require(core.map.shard(shard.id))
+        #expect(current.replicas == [primary, standIn] && current.inSync == [primary])
+        _ = try core.heartbeat(
+            from: primary, applied: [shard.id: 200],
+            caughtUp: [shard.id: .init(epoch: current.epoch, followers: [standIn])], at: now)
+        #expect(core.map.shard(shard.id)?.inSync == [primary, standIn])
+        // Writes acknowledged with the stand-in; then the replica returns, takes its slot back, and reports
+        // the primary's position: it must not join (it may lack what the stand-in acknowledged).
+        _ = try core.heartbeat(from: replica, applied: [shard.id: 200], at: now)
+        current = try #require(core.map.shard(shard.id))
+        #expect(current.replicas == [primary, replica])
+        #expect(current.inSync == [primary])
+        _ = try core.heartbeat(from: primary, applied: [shard.id: 200], at: now)
+        #expect(core.map.shard(shard.id)?.inSync == [primary])
+        _ = try core.heartbeat(
+            from: primary, applied: [shard.id: 200],
+            caughtUp: [shard.id: .init(epoch: current.epoch, followers: [replica])], at: now)
+        #expect(core.map.shard(shard.id)?.inSync == [primary, replica])
     }
 
     @Test("silence makes a node suspect, then down with a new epoch; a heartbeat brings it back")
