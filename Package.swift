@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "StrataStorage", targets: ["StrataStorage"]),
         .library(name: "StrataWire", targets: ["StrataWire"]),
+        .library(name: "StrataClient", targets: ["StrataClient"]),
         // The raw RocksDB C API, exported so the benchmark package can measure
         // the Swift wrapper against the same loop written directly in C calls.
         .library(name: "CRocksDB", targets: ["CRocksDB"]),
@@ -30,6 +31,15 @@ let package = Package(
             // Placement math (token allocation walks the ring millions of times) is
             // optimized in debug builds too, so the property tests stay fast.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
+        .target(
+            name: "StrataClient",
+            dependencies: [
+                "StrataWire", "StrataCluster",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "StrataHTTP",

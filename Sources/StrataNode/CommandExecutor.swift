@@ -17,6 +17,8 @@ final class CommandExecutor: Sendable {
     let info: ServerInfo
     /// Followers' positions and the `acks=all` writes waiting on them.
     let progress: ReplicationProgress
+    /// Recent `REQID` request ids and their replies, so a retried write is applied once.
+    let requests = RequestLog()
 
     init(keyspace: Keyspace, topology: TopologyBox, tenants: TenantDirectory, stats: NodeStats, info: ServerInfo) {
         self.keyspace = keyspace
@@ -59,7 +61,9 @@ final class CommandExecutor: Sendable {
     static func classify(_ commands: [RESPCommand]) -> BatchKind {
         var kind = BatchKind.inlineRead
         for command in commands {
-            guard let name = command.arguments.first.map({ CommandName($0).upper }) else { continue }
+            guard var name = command.arguments.first.map({ CommandName($0).upper }) else { continue }
+            // REQID <id> <command ...> runs where its command runs.
+            if name == "REQID", command.arguments.count >= 3 { name = CommandName(command.arguments[2]).upper }
             if writeCommands.contains(name) { return .write }
             if !inlineCommands.contains(name) { kind = .blocking }
         }
@@ -134,6 +138,8 @@ struct CommandRun {
         guard let tenant = session.tenant else { throw .noAuth }
 
         switch name.upper {
+        case "REQID": try requestID(args, tenant, session: &session, now: now, reply: &reply)
+        case "WAITSEQ": try arity(args, 4, name); try waitForSequence(args, reply: &reply)
         case "GET": try arity(args, 2, name); try get(args[1], tenant, session, now, &reply)
         case "SET": try set(args, tenant, session, now, &reply)
         case "GETVER": try arity(args, 2, name); try getVersion(args[1], tenant, session, now, &reply)
@@ -177,6 +183,65 @@ struct CommandRun {
         }
     }
 
+    // MARK: Client library support
+
+    /// `REQID <id> <write command ...>`: runs the command once per tenant and id
+    /// (within the node's request log window) and answers `[reply, shard, version]`:
+    /// the command's reply, the shard it wrote (-1 if none) and that shard's
+    /// sequence number after it (the write's version, a read-your-writes token).
+    /// A repeated id gets the first attempt's answer without running again
+    /// (and, for `acks=all`, waits for the replicas of the shard it wrote).
+    /// Only successful attempts are remembered: one refused (`MOVED`,
+    /// `TRYAGAIN`) runs again when retried.
+    private func requestID(
+        _ args: [ByteBuffer], _ tenant: TenantContext, session: inout Session, now: Int64, reply: inout Reply
+    ) throws(CommandError) {
+        guard args.count >= 3 else { throw .arity("reqid") }
+        guard case .writer(let group) = mode, CommandName(args[2]).upper != "REQID" else {
+            throw CommandError(message: "ERR REQID wraps one write command")
+        }
+        let key = RequestLog.Key(tenant: tenant.name, id: Array(args[1].readableBytesView))
+        if let earlier = group.requestOutcomes[key] ?? executor.requests.outcome(for: key),
+            earlier.shard.map({ topology.map.shard($0)?.primary == topology.localNode }) ?? true
+        {
+            if let shard = earlier.shard { group.touch(shard) }
+            reply.buffer.writeBytes(earlier.reply)
+            return
+        }
+        let mark = group.touched.count
+        var inner = Reply(buffer: ByteBuffer(), version: reply.version)
+        // A refused or failed command throws: nothing is remembered; the caller sees the plain error.
+        try execute(RESPCommand(arguments: Array(args[2...])), session: &session, now: now, reply: &inner)
+        let start = reply.buffer.writerIndex
+        let shard = group.touched.count > mark ? group.touched.last : nil
+        reply.arrayHeader(3)
+        reply.buffer.writeImmutableBuffer(inner.buffer)
+        reply.integer(shard.map { Int64($0.rawValue) } ?? -1)
+        reply.integer(shard.flatMap { group.sequences[$0] }.map { Int64(clamping: $0) } ?? 0)
+        let bytes = reply.buffer.getBytes(at: start, length: reply.buffer.writerIndex - start) ?? []
+        group.requestOutcomes[key] = RequestLog.Outcome(reply: bytes, shard: shard, at: .now)
+    }
+
+    /// `WAITSEQ <shard> <sequence> <timeout ms>`: waits (at most the timeout, up to
+    /// one second) until this node has applied `shard` up to `sequence`, and answers
+    /// its sequence number then (`-1` when it does not hold the shard). A client
+    /// reading from a replica sends it before the read: a position short of its
+    /// session token means the replica is behind, and the read goes to the primary.
+    private func waitForSequence(_ args: [ByteBuffer], reply: inout Reply) throws(CommandError) {
+        let shard = ShardID(UInt32(clamping: try integer(args[1])))
+        let wanted = UInt64(clamping: try integer(args[2]))
+        let timeout = min(max(try integer(args[3]), 0), 1000)
+        guard var last = keyspace.lastVersion(of: shard) else { return reply.integer(-1) }
+        if last < wanted, timeout > 0, case .blocking = mode {
+            let deadline = ContinuousClock.now + .milliseconds(timeout)
+            while last < wanted, ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.001)
+                last = keyspace.lastVersion(of: shard) ?? 0
+            }
+        }
+        reply.integer(Int64(clamping: last))
+    }
+
     // MARK: Replication
 
     /// `REPLFETCH node shard after epoch mapEpoch [shard after epoch mapEpoch ...]`:
@@ -206,6 +271,10 @@ struct CommandRun {
                 reply.integer(-5)
                 continue
             }
+            // The epoch is read before the log: a planned failover's new primary drains this
+            // log up to `last` once it sees the new epoch, and a group committed before this
+            // node adopted that epoch must be in `last` (a later one is refused, see WriteQueue).
+            let epochHere = topology.map.shard(shard)?.epoch ?? 0
             let read: ReplicationLog.Read?
             do {
                 read = try keyspace.logEntries(shard, after: after, epoch: epoch, limit: 1000, maxBytes: max(budget, 1))
@@ -232,7 +301,7 @@ struct CommandRun {
                 reply.arrayHeader(3 + 2 * entries.count)
                 reply.integer(Int64(shard.rawValue))
                 reply.integer(Int64(clamping: keyspace.lastVersion(of: shard) ?? 0))
-                reply.integer(Int64(clamping: topology.map.shard(shard)?.epoch ?? 0))
+                reply.integer(Int64(clamping: epochHere))
                 for entry in entries {
                     reply.integer(Int64(clamping: entry.sequence))
                     reply.bulk(entry.payload)

@@ -288,6 +288,15 @@ final class WriteGroup {
     private(set) var shardOf: [DataKey: ShardID] = [:]
     /// The shard of every staged write, in order (so a caller can tell which shards a command wrote).
     private(set) var touched: [ShardID] = []
+    /// Outcomes of the group's `REQID` requests, remembered once the group is committed.
+    var requestOutcomes: [RequestLog.Key: RequestLog.Outcome] = [:]
+
+    /// Counts `shard` as written by the current command without staging anything: a
+    /// repeated `REQID` write waits for the replicas of the shard its first attempt wrote.
+    func touch(_ shard: ShardID) {
+        guard sequences[shard] != nil else { return }
+        touched.append(shard)
+    }
 
     /// The current epoch of a shard this node leads.
     let epochs: (ShardID) -> UInt64

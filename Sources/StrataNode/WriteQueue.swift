@@ -57,6 +57,8 @@ final class WriteQueue: Sendable {
         message: "TRYAGAIN this node has no valid lease from the coordinator; the shard may be moving, retry")
 
     /// The error client writes get when the lease expired while they were committed.
+    static let changedHands = CommandError(
+        message: "TRYAGAIN the shard changed hands during the commit; the write may not survive")
     static let leaseLost = CommandError(
         message: "TRYAGAIN the lease expired while the write was committed; it may or may not survive")
 
@@ -141,14 +143,17 @@ final class WriteQueue: Sendable {
             results.reserveCapacity(requests.count)
             // Per request that waits for its replicas (acks=all): the shards it wrote.
             var replicated: [Int: Set<ShardID>] = [:]
+            // Per request: the shards it wrote.
+            var wrote: [Int: Set<ShardID>] = [:]
             for (index, request) in requests.enumerated() {
                 var session = request.session
                 var out = request.allocator.buffer(capacity: 64 * request.commands.count)
                 if leased {
                     let mark = group.touched.count
                     _ = executor.execute(request.commands, session: &session, into: &out, mode: .writer(group))
-                    if session.waitsForReplicas && group.touched.count > mark {
-                        replicated[index] = Set(group.touched[mark...])
+                    if group.touched.count > mark {
+                        wrote[index] = Set(group.touched[mark...])
+                        if session.waitsForReplicas { replicated[index] = wrote[index] }
                     }
                 } else {
                     out = request.errorReplies(Self.noLease)
@@ -163,6 +168,20 @@ final class WriteQueue: Sendable {
                 if !requests.isEmpty, leased, !hasLease() {
                     for index in requests.indices { results[index] = (requests[index].errorReplies(Self.leaseLost), requests[index].session) }
                     replicated = [:]
+                }
+                // A new map during the commit may have handed a written shard to another node (a
+                // planned failover drains this log only up to what it saw): such writes cannot be acknowledged.
+                let now = executor.topologyBox.current
+                let moved = Set(group.touched.filter { now.map.shard($0)?.primary != now.localNode })
+                if !moved.isEmpty {
+                    for (index, shards) in wrote where !shards.isDisjoint(with: moved) {
+                        results[index] = (requests[index].errorReplies(Self.changedHands), requests[index].session)
+                        replicated[index] = nil
+                    }
+                }
+                // Request ids are remembered only for writes answered as done.
+                if moved.isEmpty, !requests.isEmpty, !leased || hasLease() {
+                    executor.requests.remember(group.requestOutcomes)
                 }
             } catch {
                 for replication in pending { replication.done(.failure(error)) }
