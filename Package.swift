@@ -88,6 +88,7 @@ let package = Package(
         ),
         .testTarget(name: "StrataStorageTests", dependencies: ["StrataStorage", "StorageCrashWriter"]),
         .testTarget(name: "StrataClusterTests", dependencies: ["StrataCluster"]),
+        .testTarget(name: "StrataClientTests", dependencies: ["StrataClient"]),
         .testTarget(name: "StrataCoordinatorTests", dependencies: ["StrataCoordinator", "StrataCluster"]),
         .testTarget(
             name: "StrataNodeTests",
@@ -95,7 +96,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["strata", "StrataWire", "StrataCluster", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "strata", "StrataWire", "StrataCluster", "StrataClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "StrataWireTests",

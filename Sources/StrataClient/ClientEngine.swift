@@ -34,6 +34,13 @@ final class ClientEngine: Sendable {
     let retries = Atomic<Int>(0)
     /// Second requests sent by hedged reads.
     let hedges = Atomic<Int>(0)
+    /// `MOVED` redirects followed.
+    let redirects = Atomic<Int>(0)
+    /// Attempts per node.
+    private let attemptsByNode = Mutex<[NodeID: Int]>([:])
+
+    /// Attempts sent to each node so far.
+    var attemptsPerNode: [NodeID: Int] { attemptsByNode.withLock { $0 } }
 
     private struct PoolKey: Hashable {
         let node: NodeID
@@ -146,6 +153,7 @@ final class ClientEngine: Sendable {
                     let text = String(buffer: message)
                     if text.hasPrefix("MOVED ") {
                         redirects += 1
+                        self.redirects.add(1, ordering: .relaxed)
                         guard redirects <= configuration.maxRedirects else {
                             throw StrataError(
                                 .movedExhausted, "still redirected after \(redirects - 1) redirects: \(text)",
@@ -249,6 +257,7 @@ final class ClientEngine: Sendable {
         deadline: ContinuousClock.Instant
     ) async throws -> RESPValue {
         attempts.add(1, ordering: .relaxed)
+        attemptsByNode.withLock { $0[node.id, default: 0] += 1 }
         let pool = pool(for: node, acks: operation.isWrite ? operation.options.acks ?? configuration.acks : nil)
         let started = ContinuousClock.now
         do {

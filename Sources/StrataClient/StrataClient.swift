@@ -102,6 +102,34 @@ public struct StrataClient: Sendable, Service {
         engine.shutdown()
     }
 
+    /// What the client has done so far: attempts, retries, redirects, hedges, per-node attempts and breaker states.
+    public var statistics: Statistics {
+        let nodes = engine.attemptsPerNode
+        return Statistics(
+            attempts: engine.attempts.load(ordering: .relaxed), retries: engine.retries.load(ordering: .relaxed),
+            redirects: engine.redirects.load(ordering: .relaxed), hedges: engine.hedges.load(ordering: .relaxed),
+            mapFetches: engine.view.fetchCount, attemptsPerNode: nodes,
+            breakers: Dictionary(uniqueKeysWithValues: nodes.keys.map { ($0, engine.breakerState($0)) }))
+    }
+
+    /// Counters of a client's activity, for metrics and tests.
+    public struct Statistics: Sendable {
+        /// Requests sent to nodes, first attempts and retries.
+        public var attempts: Int
+        /// Retries (after retryable failures).
+        public var retries: Int
+        /// `MOVED` redirects followed.
+        public var redirects: Int
+        /// Second requests of hedged reads.
+        public var hedges: Int
+        /// Cluster map fetches on demand (pushes not counted).
+        public var mapFetches: Int
+        /// Attempts per node.
+        public var attemptsPerNode: [NodeID: Int]
+        /// Each contacted node's circuit breaker.
+        public var breakers: [NodeID: CircuitBreaker.State]
+    }
+
     // MARK: Keys and values
 
     private func hash(_ key: [UInt8]) -> UInt64 {

@@ -132,6 +132,13 @@ struct CommandRun {
             case "REPLFETCH": return try replicationFetch(args, reply: &reply)
             case "REPLSNAPSHOT": try arity(args, 2, name); return try replicationSnapshot(args[1], reply: &reply)
             case "SHARDCHECKSUM": try arity(args, 2, name); return try shardChecksum(args[1], reply: &reply)
+            case "DEBUG":
+                // DEBUG FOLLOW-PAUSE <ms>: a drill; this node's replicas stop fetching for a while.
+                guard args.count == 3, CommandName(args[1]).upper == "FOLLOW-PAUSE" else {
+                    throw CommandError(message: "ERR usage: DEBUG FOLLOW-PAUSE <milliseconds>")
+                }
+                executor.progress.pauseFollowing(for: .milliseconds(min(max(try integer(args[2]), 0), 600_000)))
+                return reply.ok()
             default: throw CommandError(message: "ERR internal connections only replicate")
             }
         }

@@ -84,6 +84,10 @@ final class ReplicaFollower: Sendable {
         var retryAt: [String: (date: Date, pause: TimeInterval)] = [:]
         while isRunning {
             var progressed = false
+            if progress.isFollowingPaused {
+                Thread.sleep(forTimeInterval: Self.idlePause)
+                continue
+            }
             for (address, shards) in followedShards() {
                 if let retry = retryAt[address], retry.date > Date() { continue }
                 do {

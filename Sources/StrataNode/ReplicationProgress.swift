@@ -40,6 +40,18 @@ final class ReplicationProgress: Sendable {
         var primaryLast: [ShardID: UInt64] = [:]
         /// As a new primary after a planned failover: the old primary each shard drains first.
         var handoffs: [ShardID: Handoff] = [:]
+        /// As a replica: no fetching before this instant (`DEBUG FOLLOW-PAUSE`).
+        var followPausedUntil: ContinuousClock.Instant?
+    }
+
+    /// Stops this node's replica fetching for `duration` (a drill: makes the replicas lag on purpose).
+    func pauseFollowing(for duration: Duration) {
+        state.withLock { $0.followPausedUntil = .now + duration }
+    }
+
+    /// Whether replica fetching is paused now.
+    var isFollowingPaused: Bool {
+        state.withLock { state in state.followPausedUntil.map { ContinuousClock.now < $0 } ?? false }
     }
 
     /// A shard this node leads since a planned failover, before it drained the old primary's log.
