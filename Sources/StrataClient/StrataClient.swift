@@ -57,6 +57,12 @@ public struct Versioned: Sendable, Hashable {
     public var value: [UInt8]
     /// Its version, for `compareAndSet(expectedVersion:)`.
     public var version: UInt64
+
+    /// A value at a version.
+    public init(value: [UInt8], version: UInt64) {
+        self.value = value
+        self.version = version
+    }
 }
 
 /// When `set` writes.

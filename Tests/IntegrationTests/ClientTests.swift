@@ -243,3 +243,105 @@ struct ClientTests {
         #expect(stats.attempts == 100 + stats.retries)
     }
 }
+
+extension ClientTests {
+    struct Profile: Codable, Equatable {
+        var name: String
+        var visits: Int
+    }
+
+    @Test("the typed API on a cluster: multi-key calls split by shard and reassembled in order, scan, CAS, conditions, TTL, Codable, errors naming node and shard", .timeLimit(.minutes(2)))
+    func typedAPI() async throws {
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 1500, heartbeatIntervalMs: 200, internalSecret: ReplicationTests.secret)
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let client = try StrataClient(configuration: Self.configuration(cluster))
+
+        // 100 keys over many shards: one MSET per shard, results in request order.
+        let pairs = (0..<100).map { (key: "user:\($0)", value: Array("value \($0)".utf8)) }
+        let map = try cluster.map()
+        #expect(Set(pairs.map { map.shard(forHash: Self.hash($0.key)).id }).count > 5)
+        try await client.multiSet(pairs)
+        let keys = pairs.map(\.key) + ["user:missing"]
+        let values = try await client.multiGet(keys.reversed())
+        #expect(values.first! == nil)
+        #expect(values.dropFirst().map { $0.map { String(decoding: $0, as: UTF8.self) } } == (0..<100).reversed().map { "value \($0)" })
+
+        // Scan: every key exactly once, across all shards and nodes.
+        var scanned: [String] = []
+        for try await key in client.scan(matching: "user:*", batch: 7) { scanned.append(key) }
+        #expect(scanned.count == 100 && Set(scanned) == Set(pairs.map(\.key)))
+
+        // Versions and compare-and-set.
+        let current = try #require(try await client.getWithVersion("user:1"))
+        let next = try await client.compareAndSet("user:1", Array("cas".utf8), expectedVersion: current.version)
+        #expect(next > current.version)
+        #expect(try await client.getWithVersion("user:1") == Versioned(value: Array("cas".utf8), version: next))
+        do {
+            try await client.compareAndSet("user:1", Array("late".utf8), expectedVersion: current.version)
+            Issue.record("a stale version must conflict")
+        } catch let error as StrataError {
+            #expect(error.code == .versionConflict && error.currentVersion == next)
+            #expect(error.shard == map.shard(forHash: Self.hash("user:1")).id && error.node != nil, "\(error)")
+        }
+
+        // Conditions, delete, increment, TTL.
+        #expect(try await client.set("fresh", "1", condition: .ifPresent) == false)
+        #expect(try await client.set("fresh", "1", condition: .ifAbsent) == true)
+        #expect(try await client.set("fresh", "2", condition: .ifAbsent) == false)
+        #expect(try await client.delete("fresh") == true)
+        #expect(try await client.delete("fresh") == false)
+        #expect(try await client.increment("hits", by: 41) == 41)
+        #expect(try await client.increment("hits") == 42)
+        try await client.set("short", "lived", ttl: .milliseconds(150))
+        #expect(try await client.getString("short") == "lived")
+        #expect(try await client.expire("user:2", after: .milliseconds(100)) == true)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await client.getString("short") == nil)
+        #expect(try await client.get("user:2") == nil)
+
+        // Codable (JSON by default).
+        try await client.set("profile:7", encoding: Profile(name: "Ada", visits: 3))
+        #expect(try await client.get("profile:7", as: Profile.self) == Profile(name: "Ada", visits: 3))
+        #expect(try await client.getString("profile:7") == #"{"name":"Ada","visits":3}"#)
+
+        // Errors carry a code and name the node and shard.
+        do {
+            try await client.increment("user:3")
+            Issue.record("INCR of a non-integer must fail")
+        } catch let error as StrataError {
+            #expect(error.code == .invalidArgument)
+            let shard = map.shard(forHash: Self.hash("user:3"))
+            #expect(error.description.contains("node \(shard.primary!)") && error.description.contains("shard \(shard.id)"), "\(error)")
+        }
+    }
+
+    @Test("hedged reads: a read stuck on a slow replica is also sent to another one, and the first answer wins", .timeLimit(.minutes(1)))
+    func hedgedReads() async throws {
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 1500, heartbeatIntervalMs: 200, replicationFactor: 3, internalSecret: ReplicationTests.secret)
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let proxy = try TestProxy(target: Self.port(cluster, "n3"))
+        defer { proxy.stop() }
+        var configuration = Self.configuration(cluster)
+        configuration.readPolicy = .zoneAffinity
+        configuration.zone = "n3"
+        configuration.hedgeAfterAtLeast = .milliseconds(5)
+        configuration.addressOverrides = ["n3": .init(host: "127.0.0.1", port: proxy.port)]
+        let client = try StrataClient(configuration: configuration)
+        try await client.set("hedge", "ok")
+        try ReplicationTests.waitForConvergence(cluster)
+        _ = try await client.getString("hedge")  // connections open
+        proxy.setDelay(.milliseconds(300))
+        let started = ContinuousClock.now
+        for _ in 0..<10 { #expect(try await client.getString("hedge") == "ok") }
+        let took = ContinuousClock.now - started
+        let stats = client.statistics
+        #expect(stats.hedges >= 10)
+        let others = (stats.attemptsPerNode["n1"] ?? 0) + (stats.attemptsPerNode["n2"] ?? 0)
+        #expect(others >= 10, "each hedge went to another replica: \(stats.attemptsPerNode)")
+        print("CLIENT hedged reads: 10 reads through a replica delayed 300 ms took \(took) with hedging after 5 ms")
+    }
+}
