@@ -83,13 +83,11 @@ public enum SetCondition: Sendable, Hashable {
 /// connections when it ends):
 ///
 /// ```swift
-/// let client = try StrataClient(configuration: .init(
-///     source: .coordinator(host: "127.0.0.1", port: 7400), tenant: "default"))
+/// let client = try StrataClient(configuration: .init(clusterConfigPath: "cluster.json"))
 /// try await withThrowingDiscardingTaskGroup { group in
 ///     group.addTask { try await client.run() }
-///     try await client.set("greeting", "hello")
-///     let greeting = try await client.getString("greeting")
-///     print(greeting ?? "missing")
+///     try await client.set("greeting", "hello", ttl: .seconds(60))
+///     print(try await client.getString("greeting") ?? "missing")
 ///     group.cancelAll()
 /// }
 /// ```

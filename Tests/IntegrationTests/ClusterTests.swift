@@ -15,7 +15,7 @@ struct ClusterTests {
         /// Starts the cluster; with `internalSecret` its nodes replicate.
         static func start(
             downAfterMs: Int = 1000, heartbeatIntervalMs: Int = 100, replicationFactor: Int = 2,
-            internalSecret: String? = nil, nodeArguments: [String] = []
+            internalSecret: String? = nil, nodeArguments: [String] = [], tenants: [String: ClusterConfig.Tenant] = [:]
         ) throws -> Cluster {
             let directory = NodeProcess.temporaryDirectory()
             let coordinatorPort = NodeProcess.freePort()
@@ -28,7 +28,7 @@ struct ClusterTests {
                     .init(id: $0, host: "127.0.0.1", dataPort: UInt16(NodeProcess.freePort()), metricsPort: nil,
                           dataDir: directory + "/" + $0, zone: $0)
                 },
-                replicationFactor: replicationFactor, shardCount: 16, vnodes: 64, tenants: [:], defaultTenant: .loopback)
+                replicationFactor: replicationFactor, shardCount: 16, vnodes: 64, tenants: tenants, defaultTenant: .loopback)
             config.internalSecret = internalSecret
             let coordinator = try NodeProcess.coordinator(config: config, directory: directory)
             var nodes: [String: NodeProcess] = [:]
