@@ -41,6 +41,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(name: "StrataBench", dependencies: ["StrataClient"]),
         .target(
             name: "StrataHTTP",
             dependencies: [
@@ -75,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: [
-                "StrataNode", "StrataCoordinator", "StrataCluster", "StrataWire",
+                "StrataNode", "StrataCoordinator", "StrataCluster", "StrataWire", "StrataClient", "StrataBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

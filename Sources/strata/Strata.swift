@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import StrataBench
+import StrataClient
 import StrataCluster
 import StrataCoordinator
 import StrataNode
@@ -15,7 +17,7 @@ struct Strata: AsyncParsableCommand {
         abstract: "A sharded key-value store with a write-through cache tier.",
         subcommands: [
             CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, FailoverCommand.self, HashSecretCommand.self,
-            ConfigCommand.self,
+            ConfigCommand.self, ClientLatencyCommand.self,
         ]
     )
 }
@@ -220,6 +222,37 @@ struct ConfigCommand: ParsableCommand {
             for node in cluster.nodes {
                 print("\(node.id) \(node.host) \(node.dataPort) \(node.metricsPort.map(String.init) ?? "-")")
             }
+        }
+    }
+}
+
+/// `strata client-latency`: StrataClient round trips, one at a time, against one node.
+struct ClientLatencyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client-latency",
+        abstract: "Measure StrataClient set/get round trips (one in flight) against a standalone node or a cluster.",
+        discussion: "Prints one CSV line per operation: operation,requests,p50_ms,p99_ms,rps.")
+
+    @Option(help: "A standalone node's host.") var host = "127.0.0.1"
+    @Option(help: "A standalone node's port (omit with --config).") var port: Int?
+    @Option(help: "A cluster.json instead of a standalone node.") var config: String?
+    @Option(help: "Round trips per operation.") var requests = 100_000
+    @Option(help: "Bytes per value.") var valueSize = 100
+    @Option(help: "Keys drawn from key:0 ..< keyspace.") var keyspace = 100_000
+
+    func run() async throws {
+        let configuration: StrataClientConfiguration
+        if let config {
+            configuration = try StrataClientConfiguration(clusterConfigPath: config)
+        } else {
+            configuration = StrataClientConfiguration(source: .standaloneNode(host: host, port: port ?? 7379))
+        }
+        let client = try StrataClient(configuration: configuration)
+        let benchmark = ClientLatencyBenchmark(client: client, requests: requests, valueSize: valueSize, keyspace: keyspace)
+        for result in try await benchmark.run() {
+            let p50 = Double(result.p50 / .nanoseconds(1)) / 1e6
+            let p99 = Double(result.p99 / .nanoseconds(1)) / 1e6
+            print("\(result.operation),\(result.requests),\(String(format: "%.3f,%.3f,%.0f", p50, p99, result.requestsPerSecond))")
         }
     }
 }

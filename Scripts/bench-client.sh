@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Client round trips, one request in flight: StrataClient set/get against a
+# standalone Strata node, side by side with redis-benchmark -c 1 against
+# redis-server (appendonly yes, appendfsync everysec) and, for reference,
+# redis-benchmark -c 1 against the same Strata node. Both servers fresh each
+# round, rounds interleaved; medians of p50 and p99.
+#   Scripts/bench-client.sh [--rounds 3] [--requests 100000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=3
+requests=100000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds=$2; shift 2 ;;
+    --requests) requests=$2; shift 2 ;;
+    *) echo "usage: $0 [--rounds N] [--requests N]" >&2; exit 2 ;;
+  esac
+done
+Scripts/bootstrap.sh
+swift build -c release --product strata 2>&1 | tail -n 1
+work=$(mktemp -d /tmp/strata-bench-client.XXXXXX)
+strata_port=17381
+redis_port=17382
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+start_servers() {
+  rm -rf "$work/strata" "$work/redis"; mkdir -p "$work/redis"
+  .build/release/strata node --standalone --port $strata_port --data-dir "$work/strata" --log-level warning >"$work/strata.log" 2>&1 &
+  pids+=($!)
+  redis-server --port $redis_port --dir "$work/redis" --appendonly yes --appendfsync everysec --save "" --daemonize no >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  for port in $strata_port $redis_port; do
+    for _ in $(seq 1 100); do [ "$(redis-cli -p $port PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+  done
+}
+stop_servers() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+
+# redis-benchmark --csv: "test","rps","avg","min","p50","p95","p99","max" (ms).
+redis_bench() { # port label
+  redis-benchmark -p "$1" -t set,get -n "$requests" -r 100000 -d 100 -c 1 --csv 2>/dev/null \
+    | tr -d '"' | awk -F, -v label="$2" -v round="$round" '$1=="SET"||$1=="GET" {print round, label, tolower($1), $5, $7}'
+}
+client_bench() {
+  .build/release/strata client-latency --port $strata_port --requests "$requests" --value-size 100 --keyspace 100000 \
+    | awk -F, -v round="$round" '{print round, "client", $1, $3, $4}'
+}
+
+results="$work/results.txt"
+: >"$results"
+for round in $(seq 1 "$rounds"); do
+  start_servers
+  if [ $((round % 2)) -eq 1 ]; then
+    client_bench | tee -a "$results"; redis_bench $redis_port redis | tee -a "$results"
+  else
+    redis_bench $redis_port redis | tee -a "$results"; client_bench | tee -a "$results"
+  fi
+  redis_bench $strata_port strata-resp | tee -a "$results"
+  stop_servers
+done
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo
+echo "| op | StrataClient p50 / p99 (ms) | redis-benchmark -c 1 vs Redis p50 / p99 (ms) | ratio p50 | ratio p99 | redis-benchmark vs Strata node p50 / p99 |"
+echo "| --- | --- | --- | --- | --- | --- |"
+for op in set get; do
+  c50=$(awk -v o=$op '$2=="client" && $3==o {print $4}' "$results" | median)
+  c99=$(awk -v o=$op '$2=="client" && $3==o {print $5}' "$results" | median)
+  r50=$(awk -v o=$op '$2=="redis" && $3==o {print $4}' "$results" | median)
+  r99=$(awk -v o=$op '$2=="redis" && $3==o {print $5}' "$results" | median)
+  s50=$(awk -v o=$op '$2=="strata-resp" && $3==o {print $4}' "$results" | median)
+  s99=$(awk -v o=$op '$2=="strata-resp" && $3==o {print $5}' "$results" | median)
+  echo "| ${op^^} | $c50 / $c99 | $r50 / $r99 | $(awk -v a="$c50" -v b="$r50" 'BEGIN{printf "%.2fx", a/b}') | $(awk -v a="$c99" -v b="$r99" 'BEGIN{printf "%.2fx", a/b}') | $s50 / $s99 |"
+done
