@@ -45,6 +45,9 @@ redis_bench() { # port label
 client_bench() {
   .build/release/strata client-latency --port $strata_port --requests "$requests" --value-size 100 --keyspace 100000 \
     | awk -F, -v round="$round" '{print round, "client", $1, $3, $4}'
+  # The same loop on the client's own event loop (StrataClient.preferredExecutor).
+  .build/release/strata client-latency --port $strata_port --requests "$requests" --value-size 100 --keyspace 100000 \
+    --client-executor | awk -F, -v round="$round" '{print round, "client-loop", $1, $3, $4}'
 }
 
 results="$work/results.txt"
@@ -62,14 +65,17 @@ done
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
-echo "| op | StrataClient p50 / p99 (ms) | redis-benchmark -c 1 vs Redis p50 / p99 (ms) | ratio p50 | ratio p99 | redis-benchmark vs Strata node p50 / p99 |"
-echo "| --- | --- | --- | --- | --- | --- |"
+echo "| op | StrataClient p50 / p99 (ms) | on its event loop p50 / p99 | Redis (redis-benchmark -c 1) p50 / p99 | ratio p50 | ratio p99 | on its loop: ratio p50 / p99 | redis-benchmark -c 1 vs the Strata node p50 / p99 |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for op in set get; do
   c50=$(awk -v o=$op '$2=="client" && $3==o {print $4}' "$results" | median)
   c99=$(awk -v o=$op '$2=="client" && $3==o {print $5}' "$results" | median)
+  l50=$(awk -v o=$op '$2=="client-loop" && $3==o {print $4}' "$results" | median)
+  l99=$(awk -v o=$op '$2=="client-loop" && $3==o {print $5}' "$results" | median)
   r50=$(awk -v o=$op '$2=="redis" && $3==o {print $4}' "$results" | median)
   r99=$(awk -v o=$op '$2=="redis" && $3==o {print $5}' "$results" | median)
   s50=$(awk -v o=$op '$2=="strata-resp" && $3==o {print $4}' "$results" | median)
   s99=$(awk -v o=$op '$2=="strata-resp" && $3==o {print $5}' "$results" | median)
-  echo "| ${op^^} | $c50 / $c99 | $r50 / $r99 | $(awk -v a="$c50" -v b="$r50" 'BEGIN{printf "%.2fx", a/b}') | $(awk -v a="$c99" -v b="$r99" 'BEGIN{printf "%.2fx", a/b}') | $s50 / $s99 |"
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", a/b}'; }
+  echo "| ${op^^} | $c50 / $c99 | $l50 / $l99 | $r50 / $r99 | $(ratio $c50 $r50) | $(ratio $c99 $r99) | $(ratio $l50 $r50) / $(ratio $l99 $r99) | $s50 / $s99 |"
 done

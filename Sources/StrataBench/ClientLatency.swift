@@ -34,8 +34,16 @@ public struct ClientLatencyBenchmark: Sendable {
         self.keyspace = keyspace
     }
 
-    /// Runs sets, then gets of the same key space (so most gets hit), and returns both results.
-    public func run() async throws -> [Result] {
+    /// Runs sets, then gets of the same key space (so most gets hit), and returns both results;
+    /// with `onClientExecutor`, on the client's event loop (`StrataClient.preferredExecutor`).
+    public func run(onClientExecutor: Bool = false) async throws -> [Result] {
+        if onClientExecutor {
+            return try await withTaskExecutorPreference(client.preferredExecutor) { try await measure() }
+        }
+        return try await measure()
+    }
+
+    private func measure() async throws -> [Result] {
         let value = [UInt8](repeating: UInt8(ascii: "x"), count: valueSize)
         var generator = SystemRandomNumberGenerator()
         var results: [Result] = []

@@ -20,7 +20,10 @@ final class ClientEngine: Sendable {
     let configuration: StrataClientConfiguration
     let view: ClusterView
     let tenant: [UInt8]
-    private let group: EventLoopGroup
+    /// The one event loop every connection of this client uses.
+    private let loop: EventLoop
+    /// Runs tasks on that loop (see `StrataClient.preferredExecutor`).
+    let executor: EventLoopExecutor
     private let pools = Mutex<[PoolKey: NodePool]>([:])
     private let breakers = Mutex<[NodeID: CircuitBreaker]>([:])
     private let budget: Mutex<RetryBudget>
@@ -49,8 +52,9 @@ final class ClientEngine: Sendable {
 
     init(configuration: StrataClientConfiguration) throws {
         self.configuration = configuration
-        group = MultiThreadedEventLoopGroup.singleton
-        view = try ClusterView(source: configuration.source, group: group, timeout: configuration.connectTimeout)
+        loop = MultiThreadedEventLoopGroup.singleton.next()
+        executor = EventLoopExecutor(loop)
+        view = try ClusterView(source: configuration.source, group: loop, timeout: configuration.connectTimeout)
         tenant = Array((configuration.tenant ?? "default").utf8)
         budget = Mutex(RetryBudget(
             ratio: configuration.retryRatio, floor: configuration.retryFloor, window: configuration.retryWindow))
@@ -84,7 +88,7 @@ final class ClientEngine: Sendable {
             let address = configuration.addressOverrides[node.id]
                 ?? .init(host: node.host, port: Int(node.dataPort))
             let pool = NodePool(
-                node: node.id, host: address.host, port: address.port, group: group, setup: setup,
+                node: node.id, host: address.host, port: address.port, group: loop, setup: setup,
                 size: configuration.connectionsPerNode, maxWaiters: configuration.maxWaitersPerNode,
                 connectTimeout: configuration.connectTimeout)
             pools[key] = pool

@@ -106,6 +106,12 @@ public struct StrataClient: Sendable, Service {
         engine.shutdown()
     }
 
+    /// The executor of the event loop that owns this client's connections. Running a
+    /// latency-critical loop on it — `withTaskExecutorPreference(client.preferredExecutor) { … }` —
+    /// keeps each request and its reply on one thread (no hand-off between the
+    /// caller's thread and the loop), which roughly halves a round trip's overhead.
+    public var preferredExecutor: any TaskExecutor { engine.executor }
+
     /// What the client has done so far: attempts, retries, redirects, hedges, per-node attempts and breaker states.
     public var statistics: Statistics {
         let nodes = engine.attemptsPerNode

@@ -239,6 +239,7 @@ struct ClientLatencyCommand: AsyncParsableCommand {
     @Option(help: "Round trips per operation.") var requests = 100_000
     @Option(help: "Bytes per value.") var valueSize = 100
     @Option(help: "Keys drawn from key:0 ..< keyspace.") var keyspace = 100_000
+    @Flag(help: "Run the loop on the client's event loop (StrataClient.preferredExecutor).") var clientExecutor = false
 
     func run() async throws {
         let configuration: StrataClientConfiguration
@@ -249,7 +250,7 @@ struct ClientLatencyCommand: AsyncParsableCommand {
         }
         let client = try StrataClient(configuration: configuration)
         let benchmark = ClientLatencyBenchmark(client: client, requests: requests, valueSize: valueSize, keyspace: keyspace)
-        for result in try await benchmark.run() {
+        for result in try await benchmark.run(onClientExecutor: clientExecutor) {
             let p50 = Double(result.p50 / .nanoseconds(1)) / 1e6
             let p99 = Double(result.p99 / .nanoseconds(1)) / 1e6
             print("\(result.operation),\(result.requests),\(String(format: "%.3f,%.3f,%.0f", p50, p99, result.requestsPerSecond))")

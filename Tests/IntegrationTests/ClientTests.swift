@@ -29,6 +29,11 @@ struct ClientTests {
         configuration.maxAttempts = 8
         // Not run(): the map is fetched on first use and not followed, so it goes stale.
         let client = try StrataClient(configuration: configuration)
+        // This one runs: it follows the coordinator's pushes.
+        let follower = try StrataClient(configuration: configuration)
+        let following = Task { try await follower.run() }
+        defer { following.cancel() }
+        try await follower.set("warm-up", "1")
 
         for i in 0..<200 { try await client.set("key\(i)", "v\(i)") }
         for i in 0..<200 { #expect(try await client.getString("key\(i)") == "v\(i)") }
@@ -63,8 +68,11 @@ struct ClientTests {
         stats = client.statistics
         #expect(stats.redirects >= 1)
         #expect(stats.mapFetches == 2, "one refresh for every redirect of the burst")
+        // The running client got the new map pushed: no redirect, no fetch beyond its first.
+        try await follower.set("key0", "pushed")
+        #expect(follower.statistics.redirects == 0 && follower.statistics.mapFetches <= 1)
         let value = try #require(try await client.getString("key0"))
-        #expect(value.hasPrefix("moved"))
+        #expect(value == "pushed")
         let newPrimary = try cluster.map().shard(shard.id)!.primary!
         #expect(newPrimary == shard.replicas[1])
         #expect(try RESPTestClient(port: Self.port(cluster, newPrimary)).call("GET", "key0").text == value)
@@ -167,6 +175,27 @@ struct ClientTests {
         #expect(client.statistics.retries == 1)
         #expect(try node.client().call("GET", "counter").text == "1", "applied once, not twice")
         #expect(try await client.increment("counter", by: 5) == 6)
+    }
+
+    @Test("requests are pipelined: 200 concurrent requests share one connection per node", .timeLimit(.minutes(1)))
+    func pipelining() async throws {
+        let node = try NodeProcess.standalone()
+        defer { node.cleanup() }
+        var configuration = StrataClientConfiguration(source: .standaloneNode(host: "127.0.0.1", port: node.port))
+        configuration.connectionsPerNode = 1
+        let client = try StrataClient(configuration: configuration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 { group.addTask { try await client.set("p\(i)", "\(i)") } }
+            try await group.waitForAll()
+        }
+        let values = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for i in 0..<200 { group.addTask { (i, try await client.getString("p\(i)")) } }
+            return try await group.reduce(into: [Int: String]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(values.count == 200 && values.allSatisfy { $0.value == String($0.key) })
+        // The client's one connection and this one.
+        let info = try node.client().call("INFO", "clients").text ?? ""
+        #expect(info.contains("connected_clients:2"), "\(info)")
     }
 
     @Test("a node's circuit breaker opens when it dies, lets one probe through after the cool-down, and closes when it is back", .timeLimit(.minutes(2)))
