@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "StrataStorage", targets: ["StrataStorage"]),
         .library(name: "StrataWire", targets: ["StrataWire"]),
         .library(name: "StrataClient", targets: ["StrataClient"]),
+        .library(name: "StrataCache", targets: ["StrataCache"]),
         // The raw RocksDB C API, exported so the benchmark package can measure
         // the Swift wrapper against the same loop written directly in C calls.
         .library(name: "CRocksDB", targets: ["CRocksDB"]),
@@ -42,6 +43,7 @@ let package = Package(
             ]
         ),
         .target(name: "StrataBench", dependencies: ["StrataClient"]),
+        .target(name: "StrataCache"),
         .target(
             name: "StrataHTTP",
             dependencies: [
@@ -90,6 +92,7 @@ let package = Package(
         .testTarget(name: "StrataStorageTests", dependencies: ["StrataStorage", "StorageCrashWriter"]),
         .testTarget(name: "StrataClusterTests", dependencies: ["StrataCluster"]),
         .testTarget(name: "StrataClientTests", dependencies: ["StrataClient"]),
+        .testTarget(name: "StrataCacheTests", dependencies: ["StrataCache"]),
         .testTarget(name: "StrataCoordinatorTests", dependencies: ["StrataCoordinator", "StrataCluster"]),
         .testTarget(
             name: "StrataNodeTests",
