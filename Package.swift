@@ -43,7 +43,11 @@ let package = Package(
             ]
         ),
         .target(name: "StrataBench", dependencies: ["StrataClient"]),
-        .target(name: "StrataCache"),
+        .target(
+            name: "StrataCache",
+            // The eviction policy runs millions of simulated accesses in the hit-ratio tests.
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
         .target(
             name: "StrataHTTP",
             dependencies: [
@@ -78,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: [
-                "StrataNode", "StrataCoordinator", "StrataCluster", "StrataWire", "StrataClient", "StrataBench",
+                "StrataNode", "StrataCoordinator", "StrataCluster", "StrataWire", "StrataClient", "StrataBench", "StrataCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
