@@ -36,7 +36,7 @@ let package = Package(
         .target(
             name: "StrataClient",
             dependencies: [
-                "StrataWire", "StrataCluster",
+                "StrataWire", "StrataCluster", "StrataCache",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -42,11 +42,14 @@ public struct Loaded<Value: Sendable>: Sendable {
     public var value: Value?
     /// The storage version of the value (0 for a missing key).
     public var version: UInt64
+    /// When storage expires the key (its TTL there): the entry is never served past it.
+    public var expiresIn: Duration?
 
     /// A load result.
-    public init(value: Value?, version: UInt64) {
+    public init(value: Value?, version: UInt64, expiresIn: Duration? = nil) {
         self.value = value
         self.version = version
+        self.expiresIn = expiresIn
     }
 }
 
@@ -86,6 +89,8 @@ where C.Duration == Duration {
         var version: UInt64
         var softExpiry: C.Instant
         var hardExpiry: C.Instant
+        /// When storage expires the key: never served (not even stale) past it.
+        var limit: C.Instant?
         /// How long the load that filled it took (XFetch's δ).
         var loadTime: Duration
     }
@@ -159,7 +164,7 @@ where C.Duration == Duration {
     {
         let now = clock.now
         let step = stripe(key).mutex.withLock { stripe -> (Step, Loaded<Value>?) in
-            if let entry = stripe.entries[key] {
+            if let entry = stripe.entries[key], entry.limit.map({ now < $0 }) ?? true {
                 let served = Loaded(value: entry.value, version: entry.version)
                 if now < entry.softExpiry {
                     stripe.statistics.hits += 1
@@ -239,7 +244,9 @@ where C.Duration == Duration {
         let stale = stripe(key).mutex.withLock { stripe -> Loaded<Value>? in
             if let flight = stripe.flights[key], flight.id == id { stripe.flights[key] = nil }
             stripe.statistics.loadFailures += 1
-            guard let entry = stripe.entries[key], now < entry.hardExpiry.advanced(by: policy.staleIfError) else {
+            guard let entry = stripe.entries[key], now < entry.hardExpiry.advanced(by: policy.staleIfError),
+                entry.limit.map({ now < $0 }) ?? true
+            else {
                 return nil
             }
             stripe.statistics.staleServed += 1
@@ -257,11 +264,15 @@ where C.Duration == Duration {
             stripe.policy.remove(key)
             return
         }
-        let soft = jittered(negative ? policy.negativeTTL : policy.softTTL)
-        let hard = negative ? soft : max(jittered(policy.hardTTL), soft)
+        var soft = jittered(negative ? policy.negativeTTL : policy.softTTL)
+        var hard = negative ? soft : max(jittered(policy.hardTTL), soft)
+        if let expiresIn = loaded.expiresIn {
+            soft = min(soft, expiresIn)
+            hard = min(hard, expiresIn)
+        }
         stripe.entries[key] = Entry(
             value: loaded.value, version: loaded.version, softExpiry: now.advanced(by: soft),
-            hardExpiry: now.advanced(by: hard), loadTime: loadTime)
+            hardExpiry: now.advanced(by: hard), limit: loaded.expiresIn.map { now.advanced(by: $0) }, loadTime: loadTime)
         let evicted = stripe.policy.insert(key, size: size(key, loaded.value))
         for victim in evicted where victim != key { stripe.entries[victim] = nil }
         if evicted.contains(key) { stripe.entries[key] = nil }
@@ -299,6 +310,21 @@ where C.Duration == Duration {
                 }
                 for key in stripe.flights.keys where matches(key) { stripe.flights[key]?.fenced = true }
             }
+        }
+    }
+
+    /// The value held for `key` if it is fresh, counted as a hit (`nil`: not held or not
+    /// fresh; call `get`). Never waits: for serving from memory on an event loop.
+    public func fresh(_ key: Key) -> Loaded<Value>? {
+        let now = clock.now
+        return stripe(key).mutex.withLock { stripe in
+            guard let entry = stripe.entries[key], now < entry.softExpiry, entry.limit.map({ now < $0 }) ?? true else {
+                return nil
+            }
+            if policy.earlyRefreshBeta != nil, earlyRefreshDue(entry, now: now, beta: policy.earlyRefreshBeta!) { return nil }
+            stripe.statistics.hits += 1
+            stripe.policy.touch(key)
+            return Loaded(value: entry.value, version: entry.version)
         }
     }
 

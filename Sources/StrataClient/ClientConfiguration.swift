@@ -1,3 +1,4 @@
+import StrataCache
 import StrataCluster
 
 /// How a `StrataClient` finds the cluster, who it is, and how it behaves.
@@ -53,6 +54,26 @@ public struct StrataClientConfiguration: Sendable {
     public var hedgeAfterAtLeast: Duration?
     /// How long a replica behind a read-your-writes token may wait to catch up before the read goes to the primary.
     public var readYourWritesWait: Duration = .milliseconds(50)
+    /// The near-cache: off (`nil`) by default. When set, reads are served from an
+    /// in-process `StrataCache` (coalesced, stale-while-revalidate), writes update
+    /// it, and `run()` follows the tenant's change feed to drop entries other
+    /// clients changed.
+    public var nearCache: NearCache?
+
+    /// Near-cache settings.
+    public struct NearCache: Sendable {
+        /// TTLs and staleness.
+        public var policy: CachePolicy
+        /// Memory for cached values.
+        public var maxBytes: Int
+
+        /// A near-cache of `maxBytes` under `policy`.
+        public init(policy: CachePolicy = CachePolicy(), maxBytes: Int = 64 << 20) {
+            self.policy = policy
+            self.maxBytes = maxBytes
+        }
+    }
+
     /// Replaces a node's address from the map (NAT, containers, test proxies).
     public var addressOverrides: [NodeID: HostPort] = [:]
 

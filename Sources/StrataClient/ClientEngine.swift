@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import StrataCache
 import StrataCluster
 import StrataWire
 import Synchronization
@@ -39,6 +40,8 @@ final class ClientEngine: Sendable {
     let hedges = Atomic<Int>(0)
     /// `MOVED` redirects followed.
     let redirects = Atomic<Int>(0)
+    /// The near-cache, when configured.
+    let nearCache: StrataCache<[UInt8], [UInt8], ContinuousClock>?
     /// Attempts per node.
     private let attemptsByNode = Mutex<[NodeID: Int]>([:])
 
@@ -60,6 +63,11 @@ final class ClientEngine: Sendable {
             ratio: configuration.retryRatio, floor: configuration.retryFloor, window: configuration.retryWindow))
         var generator = SystemRandomNumberGenerator()
         requestPrefix = String(generator.next(), radix: 36)
+        nearCache = configuration.nearCache.map { near in
+            StrataCache(maxBytes: near.maxBytes, policy: near.policy, clock: ContinuousClock()) { key, value in
+                key.count + (value?.count ?? 0) + 64
+            }
+        }
     }
 
     func shutdown() {
@@ -81,7 +89,8 @@ final class ClientEngine: Sendable {
                 setup.append(["AUTH", tenant, secret].map { ByteBuffer(string: $0) })
             }
             // Replica reads need READONLY; it changes nothing for reads and writes on a primary.
-            setup.append([ByteBuffer(string: "READONLY")])
+            // (Internal connections, used to follow change feeds, only replicate.)
+            if configuration.tenant != "@internal" { setup.append([ByteBuffer(string: "READONLY")]) }
             if let acks {
                 setup.append(["CLIENT", "ACKS", acks == .all ? "ALL" : "LEADER"].map { ByteBuffer(string: $0) })
             }
@@ -131,6 +140,11 @@ final class ClientEngine: Sendable {
     /// Runs `operation` with routing, redirects, retries and the breakers; returns the reply
     /// (for a write, the command's own reply, unwrapped from `REQID`).
     func execute(_ operation: Operation) async throws -> RESPValue {
+        try await executeVersioned(operation).reply
+    }
+
+    /// `execute`, with the version a write got (from its `REQID` answer; `nil` for reads or no write).
+    func executeVersioned(_ operation: Operation) async throws -> (reply: RESPValue, version: UInt64?) {
         let deadline = ContinuousClock.now + (operation.options.timeout ?? configuration.requestTimeout)
         var operation = operation
         if operation.isWrite {
@@ -329,9 +343,11 @@ final class ClientEngine: Sendable {
         }
     }
 
-    /// A write's `REQID` answer `[reply, shard, version]`: notes the version in the session, returns the reply.
-    private func unwrap(_ reply: RESPValue, operation: Operation, node: NodeID, shard: ShardID) throws -> RESPValue {
-        guard operation.isWrite else { return reply }
+    /// A write's `REQID` answer `[reply, shard, version]`: notes the version in the session, returns the reply and version.
+    private func unwrap(_ reply: RESPValue, operation: Operation, node: NodeID, shard: ShardID) throws
+        -> (reply: RESPValue, version: UInt64?)
+    {
+        guard operation.isWrite else { return (reply, nil) }
         guard case .array(let parts) = reply, parts.count == 3, case .integer(let writtenShard) = parts[1],
             case .integer(let version) = parts[2]
         else {
@@ -343,7 +359,7 @@ final class ClientEngine: Sendable {
         if case .error(let message) = parts[0] {
             throw StrataError.fromReply(String(buffer: message), node: node, shard: shard)
         }
-        return parts[0]
+        return (parts[0], writtenShard >= 0 ? UInt64(version) : nil)
     }
 }
 

@@ -36,6 +36,9 @@ final class ClusterView: Sendable {
         }
     }
 
+    /// The current map, if any, without fetching.
+    var cached: ClusterMap? { state.withLock { $0.map } }
+
     /// Map fetches so far (for tests and metrics).
     var fetchCount: Int { state.withLock { $0.fetches } }
 

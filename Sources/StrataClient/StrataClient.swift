@@ -1,6 +1,8 @@
 import Foundation
 import NIOCore
 import ServiceLifecycle
+// The near-cache's types (CachePolicy, CacheStatistics, Loaded) are part of this API.
+@_exported import StrataCache
 import StrataCluster
 import StrataWire
 import Synchronization
@@ -102,9 +104,50 @@ public struct StrataClient: Sendable, Service {
     /// Follows the coordinator's map updates until cancelled or a graceful shutdown, then closes every connection.
     public func run() async throws {
         let view = engine.view
-        await cancelWhenGracefulShutdown { await view.follow() }
+        let client = self
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await view.follow() }
+                if let cache = client.engine.nearCache {
+                    // Other clients' writes: drop what the near-cache holds of older versions.
+                    group.addTask {
+                        await ChangeFeedFollower(client: client).run(
+                            changes: { changes in
+                                for change in changes { cache.invalidate(change.key, olderThan: change.version) }
+                            },
+                            gap: { shard in
+                                let map = view.cached
+                                cache.invalidateAll { key in map.map { client.shard(of: key, in: $0) == shard } ?? true }
+                            })
+                    }
+                }
+            }
+        }
         engine.shutdown()
     }
+
+    /// The near-cache's counters (`nil` without a near-cache).
+    public var nearCacheStatistics: CacheStatistics? { engine.nearCache?.statistics }
+
+    /// A read through the near-cache: GETVER (and PTTL, so no entry outlives the key) on a miss.
+    private func cachedRead(_ key: [UInt8], _ options: RequestOptions) async throws -> Loaded<[UInt8]>? {
+        guard let cache = engine.nearCache, options.session == nil else { return nil }
+        let client = self
+        return try await cache.getVersioned(key) { key in try await client.loadForCache(key, options) }
+    }
+
+    /// Loads `key` for a cache: its value, version and remaining TTL.
+    public func loadForCache(_ key: [UInt8], _ options: RequestOptions = .init()) async throws -> Loaded<[UInt8]> {
+        let versioned = try await run(Self.buffers([Array("GETVER".utf8), key]), key: key, write: false, options)
+        guard case .array(let parts) = versioned, parts.count == 2, case .bulkString(let value) = parts[0],
+            case .integer(let version) = parts[1]
+        else { return Loaded(value: nil, version: 0) }
+        let ttl = try await run(Self.buffers([Array("PTTL".utf8), key]), key: key, write: false, options)
+        let expiresIn: Duration? = if case .integer(let ms) = ttl, ms >= 0 { .milliseconds(ms) } else { nil }
+        return Loaded(value: Array(value.readableBytesView), version: UInt64(bitPattern: version), expiresIn: expiresIn)
+    }
+
+
 
     /// The executor of the event loop that owns this client's connections. Running a
     /// latency-critical loop on it — `withTaskExecutorPreference(client.preferredExecutor) { … }` —
@@ -147,7 +190,17 @@ public struct StrataClient: Sendable, Service {
     }
 
     private func run(_ arguments: [ByteBuffer], key: [UInt8], write: Bool, _ options: RequestOptions) async throws -> RESPValue {
-        try await engine.execute(Operation(arguments: arguments, hash: hash(key), isWrite: write, options: options))
+        let (reply, version) = try await engine.executeVersioned(
+            Operation(arguments: arguments, hash: hash(key), isWrite: write, options: options))
+        if write, let cache = engine.nearCache {
+            // A plain SET's value is known; any other write drops the cached copy.
+            if arguments.count == 3, arguments[0].readableBytesView.elementsEqual("SET".utf8), let version {
+                cache.put(key, value: Array(arguments[2].readableBytesView), version: version)
+            } else {
+                cache.invalidate(key)
+            }
+        }
+        return reply
     }
 
     private static func buffers(_ parts: [[UInt8]]) -> [ByteBuffer] { parts.map { ByteBuffer(bytes: $0) } }
@@ -155,6 +208,7 @@ public struct StrataClient: Sendable, Service {
     /// The value of `key`, or `nil` when it does not exist.
     public func get(_ key: String, options: RequestOptions = .init()) async throws -> [UInt8]? {
         let key = Array(key.utf8)
+        if let cached = try await cachedRead(key, options) { return cached.value }
         switch try await run(Self.buffers([Array("GET".utf8), key]), key: key, write: false, options) {
         case .bulkString(let value): return Array(value.readableBytesView)
         case .null: return nil
@@ -170,6 +224,9 @@ public struct StrataClient: Sendable, Service {
     /// The value of `key` with its version, or `nil` when it does not exist.
     public func getWithVersion(_ key: String, options: RequestOptions = .init()) async throws -> Versioned? {
         let key = Array(key.utf8)
+        if let cached = try await cachedRead(key, options) {
+            return cached.value.map { Versioned(value: $0, version: cached.version) }
+        }
         switch try await run(Self.buffers([Array("GETVER".utf8), key]), key: key, write: false, options) {
         case .array(let parts) where parts.count == 2:
             guard case .bulkString(let value) = parts[0], case .integer(let version) = parts[1] else { fallthrough }
@@ -305,6 +362,7 @@ public struct StrataClient: Sendable, Service {
                 let arguments = Self.buffers([Array("MSET".utf8)] + indexes.flatMap { [keys[$0], pairs[$0].value] })
                 group.addTask {
                     _ = try await engine.execute(Operation(arguments: arguments, hash: hash, isWrite: true, options: options))
+                    for index in indexes { engine.nearCache?.invalidate(keys[index]) }
                 }
             }
             try await group.waitForAll()

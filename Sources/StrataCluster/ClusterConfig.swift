@@ -87,15 +87,48 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
         /// When writes are acknowledged: `leader` (default; after the primary's commit) or
         /// `all` (after every in-sync replica applied them). `CLIENT ACKS` overrides it per connection.
         public var acks: Acks?
+        /// How the cache tier keeps this tenant's entries (defaults when absent).
+        public var cache: CachePolicy?
 
         /// Creates a tenant entry.
         public init(
-            secretHash: String? = nil, placement: TenantPlacement? = nil, rateTier: String? = nil, acks: Acks? = nil
+            secretHash: String? = nil, placement: TenantPlacement? = nil, rateTier: String? = nil, acks: Acks? = nil,
+            cache: CachePolicy? = nil
         ) {
             self.secretHash = secretHash
             self.placement = placement
             self.rateTier = rateTier
             self.acks = acks
+            self.cache = cache
+        }
+    }
+
+    /// A tenant's cache-tier policy; every field is optional (the defaults in parentheses).
+    public struct CachePolicy: Codable, Sendable, Equatable {
+        /// Entries are fresh this long after a load or a write (30,000 ms).
+        public var softTtlMs: Int?
+        /// Stale entries are served (while one refresh runs) until this age (300,000 ms).
+        public var hardTtlMs: Int?
+        /// After that, stale entries are still served this long when storage fails (60,000 ms).
+        public var maxStaleMs: Int?
+        /// Misses are cached this long; 0 turns it off (5,000 ms).
+        public var negativeTtlMs: Int?
+        /// TTLs vary by ± this fraction so entries filled together expire apart (0.1).
+        public var jitter: Double?
+        /// XFetch β for early refresh; absent: off.
+        public var earlyRefreshBeta: Double?
+
+        /// A policy with the given fields.
+        public init(
+            softTtlMs: Int? = nil, hardTtlMs: Int? = nil, maxStaleMs: Int? = nil, negativeTtlMs: Int? = nil,
+            jitter: Double? = nil, earlyRefreshBeta: Double? = nil
+        ) {
+            self.softTtlMs = softTtlMs
+            self.hardTtlMs = hardTtlMs
+            self.maxStaleMs = maxStaleMs
+            self.negativeTtlMs = negativeTtlMs
+            self.jitter = jitter
+            self.earlyRefreshBeta = earlyRefreshBeta
         }
     }
 
@@ -117,13 +150,16 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
         public var port: UInt16
         /// HTTP port for `/metrics` and `/health`.
         public var metricsPort: UInt16?
+        /// Memory for cached values, in MiB, shared by the tenants (256).
+        public var maxMB: Int?
 
         /// Creates a gateway entry.
-        public init(id: String, host: String, port: UInt16, metricsPort: UInt16? = nil) {
+        public init(id: String, host: String, port: UInt16, metricsPort: UInt16? = nil, maxMB: Int? = nil) {
             self.id = id
             self.host = host
             self.port = port
             self.metricsPort = metricsPort
+            self.maxMB = maxMB
         }
     }
 

@@ -132,6 +132,7 @@ struct CommandRun {
             case "REPLFETCH": return try replicationFetch(args, reply: &reply)
             case "REPLSNAPSHOT": try arity(args, 2, name); return try replicationSnapshot(args[1], reply: &reply)
             case "SHARDCHECKSUM": try arity(args, 2, name); return try shardChecksum(args[1], reply: &reply)
+            case "FEED": return try changeFeed(args, tenant: nil, reply: &reply)
             case "DEBUG":
                 // DEBUG FOLLOW-PAUSE <ms>: a drill; this node's replicas stop fetching for a while.
                 guard args.count == 3, CommandName(args[1]).upper == "FOLLOW-PAUSE" else {
@@ -147,6 +148,7 @@ struct CommandRun {
         switch name.upper {
         case "REQID": try requestID(args, tenant, session: &session, now: now, reply: &reply)
         case "WAITSEQ": try arity(args, 4, name); try waitForSequence(args, reply: &reply)
+        case "FEED": try changeFeed(args, tenant: tenant, reply: &reply)
         case "GET": try arity(args, 2, name); try get(args[1], tenant, session, now, &reply)
         case "SET": try set(args, tenant, session, now, &reply)
         case "GETVER": try arity(args, 2, name); try getVersion(args[1], tenant, session, now, &reply)
@@ -247,6 +249,73 @@ struct CommandRun {
             }
         }
         reply.integer(Int64(clamping: last))
+    }
+
+    /// `FEED <shard> <after> [<shard> <after> ...]`: the change feed caches follow.
+    /// For each shard, `[shard, through, seq1, tenant1, key1, seq2, tenant2, key2, ...]`: the keys
+    /// written after sequence number `after` (up to 1,000 log entries per call), each with
+    /// the version it got, and the sequence number to resume after (`through`);
+    /// `after` below 0 starts at the end (just `[shard, last]`).
+    /// `[shard, -1]` when the log no longer reaches back to `after` and `[shard, -3]` when
+    /// `after` is past this node's end (another primary's numbering): a gap the
+    /// subscriber cannot fill (it drops what it cached of the shard and starts over);
+    /// `[shard, -2]` when this node does not hold the shard. A tenant connection sees
+    /// its own keys only; an internal one every tenant's.
+    private func changeFeed(_ args: [ByteBuffer], tenant: TenantContext?, reply: inout Reply) throws(CommandError) {
+        guard args.count >= 3, (args.count - 1) % 2 == 0 else { throw .arity("feed") }
+        reply.arrayHeader((args.count - 1) / 2)
+        for index in stride(from: 1, to: args.count, by: 2) {
+            let shard = ShardID(UInt32(clamping: try integer(args[index])))
+            let after = try integer(args[index + 1])
+            guard let last = keyspace.lastVersion(of: shard) else {
+                reply.arrayHeader(2)
+                reply.integer(Int64(shard.rawValue))
+                reply.integer(-2)
+                continue
+            }
+            if after < 0 {
+                reply.arrayHeader(2)
+                reply.integer(Int64(shard.rawValue))
+                reply.integer(Int64(clamping: last))
+                continue
+            }
+            let read: ReplicationLog.Read?
+            do {
+                read = try keyspace.logEntries(shard, after: UInt64(after), limit: 1000, maxBytes: 4 << 20)
+            } catch {
+                throw .storage(error)
+            }
+            guard case .entries(let entries) = read else {
+                reply.arrayHeader(2)
+                reply.integer(Int64(shard.rawValue))
+                reply.integer(read == nil ? -2 : (read == .ahead ? -3 : -1))
+                continue
+            }
+            var changes: [(UInt64, [UInt8], [UInt8])] = []
+            var through = UInt64(after)
+            for fetched in entries {
+                let entry: LogEntry
+                do {
+                    entry = try LogEntry(sequence: fetched.sequence, payload: fetched.payload)
+                } catch {
+                    throw .storage(error)
+                }
+                through = fetched.sequence
+                for (key, _) in entry.changes where tenant == nil || key.tenant == tenant!.name {
+                    changes.append((fetched.sequence, key.tenant, key.key))
+                }
+            }
+            // Where the subscriber resumes: the last entry this reply covered.
+            let resume = through
+            reply.arrayHeader(2 + 3 * changes.count)
+            reply.integer(Int64(shard.rawValue))
+            reply.integer(Int64(clamping: resume))
+            for (sequence, tenantName, key) in changes {
+                reply.integer(Int64(clamping: sequence))
+                reply.bulk(tenantName)
+                reply.bulk(key)
+            }
+        }
     }
 
     // MARK: Replication

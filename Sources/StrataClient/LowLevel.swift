@@ -1,0 +1,136 @@
+import NIOCore
+import StrataCluster
+import StrataWire
+
+extension StrataClient {
+    /// Runs any command routed by `key` (the cache gateway forwards its clients'
+    /// commands this way): a write goes to the key's primary with a request id
+    /// and returns the version it got; a read follows the read policy.
+    /// Error replies throw `StrataError` whose message is the node's error line.
+    public func execute(
+        _ arguments: [[UInt8]], key: [UInt8], isWrite: Bool, options: RequestOptions = .init()
+    ) async throws -> (reply: RESPValue, version: UInt64?) {
+        let hash = PlacementKey.hash(tenant: engine.tenant, key: key, placement: engine.configuration.placement)
+        return try await engine.executeVersioned(
+            Operation(arguments: arguments.map { ByteBuffer(bytes: $0) }, hash: hash, isWrite: isWrite, options: options))
+    }
+
+    /// Sends one command to `node` itself: no routing, no retry.
+    public func execute(_ arguments: [[UInt8]], on node: NodeID) async throws -> RESPValue {
+        let map = try await engine.view.current()
+        guard let target = map.node(node) else {
+            throw StrataError(.invalidArgument, "node \(node) is not in the cluster map", node: node)
+        }
+        return try await engine.nodeCommand(
+            arguments.map { ByteBuffer(bytes: $0) }, on: target, deadline: .now + engine.configuration.requestTimeout)
+    }
+
+    /// The cluster map the client routes by (fetched if it has none yet).
+    public func clusterMap() async throws -> ClusterMap {
+        try await engine.view.current()
+    }
+
+    /// The shard `key` of this client's tenant lives in, per `map`.
+    public func shard(of key: [UInt8], in map: ClusterMap) -> ShardID {
+        map.shard(forHash: PlacementKey.hash(tenant: engine.tenant, key: key, placement: engine.configuration.placement)).id
+    }
+}
+
+/// Follows the storage nodes' change feeds (`FEED`): for every shard, the keys
+/// written after the last position seen, with their versions, from the shard's
+/// primary. Positions survive reconnects and failovers (the feed resumes after
+/// the last sequence number seen); when a primary cannot fill the gap (its log
+/// was trimmed past the position, or it numbers differently) the subscriber is
+/// told the shard had a gap, so it can drop what it cached of it.
+public struct ChangeFeedFollower: Sendable {
+    /// A change: `key` of `tenant` was written at `version` in `shard`.
+    public struct Change: Sendable {
+        /// The shard.
+        public var shard: ShardID
+        /// The tenant's name bytes.
+        public var tenant: [UInt8]
+        /// The key.
+        public var key: [UInt8]
+        /// The version the write got.
+        public var version: UInt64
+    }
+
+    private let client: StrataClient
+    private let interval: Duration
+
+    /// A follower reading through `client` (an `@internal` client sees every
+    /// tenant's changes; a tenant's client its own), polling every `interval`.
+    public init(client: StrataClient, interval: Duration = .milliseconds(20)) {
+        self.client = client
+        self.interval = interval
+    }
+
+    /// Runs until cancelled: calls `changes` with each batch and `gap` for a shard whose changes were lost.
+    public func run(
+        changes: @Sendable ([Change]) -> Void, gap: @Sendable (ShardID) -> Void
+    ) async {
+        var positions: [ShardID: UInt64] = [:]
+        while !Task.isCancelled {
+            do {
+                let map = try await client.clusterMap()
+                var byPrimary: [NodeID: [ShardID]] = [:]
+                for shard in map.shards {
+                    guard let primary = shard.primary, map.node(primary)?.state != .down else { continue }
+                    byPrimary[primary, default: []].append(shard.id)
+                }
+                try await withThrowingTaskGroup(of: [(ShardID, Int64, [Change])].self) { group in
+                    for (node, shards) in byPrimary {
+                        var arguments: [[UInt8]] = [Array("FEED".utf8)]
+                        for shard in shards {
+                            arguments.append(Array(String(shard.rawValue).utf8))
+                            arguments.append(Array((positions[shard].map { String($0) } ?? "-1").utf8))
+                        }
+                        group.addTask { try await Self.parse(client.execute(arguments, on: node)) }
+                    }
+                    for try await results in group {
+                        var batch: [Change] = []
+                        for (shard, status, found) in results {
+                            if status >= 0 {
+                                positions[shard] = UInt64(status)
+                                batch += found
+                            } else if status != -2 {
+                                // A gap: what was cached of the shard has unknown staleness; start at the end.
+                                positions[shard] = nil
+                                gap(shard)
+                            }
+                        }
+                        if !batch.isEmpty { changes(batch) }
+                    }
+                }
+            } catch {
+                // A node down or moving: the next round asks whoever leads then.
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// `[[shard, through, seq, tenant, key, ...], ...]` → per shard: status (the resume position or a negative code) and changes.
+    static func parse(_ reply: RESPValue) throws -> [(ShardID, Int64, [Change])] {
+        guard case .array(let perShard) = reply else {
+            throw StrataError(.unavailable, "unexpected FEED reply: \(reply)")
+        }
+        return try perShard.map { item in
+            guard case .array(let fields) = item, fields.count >= 2, case .integer(let rawShard) = fields[0],
+                case .integer(let status) = fields[1]
+            else { throw StrataError(.unavailable, "malformed FEED reply") }
+            let shard = ShardID(UInt32(clamping: rawShard))
+            var changes: [Change] = []
+            var index = 2
+            while index + 2 < fields.count {
+                guard case .integer(let version) = fields[index], case .bulkString(let tenant) = fields[index + 1],
+                    case .bulkString(let key) = fields[index + 2]
+                else { throw StrataError(.unavailable, "malformed FEED entry") }
+                changes.append(Change(
+                    shard: shard, tenant: Array(tenant.readableBytesView), key: Array(key.readableBytesView),
+                    version: UInt64(version)))
+                index += 3
+            }
+            return (shard, status, changes)
+        }
+    }
+}
