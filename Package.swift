@@ -44,6 +44,16 @@ let package = Package(
         ),
         .target(name: "StrataBench", dependencies: ["StrataClient"]),
         .target(
+            name: "StrataGateway",
+            dependencies: [
+                "StrataCache", "StrataClient", "StrataCluster", "StrataWire", "StrataHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "StrataCache",
             // The eviction policy runs millions of simulated accesses in the hit-ratio tests.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
@@ -82,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: [
-                "StrataNode", "StrataCoordinator", "StrataCluster", "StrataWire", "StrataClient", "StrataBench", "StrataCache",
+                "StrataNode", "StrataCoordinator", "StrataCluster", "StrataWire", "StrataClient", "StrataBench", "StrataCache", "StrataGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -20,7 +20,9 @@ die() { echo "cluster.sh: $*" >&2; exit 1; }
 # "id host port metricsPort" per process (coordinator first), from cluster.json via strata itself.
 coordinator() { "$strata" config coordinator --config "$config" | awk '{print "coordinator", $0}'; }
 nodes() { "$strata" config nodes --config "$config"; }
-processes() { coordinator; nodes; }
+caches() { "$strata" config caches --config "$config"; }
+processes() { coordinator; nodes; caches; }
+is_cache() { caches | awk '{print $1}' | grep -qx "$1"; }
 
 port_in_use() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
@@ -82,6 +84,8 @@ up() {
     local pidfile="$state/$id.pid" log="$state/$id.log"
     if [ "$id" = coordinator ]; then
       spawn "$log" "$root/$strata" coordinator --config "$config"
+    elif is_cache "$id"; then
+      spawn "$log" "$root/$strata" cache --config "$config" --id "$id"
     else
       spawn "$log" "$root/$strata" node --config "$config" --id "$id"
     fi
@@ -98,11 +102,14 @@ up() {
     printf "  %-12s resp://%s:%s  metrics http://%s:%s/metrics  (pid %s)\n" "$id" "$host" "$port" "$host" "$metrics" "$(cat "$state/$id.pid")"
   done < <(processes)
   echo
-  echo "Not started yet: replication and the cache gateway (open work)."
-  echo "Nodes serve the shards the coordinator's map gives them and answer MOVED for the others."
-  local first_port
+  echo "Nodes serve the shards the coordinator's map gives them (with read replicas) and answer MOVED for"
+  echo "the others; the cache gateways route for you and serve hot keys from memory."
+  local first_port cache_port
   first_port=$(nodes | head -n 1 | awk '{print $3}')
+  cache_port=$(caches | head -n 1 | awk '{print $3}')
   echo "Try:  redis-cli -c -p $first_port SET hello world && redis-cli -c -p $first_port GET hello"
+  [ -n "$cache_port" ] && echo "      redis-cli -p $cache_port GET hello   (through the cache gateway)"
+  true
 }
 
 down() {

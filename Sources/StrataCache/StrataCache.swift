@@ -73,6 +73,9 @@ public struct CacheStatistics: Sendable, Hashable {
     public var bytes = 0
     /// Entries held now.
     public var entries = 0
+
+    /// All counters zero.
+    public init() {}
 }
 
 /// Strata's cache engine: bounded by bytes, striped locks, S3-FIFO eviction,

@@ -30,6 +30,9 @@ extension StrataClient {
         try await engine.view.current()
     }
 
+    /// The cluster map the client holds now, if any (no fetch).
+    public var currentMap: ClusterMap? { engine.view.cached }
+
     /// The shard `key` of this client's tenant lives in, per `map`.
     public func shard(of key: [UInt8], in map: ClusterMap) -> ShardID {
         map.shard(forHash: PlacementKey.hash(tenant: engine.tenant, key: key, placement: engine.configuration.placement)).id

@@ -7,6 +7,7 @@ import StrataCache
 import StrataClient
 import StrataCluster
 import StrataCoordinator
+import StrataGateway
 import StrataNode
 import StrataWire
 
@@ -18,7 +19,7 @@ struct Strata: AsyncParsableCommand {
         abstract: "A sharded key-value store with a write-through cache tier.",
         subcommands: [
             CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, FailoverCommand.self, HashSecretCommand.self,
-            ConfigCommand.self, ClientLatencyCommand.self, CacheSimulationCommand.self,
+            ConfigCommand.self, CacheCommand.self, ClientLatencyCommand.self, CacheSimulationCommand.self,
         ]
     )
 }
@@ -194,8 +195,23 @@ struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
         abstract: "Inspect cluster.json.",
-        subcommands: [ListNodes.self, ShowCoordinator.self]
+        subcommands: [ListNodes.self, ShowCoordinator.self, ListCaches.self]
     )
+
+    /// `strata config caches`: one line per cache gateway: id host port metricsPort ("-" for none).
+    struct ListCaches: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "caches", abstract: "Print 'id host port metricsPort' for every cache gateway.")
+
+        @Option(help: "Path to cluster.json.") var config = "cluster.json"
+
+        func run() throws {
+            let cluster = try ClusterConfig.load(path: config)
+            for cache in cluster.caches ?? [] {
+                print("\(cache.id) \(cache.host) \(cache.port) \(cache.metricsPort.map(String.init) ?? "-")")
+            }
+        }
+    }
 
     /// `strata config coordinator`: 'host port metricsPort' of the coordinator, or nothing.
     struct ShowCoordinator: ParsableCommand {
@@ -281,5 +297,26 @@ struct CacheSimulationCommand: ParsableCommand {
                 print("| \(name) | \(Int(fraction * 100)) % | \(String(format: "%.4f", s3)) | \(String(format: "%.4f", lru)) | \(String(format: "%+.1f", (s3 - lru) * 100)) |")
             }
         }
+    }
+}
+
+/// `strata cache`: run a cache-tier gateway.
+struct CacheCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cache",
+        abstract: "Run a cache gateway: RESP for any Redis client, reads through the cache, writes through to the primaries.")
+
+    @Option(help: "Path to cluster.json.") var config = "cluster.json"
+    @Option(help: "This gateway's id in cluster.json's caches.") var id: String
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() async throws {
+        let configuration = try GatewayConfiguration(clusterConfigPath: config, id: id)
+        bootstrapLogging(level: logLevel)
+        let logger = Logger(label: "strata.cache")
+        let server = GatewayServer(configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }

@@ -38,18 +38,20 @@ struct ClusterScriptTests {
     }
 
     static func writeConfig(directory: String) throws -> (path: String, config: ClusterConfig) {
-        let config = ClusterConfig(
+        var config = ClusterConfig(
             coordinator: .init(host: "127.0.0.1", port: UInt16(NodeProcess.freePort()), metricsPort: UInt16(NodeProcess.freePort()),
                                dataDir: directory + "/coordinator", heartbeatIntervalMs: 100, suspectAfterMs: 400, downAfterMs: 1500),
             nodes: ["n1", "n2", "n3"].map {
                 .init(id: $0, host: "127.0.0.1", dataPort: UInt16(NodeProcess.freePort()), metricsPort: UInt16(NodeProcess.freePort()),
                       dataDir: directory + "/" + $0, zone: $0)
             },
-            replicationFactor: 2, shardCount: 16, vnodes: 64, defaultTenant: .loopback)
+            replicationFactor: 2, shardCount: 16, vnodes: 64, defaultTenant: .loopback,
+            caches: [.init(id: "c1", host: "127.0.0.1", port: UInt16(NodeProcess.freePort()), metricsPort: UInt16(NodeProcess.freePort()))])
+        config.internalSecret = "script-test-secret"
         return (try NodeProcess.writeConfig(config, in: directory), config)
     }
 
-    @Test("up starts coordinator and nodes, status shows them, down leaves no process behind")
+    @Test("up starts coordinator, nodes and the cache gateway, status shows them, down leaves no process behind")
     func upStatusDown() throws {
         let directory = NodeProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -63,13 +65,13 @@ struct ClusterScriptTests {
         #expect(up.status == 0, "\(up.output)")
         #expect(up.output.contains("removing stale pid file"))
         #expect(up.output.contains("Strata local cluster is up"))
-        let pids = try ["coordinator", "n1", "n2", "n3"].map { name -> Int32 in
+        let pids = try ["coordinator", "n1", "n2", "n3", "c1"].map { name -> Int32 in
             Int32(try String(contentsOfFile: state + "/\(name).pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
         }
         for pid in pids { #expect(kill(pid, 0) == 0) }
 
         let status = try Self.script(["status"], config: config, state: state)
-        #expect(status.output.components(separatedBy: " up").count - 1 >= 4, "\(status.output)")
+        #expect(status.output.components(separatedBy: " up").count - 1 >= 5, "\(status.output)")
         #expect(status.output.contains("map epoch"))
 
         let again = try Self.script(["up"], config: config, state: state)
@@ -78,6 +80,10 @@ struct ClusterScriptTests {
 
         let client = try RESPTestClient(port: Int(cluster.nodes[0].dataPort))
         #expect(try client.call("PING").text == "PONG")
+        // Through the gateway: a write, then the read served from its cache.
+        let gateway = try RESPTestClient(port: Int(cluster.caches![0].port))
+        #expect(try gateway.call("SET", "via-gateway", "1").text == "OK")
+        #expect(try gateway.call("GET", "via-gateway").text == "1")
 
         let down = try Self.script(["down"], config: config, state: state)
         #expect(down.status == 0, "\(down.output)")

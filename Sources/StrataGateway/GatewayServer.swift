@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import StrataCache
+import StrataClient
+import StrataCluster
+import StrataHTTP
+import Synchronization
+
+/// What the connection handlers share: tenants, counters, INFO and metrics text.
+final class GatewayCore: Sendable {
+    let configuration: GatewayConfiguration
+    let tenants: TenantCaches
+    let stats = GatewayStats()
+
+    init(configuration: GatewayConfiguration, started: @escaping @Sendable (StrataClient) -> Void) {
+        self.configuration = configuration
+        tenants = TenantCaches(configuration: configuration, started: started)
+    }
+
+    /// The counters of every tenant's cache, summed.
+    var cacheTotals: CacheStatistics {
+        tenants.all.reduce(into: CacheStatistics()) { total, route in
+            let s = route.cache.statistics
+            total.hits += s.hits
+            total.misses += s.misses
+            total.staleServed += s.staleServed
+            total.coalescedWaits += s.coalescedWaits
+            total.loads += s.loads
+            total.loadFailures += s.loadFailures
+            total.evictions += s.evictions
+            total.bytes += s.bytes
+            total.entries += s.entries
+        }
+    }
+
+    /// `INFO` text: server, clients, stats and cache sections.
+    func info(section: String?) -> String {
+        let cache = cacheTotals
+        var sections: [(String, [(String, String)])] = [
+            ("Server", [("strata_mode", "cache"), ("gateway_id", configuration.id), ("tcp_port", String(configuration.port))]),
+            ("Clients", [("connected_clients", String(stats.connections.load(ordering: .relaxed)))]),
+            ("Stats", [
+                ("total_commands_processed", String(stats.commands.load(ordering: .relaxed))),
+                ("served_from_memory", String(stats.servedInline.load(ordering: .relaxed))),
+                ("writes_forwarded", String(stats.writes.load(ordering: .relaxed))),
+                ("feed_changes", String(stats.feedChanges.load(ordering: .relaxed))),
+                ("feed_gaps", String(stats.feedGaps.load(ordering: .relaxed))),
+            ]),
+            ("Cache", [
+                ("cache_hits", String(cache.hits)), ("cache_misses", String(cache.misses)),
+                ("cache_stale_served", String(cache.staleServed)), ("cache_coalesced_waits", String(cache.coalescedWaits)),
+                ("cache_loads", String(cache.loads)), ("cache_load_failures", String(cache.loadFailures)),
+                ("cache_evictions", String(cache.evictions)), ("cache_bytes", String(cache.bytes)),
+                ("cache_entries", String(cache.entries)),
+            ]),
+        ]
+        if let section, section.lowercased() != "all", section.lowercased() != "everything" {
+            sections = sections.filter { $0.0.lowercased() == section.lowercased() }
+        }
+        return sections.map { name, fields in
+            "# \(name)\r\n" + fields.map { "\($0.0):\($0.1)\r\n" }.joined()
+        }.joined(separator: "\r\n")
+    }
+
+    /// Prometheus text: per tenant cache counters and the gateway's own.
+    func prometheus() -> String {
+        var lines: [String] = []
+        let metrics: [(String, String, (CacheStatistics) -> Int)] = [
+            ("strata_cache_hits_total", "Reads served from a fresh entry.", { $0.hits }),
+            ("strata_cache_misses_total", "Reads that waited for a load.", { $0.misses }),
+            ("strata_cache_stale_served_total", "Reads served a stale entry.", { $0.staleServed }),
+            ("strata_cache_coalesced_waits_total", "Reads that joined another read's load.", { $0.coalescedWaits }),
+            ("strata_cache_loads_total", "Loads from storage.", { $0.loads }),
+            ("strata_cache_evictions_total", "Entries evicted for the byte bound.", { $0.evictions }),
+            ("strata_cache_bytes", "Bytes held.", { $0.bytes }),
+        ]
+        let routes = tenants.all
+        for (name, help, value) in metrics {
+            lines.append("# HELP \(name) \(help)")
+            lines.append("# TYPE \(name) \(name.hasSuffix("_total") ? "counter" : "gauge")")
+            for route in routes { lines.append("\(name){tenant=\"\(route.name)\"} \(value(route.cache.statistics))") }
+        }
+        lines.append("# HELP strata_gateway_commands_total Commands answered.")
+        lines.append("# TYPE strata_gateway_commands_total counter")
+        lines.append("strata_gateway_commands_total \(stats.commands.load(ordering: .relaxed))")
+        lines.append("# HELP strata_gateway_connections Connections open.")
+        lines.append("# TYPE strata_gateway_connections gauge")
+        lines.append("strata_gateway_connections \(stats.connections.load(ordering: .relaxed))")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// `strata cache`: a RESP gateway that reads through the cache and writes through
+/// to the primaries, for any Redis client; follows the change feed; exports metrics.
+public final class GatewayServer: Service, Sendable {
+    private let core: GatewayCore
+    private let logger: Logger
+    private let newClients: AsyncStream<StrataClient>
+    private let newClient: AsyncStream<StrataClient>.Continuation
+    private let bound = Mutex<(port: Int?, metricsPort: Int?)>((nil, nil))
+
+    /// A gateway for `configuration`.
+    public init(configuration: GatewayConfiguration, logger: Logger) {
+        let (stream, continuation) = AsyncStream<StrataClient>.makeStream()
+        newClients = stream
+        newClient = continuation
+        core = GatewayCore(configuration: configuration) { client in continuation.yield(client) }
+        self.logger = logger
+    }
+
+    /// Serves until cancelled or a graceful shutdown.
+    public func run() async throws {
+        let configuration = core.configuration
+        let group = MultiThreadedEventLoopGroup.singleton
+        let core = self.core
+        let ids = Atomic<Int>(0)
+        // The default tenant, when cluster.json lets unauthenticated connections use it.
+        let access = configuration.cluster.defaultTenant ?? .loopback
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let id = ids.add(1, ordering: .relaxed).newValue
+                let loopback = channel.remoteAddress.map(Self.isLoopback) ?? false
+                let allowed = access == .always || (access == .loopback && loopback)
+                let route = allowed ? try? core.tenants.route(tenant: "default", secret: nil) : nil
+                return channel.eventLoop.makeCompletedFuture {
+                    if core.stats.connections.load(ordering: .relaxed) >= configuration.maxClients {
+                        throw GatewayError("max number of clients reached")
+                    }
+                    try channel.pipeline.syncOperations.addHandler(GatewayHandler(gateway: core, clientID: id, route: route))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        var metricsChannel: Channel?
+        if let metricsPort = configuration.metricsPort {
+            metricsChannel = try await MetricsHTTPServer.bind(group: group, host: configuration.host, port: metricsPort) {
+                core.prometheus()
+            }
+        }
+        bound.withLock { $0 = (channel.localAddress?.port, metricsChannel?.localAddress?.port) }
+        logger.info("strata cache listening", metadata: [
+            "gateway": "\(configuration.id)", "port": "\(channel.localAddress?.port ?? 0)",
+        ])
+        let newClients = self.newClients
+        let logger = self.logger
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { tasks in
+                // Every tenant client follows the map.
+                tasks.addTask {
+                    await withDiscardingTaskGroup { clients in
+                        for await client in newClients { clients.addTask { try? await client.run() } }
+                    }
+                }
+                tasks.addTask { await Self.followFeed(core: core, logger: logger) }
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                tasks.cancelAll()
+            }
+        }
+        newClient.finish()
+        try? await channel.close()
+        try? await metricsChannel?.close()
+        logger.info("strata cache stopped", metadata: ["gateway": "\(configuration.id)"])
+    }
+
+    /// Follows every node's change feed (as the internal user) and drops cached entries older than what was written.
+    static func followFeed(core: GatewayCore, logger: Logger) async {
+        guard let secret = core.configuration.cluster.internalSecret else {
+            logger.warning("cluster.json has no internalSecret: the gateway cannot follow the change feed; entries live until their TTL")
+            return
+        }
+        guard let feedClient = try? StrataClient(configuration: .init(
+            clusterConfigPath: core.configuration.clusterConfigPath, tenant: "@internal", secret: secret))
+        else { return }
+        await withDiscardingTaskGroup { group in
+            group.addTask { try? await feedClient.run() }
+            group.addTask {
+                await ChangeFeedFollower(client: feedClient).run(
+                    changes: { changes in
+                        for change in changes {
+                            core.stats.feedChanges.add(1, ordering: .relaxed)
+                            core.tenants.existing(String(decoding: change.tenant, as: UTF8.self))?
+                                .cache.invalidate(change.key, olderThan: change.version)
+                        }
+                    },
+                    gap: { shard in
+                        core.stats.feedGaps.add(1, ordering: .relaxed)
+                        for route in core.tenants.all {
+                            let map = route.client.currentMap
+                            route.cache.invalidateAll { key in map.map { route.client.shard(of: key, in: $0) == shard } ?? true }
+                        }
+                    })
+            }
+        }
+    }
+
+    /// The RESP port bound (after `run` started), for tests.
+    public var port: Int? { bound.withLock { $0.port } }
+
+    static func isLoopback(_ address: SocketAddress) -> Bool {
+        switch address {
+        case .v4(let v4): return v4.address.sin_addr.s_addr.bigEndian >> 24 == 127
+        case .v6: return address.ipAddress == "::1"
+        default: return false
+        }
+    }
+}

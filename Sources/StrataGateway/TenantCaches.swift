@@ -1,0 +1,68 @@
+import Foundation
+import StrataCache
+import StrataClient
+import StrataCluster
+import Synchronization
+
+/// One tenant as the gateway serves it: a `StrataClient` acting for the tenant and its cache.
+final class TenantRoute: Sendable {
+    let name: String
+    let client: StrataClient
+    let cache: StrataCache<[UInt8], [UInt8], ContinuousClock>
+
+    init(name: String, client: StrataClient, cache: StrataCache<[UInt8], [UInt8], ContinuousClock>) {
+        self.name = name
+        self.client = client
+        self.cache = cache
+    }
+}
+
+/// The tenants a gateway has served, created on first use (AUTH, or the default
+/// tenant), with their clients and caches; the memory budget is split evenly
+/// among the tenants of cluster.json.
+final class TenantCaches: Sendable {
+    private let configuration: GatewayConfiguration
+    private let routes = Mutex<[String: TenantRoute]>([:])
+    /// Clients to run (map updates) once created.
+    private let started: @Sendable (StrataClient) -> Void
+
+    init(configuration: GatewayConfiguration, started: @escaping @Sendable (StrataClient) -> Void) {
+        self.configuration = configuration
+        self.started = started
+    }
+
+    /// The route for `tenant`, authenticating `secret` against cluster.json's hash
+    /// (the default tenant needs none); `nil` when the secret does not match.
+    func route(tenant: String, secret: String?) throws -> TenantRoute? {
+        let settings = configuration.cluster.tenants?[tenant]
+        if tenant != "default" {
+            guard let expected = settings?.secretHash, let secret,
+                TenantSecret.hash(Array(secret.utf8)) == expected
+            else { return nil }
+        }
+        if let existing = routes.withLock({ $0[tenant] }) { return existing }
+        var client = try StrataClientConfiguration(
+            clusterConfigPath: configuration.clusterConfigPath, tenant: tenant == "default" ? nil : tenant,
+            secret: secret)
+        client.readPolicy = .primary
+        let tenantCount = max(configuration.cluster.tenants?.count ?? 1, 1)
+        let cache = StrataCache<[UInt8], [UInt8], ContinuousClock>(
+            maxBytes: configuration.maxBytes / tenantCount, policy: configuration.policy(for: tenant),
+            clock: ContinuousClock()
+        ) { key, value in key.count + (value?.count ?? 0) + 64 }
+        let route = TenantRoute(name: tenant, client: try StrataClient(configuration: client), cache: cache)
+        let (chosen, created) = routes.withLock { routes -> (TenantRoute, Bool) in
+            if let raced = routes[tenant] { return (raced, false) }
+            routes[tenant] = route
+            return (route, true)
+        }
+        if created { started(chosen.client) }
+        return chosen
+    }
+
+    /// Every route so far.
+    var all: [TenantRoute] { routes.withLock { Array($0.values) } }
+
+    /// The route of a tenant already served (for the change feed).
+    func existing(_ tenant: String) -> TenantRoute? { routes.withLock { $0[tenant] } }
+}
