@@ -19,7 +19,7 @@ struct Strata: AsyncParsableCommand {
         abstract: "A sharded key-value store with a write-through cache tier.",
         subcommands: [
             CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, FailoverCommand.self, HashSecretCommand.self,
-            ConfigCommand.self, CacheCommand.self, ClientLatencyCommand.self, CacheSimulationCommand.self,
+            ConfigCommand.self, CacheCommand.self, ClientLatencyCommand.self, CacheSimulationCommand.self, StampedeCommand.self,
         ]
     )
 }
@@ -318,5 +318,28 @@ struct CacheCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// `strata cache-stampede`: storage loads under a stampede, with and without coalescing.
+struct StampedeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cache-stampede",
+        abstract: "N readers on one key that expires every second: storage loads with the cache's coalescing and with plain cache-aside.")
+
+    @Option(help: "Path to cluster.json.") var config = "cluster.json"
+    @Option(help: "Concurrent readers.") var readers = 64
+    @Option(help: "Seconds per run.") var seconds = 10
+
+    func run() async throws {
+        let client = try StrataClient(configuration: StrataClientConfiguration(clusterConfigPath: config))
+        let benchmark = StampedeBenchmark(client: client, readers: readers, duration: .seconds(seconds))
+        print("| reads through | readers | expiries | storage loads | reads | loads per expiry |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for coalescing in [true, false] {
+            let result = try await benchmark.run(coalescing: coalescing)
+            let perExpiry = Double(result.loads) / Double(max(result.periods, 1))
+            print("| \(coalescing ? "StrataCache (coalescing)" : "plain cache-aside") | \(readers) | \(result.periods) | \(result.loads) | \(result.reads) | \(String(format: "%.1f", perExpiry)) |")
+        }
     }
 }
