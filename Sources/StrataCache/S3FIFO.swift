@@ -42,9 +42,9 @@ struct S3FIFO<Key: Hashable> {
 
     /// Notes a read of `key`.
     mutating func touch(_ key: Key) {
-        guard var slot = slots[key] else { return }
-        slot.frequency = min(slot.frequency + 1, 3)
-        slots[key] = slot
+        // One lookup for a key already at the top count (the hot ones), in place otherwise.
+        guard let frequency = slots[key]?.frequency, frequency < 3 else { return }
+        slots[key]?.frequency = frequency + 1
     }
 
     /// Adds `key` (or updates its size) and returns the keys evicted to make room.

@@ -73,10 +73,22 @@ final class GatewayHandler: ChannelInboundHandler {
                 context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
                 return
             }
-            let arguments = command.arguments.map { Array($0.readableBytesView) }
-            guard let first = arguments.first else { continue }
-            let name = String(decoding: first, as: UTF8.self).uppercased()
+            guard let first = command.arguments.first else { continue }
             gateway.stats.commands.add(1, ordering: .relaxed)
+            // The hot path: a GET of a fresh cached key, answered without building anything else.
+            if command.arguments.count == 2, Self.isGet(first), let route,
+                let fresh = route.cache.fresh(Array(command.arguments[1].readableBytesView))
+            {
+                gateway.stats.servedInline.add(1, ordering: .relaxed)
+                if let value = fresh.value {
+                    RESPEncoder.writeBulkString(value, into: &out)
+                } else {
+                    RESPEncoder.writeNull(version: .resp2, into: &out)
+                }
+                continue
+            }
+            let arguments = command.arguments.map { Array($0.readableBytesView) }
+            let name = String(decoding: arguments[0], as: UTF8.self).uppercased()
             if let reply = syncReply(name, arguments) {
                 reply.encode(into: &out, version: .resp2)
                 if name == "QUIT" {
@@ -110,6 +122,14 @@ final class GatewayHandler: ChannelInboundHandler {
                 }
             }
             return
+        }
+    }
+
+    /// Whether `name` is GET, in any case.
+    private static func isGet(_ name: ByteBuffer) -> Bool {
+        guard name.readableBytes == 3 else { return false }
+        return name.withUnsafeReadableBytes { bytes in
+            bytes[0] | 0x20 == UInt8(ascii: "g") && bytes[1] | 0x20 == UInt8(ascii: "e") && bytes[2] | 0x20 == UInt8(ascii: "t")
         }
     }
 
