@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -42,7 +43,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "StrataBench", dependencies: ["StrataClient"]),
+        .target(
+            name: "StrataBench",
+            dependencies: [
+                "StrataClient", "StrataCache",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "StrataGateway",
             dependencies: [
@@ -107,6 +116,7 @@ let package = Package(
         .testTarget(name: "StrataClusterTests", dependencies: ["StrataCluster"]),
         .testTarget(name: "StrataClientTests", dependencies: ["StrataClient"]),
         .testTarget(name: "StrataCacheTests", dependencies: ["StrataCache"]),
+        .testTarget(name: "StrataBenchTests", dependencies: ["StrataBench", "StrataCache"]),
         .testTarget(name: "StrataCoordinatorTests", dependencies: ["StrataCoordinator", "StrataCluster"]),
         .testTarget(
             name: "StrataNodeTests",

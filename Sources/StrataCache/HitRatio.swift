@@ -32,6 +32,9 @@ public enum HitRatioSimulation {
             state = seed
         }
 
+        /// Restarts the random stream from `seed` (the table is kept).
+        public mutating func reseed(_ seed: UInt64) { state = seed }
+
         /// The next rank.
         public mutating func next() -> Int {
             state &+= 0x9E37_79B9_7F4A_7C15

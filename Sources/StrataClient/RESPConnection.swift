@@ -4,10 +4,12 @@ import StrataCluster
 import StrataWire
 import Synchronization
 
-/// One RESP2 connection to a node, pipelined: many requests may be in flight;
-/// replies are matched to them in order. A request whose deadline passes is
-/// failed with `timeout` at once; its reply, when it comes, is dropped.
-final class RESPConnection: Sendable {
+/// One RESP2 connection to a node (or any Redis-protocol server), pipelined:
+/// many requests may be in flight; replies are matched to them in order. A
+/// request whose deadline passes is failed with `timeout` at once; its reply,
+/// when it comes, is dropped. Public for load generators that speak plain RESP
+/// (`strata bench` against Redis); applications use `StrataClient`.
+public final class RESPConnection: Sendable {
     let channel: Channel
     let node: NodeID
     private let handler: ReplyHandler
@@ -26,7 +28,8 @@ final class RESPConnection: Sendable {
     var isActive: Bool { channel.isActive }
 
     /// Connects to `host:port` within `timeout`.
-    static func connect(
+    /// Connects to `host:port` within `timeout` (`node` names it in errors).
+    public static func connect(
         host: String, port: Int, node: NodeID, group: EventLoopGroup, timeout: Duration
     ) async throws -> RESPConnection {
         let handler = ReplyHandler(node: node)
@@ -48,7 +51,7 @@ final class RESPConnection: Sendable {
     }
 
     /// Sends one command and waits for its reply, at most until `deadline`.
-    func send(_ arguments: [ByteBuffer], deadline: ContinuousClock.Instant) async throws -> RESPValue {
+    public func send(_ arguments: [ByteBuffer], deadline: ContinuousClock.Instant) async throws -> RESPValue {
         var buffer = channel.allocator.buffer(capacity: arguments.reduce(16) { $0 + $1.readableBytes + 16 })
         RESPEncoder.writeArrayHeader(count: arguments.count, into: &buffer)
         for argument in arguments { RESPEncoder.writeBulkString(argument, into: &buffer) }
@@ -69,7 +72,7 @@ final class RESPConnection: Sendable {
     }
 
     /// Sends several commands back to back (in this order on the wire) and waits for all replies.
-    func send(pipelined commands: [[ByteBuffer]], deadline: ContinuousClock.Instant) async throws -> [RESPValue] {
+    public func send(pipelined commands: [[ByteBuffer]], deadline: ContinuousClock.Instant) async throws -> [RESPValue] {
         var futures: [EventLoopFuture<RESPValue>] = []
         let remaining = deadline - .now
         var requests: [(EventLoopPromise<RESPValue>, ByteBuffer)] = []
@@ -105,7 +108,7 @@ final class RESPConnection: Sendable {
     }
 
     /// Closes the connection; requests in flight fail with `unavailable`.
-    func close() {
+    public func close() {
         channel.close(mode: .all, promise: nil)
     }
 }

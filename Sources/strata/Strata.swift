@@ -19,7 +19,7 @@ struct Strata: AsyncParsableCommand {
         abstract: "A sharded key-value store with a write-through cache tier.",
         subcommands: [
             CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, FailoverCommand.self, HashSecretCommand.self,
-            ConfigCommand.self, CacheCommand.self, ClientLatencyCommand.self, CacheSimulationCommand.self, StampedeCommand.self,
+            ConfigCommand.self, CacheCommand.self, ClientLatencyCommand.self, CacheSimulationCommand.self, StampedeCommand.self, BenchCommand.self, BenchReportCommand.self,
         ]
     )
 }
@@ -341,5 +341,98 @@ struct StampedeCommand: AsyncParsableCommand {
             let perExpiry = Double(result.loads) / Double(max(result.periods, 1))
             print("| \(coalescing ? "StrataCache (coalescing)" : "plain cache-aside") | \(readers) | \(result.periods) | \(result.loads) | \(result.reads) | \(String(format: "%.1f", perExpiry)) |")
         }
+    }
+}
+
+/// `strata bench`: YCSB-style workloads against Strata (client or gateway) or any RESP server.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run YCSB workloads (A-F) or a stampede against Strata or any RESP server.",
+        discussion: """
+            Targets: --target client (StrataClient, with --config), client-near (with its near-cache), \
+            resp (any RESP server at --host/--port: the Strata gateway, Redis). Closed loop with --clients N; \
+            open loop with --rate R (latencies from each request's scheduled start: corrected for \
+            coordinated omission; the uncorrected ones are reported too). Prints a live progress line \
+            on stderr, then the result as JSON (--json FILE appends it) and a Markdown row.
+            """)
+
+    @Option(help: "Workload: A, B, C, D, E, F or stampede.") var workload = "A"
+    @Option(help: "client, client-near or resp.") var target = "client"
+    @Option(help: "Name in the report (default: the target).") var name: String?
+    @Option(help: "cluster.json (client targets).") var config = "cluster.json"
+    @Option(help: "Host (resp target).") var host = "127.0.0.1"
+    @Option(help: "Port (resp target).") var port = 6379
+    @Option(help: "uniform, zipfian[:theta], latest, hotspot[:keys:ops] (default: the workload's).") var distribution: String?
+    @Option(help: "Records loaded first.") var records = 100_000
+    @Option(help: "Bytes per value.") var valueSize = 100
+    @Option(help: "Concurrent clients.") var clients = 16
+    @Option(help: "Measured seconds.") var seconds = 10.0
+    @Option(help: "Warm-up seconds.") var warmUp = 2.0
+    @Option(help: "Open loop: requests per second.") var rate: Double?
+    @Flag(help: "Skip loading the records (they are there from an earlier run).") var noLoad = false
+    @Option(help: "Append the JSON result to this file.") var json: String?
+
+    func run() async throws {
+        guard let workload = Workload(rawValue: workload.uppercased()) ?? Workload(rawValue: workload.lowercased()) else {
+            throw ValidationError("unknown workload \(workload): A, B, C, D, E, F or stampede")
+        }
+        var settings = BenchSettings(workload: workload)
+        if let distribution {
+            guard let parsed = KeyDistribution(argument: distribution) else { throw ValidationError("unknown distribution \(distribution)") }
+            settings.distribution = parsed
+        }
+        settings.records = records
+        settings.valueSize = valueSize
+        settings.clients = clients
+        settings.duration = .milliseconds(Int64(seconds * 1000))
+        settings.warmUp = .milliseconds(Int64(warmUp * 1000))
+        settings.rate = rate
+        let benchTarget: any BenchTarget
+        switch target {
+        case "client", "client-near":
+            var configuration = try StrataClientConfiguration(clusterConfigPath: config)
+            if target == "client-near" { configuration.nearCache = .init() }
+            let client = try StrataClient(configuration: configuration)
+            if target == "client-near" { Task { try? await client.run() } }
+            benchTarget = ClientTarget(name: name ?? target, client: client)
+        case "resp":
+            benchTarget = try await RESPTarget(name: name ?? "resp \(host):\(port)", host: host, port: port, clients: clients)
+        default:
+            throw ValidationError("unknown target \(target): client, client-near or resp")
+        }
+        let runner = BenchRunner(settings: settings, target: benchTarget)
+        if !noLoad { try await runner.load() }
+        let result = try await runner.run { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(result)
+        print(String(decoding: data, as: UTF8.self))
+        print(BenchReport.markdown([result]))
+        if let json {
+            if !FileManager.default.fileExists(atPath: json) { _ = FileManager.default.createFile(atPath: json, contents: nil) }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: json))
+            handle.seekToEndOfFile()
+            handle.write(data + Data("\n".utf8))
+            try handle.close()
+        }
+    }
+}
+
+/// `strata bench-report`: the Markdown report and SVG charts of the JSON results `strata bench --json` wrote.
+struct BenchReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-report", abstract: "Write report.md and SVG charts from strata bench JSON results.")
+
+    @Option(help: "The JSON lines file (strata bench --json).") var json: String
+    @Option(help: "Where to write report.md and the charts.") var out: String
+    @Option(help: "The report's title.") var title = "Strata benchmark"
+    @Option(help: "A line under the title (repeatable).") var note: [String] = []
+
+    func run() throws {
+        let text = try String(contentsOfFile: json, encoding: .utf8)
+        let results = try text.split(separator: "\n").map { try JSONDecoder().decode(BenchResult.self, from: Data($0.utf8)) }
+        try BenchReport.write(results, to: out, title: title, notes: note)
+        print(BenchReport.document(results, title: title, notes: note))
     }
 }
