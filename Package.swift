@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "StrataWire", targets: ["StrataWire"]),
         .library(name: "StrataClient", targets: ["StrataClient"]),
         .library(name: "StrataCache", targets: ["StrataCache"]),
+        .library(name: "StrataCluster", targets: ["StrataCluster"]),
         // The raw RocksDB C API, exported so the benchmark package can measure
         // the Swift wrapper against the same loop written directly in C calls.
         .library(name: "CRocksDB", targets: ["CRocksDB"]),

@@ -21,6 +21,17 @@ let package = Package(
             path: "Benchmarks/StorageBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        .executableTarget(
+            name: "HotPathBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "StrataCache", package: "Strata"),
+                .product(name: "StrataCluster", package: "Strata"),
+                .product(name: "StrataWire", package: "Strata"),
+            ],
+            path: "Benchmarks/HotPathBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
