@@ -5,17 +5,19 @@
 # settings. Starts a private 3-node cluster with a gateway and a Redis on free ports,
 # writes bench-results/<timestamp>/ (results.json, report.md, SVG charts), stops all.
 #   Scripts/bench.sh [--quick] [--workloads "A B C D E F stampede"] [--seconds S] [--clients N] [--records R]
-# --quick: workloads A, B, C and stampede, 10,000 records, 5 s each: under 3 minutes.
+# Full: every workload, also through the client with its near-cache (strata-near-cache).
+# --quick: workloads A, B, C and stampede, three targets, 10,000 records, 5 s each: under 3 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workloads="A B C D E F stampede"
+targets="direct near gateway redis"
 seconds=20
 warmup=3
 clients=16
 records=100000
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) workloads="A B C stampede"; seconds=5; warmup=1; records=10000; shift ;;
+    --quick) workloads="A B C stampede"; targets="direct gateway redis"; seconds=5; warmup=1; records=10000; shift ;;
     --workloads) workloads=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --clients) clients=$2; shift 2 ;;
@@ -67,11 +69,12 @@ common=(--records "$records" --clients "$clients" --seconds "$seconds" --warm-up
 loaded_strata=0
 loaded_redis=0
 for workload in $workloads; do
-  for target in direct gateway redis; do
+  for target in $targets; do
     load=(--no-load)
     case $target in
       direct) args=(--target client --name strata-direct --config "$work/cluster.json")
               [ $loaded_strata -eq 0 ] && load=() && loaded_strata=1 ;;
+      near) args=(--target client-near --name strata-near-cache --config "$work/cluster.json") ;;
       gateway) args=(--target resp --name strata-gateway --port $gateway_port) ;;
       redis) args=(--target resp --name redis --port $redis_port)
              [ $loaded_redis -eq 0 ] && load=() && loaded_redis=1 ;;
