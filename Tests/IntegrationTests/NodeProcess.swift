@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import StrataCluster
 
 /// A real `strata` process on 127.0.0.1, started for one test and stopped after it.
@@ -28,6 +29,9 @@ final class NodeProcess {
     static func freePort() -> Int {
         while true {
             let port = Int.random(in: 20_000..<32_000)
+            // Never the same port twice in one test run: ports picked for one cluster are not bound
+            // yet when the next is picked, so the bind check alone could hand one out twice.
+            guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
@@ -40,6 +44,9 @@ final class NodeProcess {
             if bound == 0 { return port }
         }
     }
+
+    /// Every port `freePort` returned in this process.
+    private static let handedOut = Mutex<Set<Int>>([])
 
     static func temporaryDirectory() -> String {
         let path = NSTemporaryDirectory() + "strata-it-\(UUID().uuidString)"
