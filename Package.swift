@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "StrataBench",
             dependencies: [
-                "StrataClient", "StrataCache",
+                "StrataClient", "StrataCache", "StrataCluster",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

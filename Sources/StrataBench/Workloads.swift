@@ -1,4 +1,5 @@
 import StrataCache
+import StrataCluster
 
 /// The YCSB core workloads and the stampede.
 public enum Workload: String, Sendable, CaseIterable, Codable {
@@ -75,13 +76,13 @@ public enum KeyDistribution: Sendable, Hashable, Codable {
 struct KeyChooser {
     private let distribution: KeyDistribution
     private var zipf: HitRatioSimulation.Zipf?
-    private var generator: SplitMix
+    private var generator: SplitMix64
     let records: Int
 
     init(distribution: KeyDistribution, records: Int, seed: UInt64, zipfTable: HitRatioSimulation.Zipf?) {
         self.distribution = distribution
         self.records = max(records, 1)
-        generator = SplitMix(state: seed)
+        generator = SplitMix64(seed: seed)
         zipf = zipfTable
         zipf?.reseed(seed)
     }
@@ -106,17 +107,7 @@ struct KeyChooser {
     mutating func unit() -> Double { generator.unit() }
 }
 
-/// SplitMix64, for reproducible per-client streams.
-struct SplitMix {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
+    /// A uniform value in [0, 1) from the next 53 bits.
     mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
