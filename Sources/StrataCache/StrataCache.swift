@@ -76,6 +76,19 @@ public struct CacheStatistics: Sendable, Hashable {
 
     /// All counters zero.
     public init() {}
+
+    /// Adds every counter of `other` to these (sums over stripes, tenants, caches).
+    public mutating func add(_ other: CacheStatistics) {
+        hits += other.hits
+        misses += other.misses
+        staleServed += other.staleServed
+        coalescedWaits += other.coalescedWaits
+        loads += other.loads
+        loadFailures += other.loadFailures
+        evictions += other.evictions
+        bytes += other.bytes
+        entries += other.entries
+    }
 }
 
 /// Strata's cache engine: bounded by bytes, striped locks, S3-FIFO eviction,
@@ -353,16 +366,10 @@ where C.Duration == Duration {
         var total = CacheStatistics()
         for stripe in stripes {
             stripe.mutex.withLock { stripe in
-                let s = stripe.statistics
-                total.hits += s.hits
-                total.misses += s.misses
-                total.staleServed += s.staleServed
-                total.coalescedWaits += s.coalescedWaits
-                total.loads += s.loads
-                total.loadFailures += s.loadFailures
-                total.evictions += s.evictions
-                total.bytes += stripe.policy.bytes
-                total.entries += stripe.entries.count
+                var counted = stripe.statistics
+                counted.bytes = stripe.policy.bytes
+                counted.entries = stripe.entries.count
+                total.add(counted)
             }
         }
         return total

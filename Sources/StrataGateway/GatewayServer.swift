@@ -22,18 +22,7 @@ final class GatewayCore: Sendable {
 
     /// The counters of every tenant's cache, summed.
     var cacheTotals: CacheStatistics {
-        tenants.all.reduce(into: CacheStatistics()) { total, route in
-            let s = route.cache.statistics
-            total.hits += s.hits
-            total.misses += s.misses
-            total.staleServed += s.staleServed
-            total.coalescedWaits += s.coalescedWaits
-            total.loads += s.loads
-            total.loadFailures += s.loadFailures
-            total.evictions += s.evictions
-            total.bytes += s.bytes
-            total.entries += s.entries
-        }
+        tenants.all.reduce(into: CacheStatistics()) { total, route in total.add(route.cache.statistics) }
     }
 
     /// `INFO` text: server, clients, stats and cache sections.
