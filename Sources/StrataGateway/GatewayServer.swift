@@ -114,7 +114,7 @@ public final class GatewayServer: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let id = ids.add(1, ordering: .relaxed).newValue
-                let loopback = channel.remoteAddress.map(Self.isLoopback) ?? false
+                let loopback = channel.remoteAddress?.isLoopback ?? false
                 let allowed = access == .always || (access == .loopback && loopback)
                 let route = allowed ? try? core.tenants.route(tenant: "default", secret: nil) : nil
                 return channel.eventLoop.makeCompletedFuture {
@@ -189,12 +189,4 @@ public final class GatewayServer: Service, Sendable {
 
     /// The RESP port bound (after `run` started), for tests.
     public var port: Int? { bound.withLock { $0.port } }
-
-    static func isLoopback(_ address: SocketAddress) -> Bool {
-        switch address {
-        case .v4(let v4): return v4.address.sin_addr.s_addr.bigEndian >> 24 == 127
-        case .v6: return address.ipAddress == "::1"
-        default: return false
-        }
-    }
 }

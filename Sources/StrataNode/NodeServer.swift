@@ -202,7 +202,7 @@ public final class NodeServer: Service, Sendable {
                 state.withLockedValue { $0.children[key] = channel }
                 channel.closeFuture.whenComplete { _ in _ = state.withLockedValue { $0.children.removeValue(forKey: key) } }
                 let peer = channel.remoteAddress
-                let isLoopback = peer.map(Self.isLoopback) ?? false
+                let isLoopback = peer?.isLoopback ?? false
                 let session = Session(
                     id: id, peer: peer?.description ?? "unknown", isLoopback: isLoopback,
                     tenant: executor.tenants.defaultTenant(isLoopback: isLoopback))
@@ -227,14 +227,6 @@ public final class NodeServer: Service, Sendable {
         }
         state.withLockedValue { $0.metricsPort = channel.localAddress?.port }
         return channel
-    }
-
-    static func isLoopback(_ address: SocketAddress) -> Bool {
-        switch address {
-        case .v4: return address.ipAddress?.hasPrefix("127.") ?? false
-        case .v6: return address.ipAddress == "::1" || (address.ipAddress?.hasPrefix("::ffff:127.") ?? false)
-        default: return true // Unix domain sockets are local.
-        }
     }
 }
 
