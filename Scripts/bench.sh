@@ -30,38 +30,9 @@ swift build -c release --product strata 2>&1 | tail -n 1
 strata=.build/release/strata
 out="bench-results/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
-work=$(mktemp -d /tmp/strata-bench.XXXXXX)
-base=$((20000 + RANDOM % 5000))
-redis_port=$((base + 50))
-gateway_port=$((base + 40))
-cat >"$work/cluster.json" <<JSON
-{
-  "coordinator": { "host": "127.0.0.1", "port": $base, "metricsPort": $((base + 1)), "dataDir": "$work/coordinator" },
-  "replicationFactor": 2, "shardCount": 64, "vnodes": 256, "defaultTenant": "loopback",
-  "internalSecret": "bench-internal-secret",
-  "nodes": [
-    { "id": "n1", "host": "127.0.0.1", "dataPort": $((base + 11)), "dataDir": "$work/n1" },
-    { "id": "n2", "host": "127.0.0.1", "dataPort": $((base + 12)), "dataDir": "$work/n2" },
-    { "id": "n3", "host": "127.0.0.1", "dataPort": $((base + 13)), "dataDir": "$work/n3" }
-  ],
-  "tenants": { "default": { "cache": { "softTtlMs": 1000, "hardTtlMs": 5000 } } },
-  "caches": [ { "id": "c1", "host": "127.0.0.1", "port": $gateway_port, "metricsPort": $((base + 41)), "maxMB": 256 } ]
-}
-JSON
-redis_pid=
-cleanup() {
-  CONFIG="$work/cluster.json" CLUSTER_STATE="$work/state" SKIP_BUILD=1 Scripts/cluster.sh down >/dev/null 2>&1 || true
-  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 echo "starting the cluster, the gateway and Redis..."
-CONFIG="$work/cluster.json" CLUSTER_STATE="$work/state" SKIP_BUILD=1 Scripts/cluster.sh up >/dev/null
-mkdir -p "$work/redis"
-redis-server --port $redis_port --dir "$work/redis" --appendonly yes --appendfsync everysec --save "" --daemonize no >"$work/redis.log" 2>&1 &
-redis_pid=$!
-for _ in $(seq 1 100); do [ "$(redis-cli -p $redis_port PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+. Scripts/bench-env.sh
+bench_env_up 1000 5000 256
 
 results="$out/results.json"
 : >"$results"

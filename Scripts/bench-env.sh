@@ -1,0 +1,40 @@
+# Sourced by the benchmark scripts: a private 3-node cluster (RF 2) with one cache
+# gateway, and a redis-server (appendonly yes, appendfsync everysec), on free ports
+# in a temporary directory; everything is stopped and removed when the script exits.
+#   bench_env_up SOFT_TTL_MS HARD_TTL_MS GATEWAY_MAX_MB
+# sets: work (the directory, with cluster.json), gateway_port, redis_port.
+bench_env_up() {
+  local soft=$1 hard=$2 max_mb=$3 base
+  work=$(mktemp -d /tmp/strata-bench.XXXXXX)
+  base=$((20000 + RANDOM % 5000))
+  redis_port=$((base + 50))
+  gateway_port=$((base + 40))
+  cat >"$work/cluster.json" <<JSON
+{
+  "coordinator": { "host": "127.0.0.1", "port": $base, "metricsPort": $((base + 1)), "dataDir": "$work/coordinator" },
+  "replicationFactor": 2, "shardCount": 64, "vnodes": 256, "defaultTenant": "loopback",
+  "internalSecret": "bench-internal-secret",
+  "nodes": [
+    { "id": "n1", "host": "127.0.0.1", "dataPort": $((base + 11)), "dataDir": "$work/n1" },
+    { "id": "n2", "host": "127.0.0.1", "dataPort": $((base + 12)), "dataDir": "$work/n2" },
+    { "id": "n3", "host": "127.0.0.1", "dataPort": $((base + 13)), "dataDir": "$work/n3" }
+  ],
+  "tenants": { "default": { "cache": { "softTtlMs": $soft, "hardTtlMs": $hard } } },
+  "caches": [ { "id": "c1", "host": "127.0.0.1", "port": $gateway_port, "metricsPort": $((base + 41)), "maxMB": $max_mb } ]
+}
+JSON
+  redis_pid=
+  trap bench_env_down EXIT
+  CONFIG="$work/cluster.json" CLUSTER_STATE="$work/state" SKIP_BUILD=1 Scripts/cluster.sh up >/dev/null
+  mkdir -p "$work/redis"
+  redis-server --port $redis_port --dir "$work/redis" --appendonly yes --appendfsync everysec --save "" --daemonize no >"$work/redis.log" 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 1 100); do [ "$(redis-cli -p $redis_port PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+}
+
+bench_env_down() {
+  CONFIG="$work/cluster.json" CLUSTER_STATE="$work/state" SKIP_BUILD=1 Scripts/cluster.sh down >/dev/null 2>&1 || true
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
