@@ -1,6 +1,7 @@
 # Sourced by the benchmark scripts: a private 3-node cluster (RF 2) with one cache
-# gateway, and a redis-server (appendonly yes, appendfsync everysec), on free ports
-# in a temporary directory; everything is stopped and removed when the script exits.
+# gateway (absent keys are cached as long as values: negativeTtlMs = softTtlMs),
+# and a redis-server (appendonly yes, appendfsync everysec), on free ports in a
+# temporary directory; everything is stopped and removed when the script exits.
 #   bench_env_up SOFT_TTL_MS HARD_TTL_MS GATEWAY_MAX_MB
 # sets: work (the directory, with cluster.json), gateway_port, redis_port.
 bench_env_up() {
@@ -19,7 +20,7 @@ bench_env_up() {
     { "id": "n2", "host": "127.0.0.1", "dataPort": $((base + 12)), "dataDir": "$work/n2" },
     { "id": "n3", "host": "127.0.0.1", "dataPort": $((base + 13)), "dataDir": "$work/n3" }
   ],
-  "tenants": { "default": { "cache": { "softTtlMs": $soft, "hardTtlMs": $hard } } },
+  "tenants": { "default": { "cache": { "softTtlMs": $soft, "hardTtlMs": $hard, "negativeTtlMs": $soft } } },
   "caches": [ { "id": "c1", "host": "127.0.0.1", "port": $gateway_port, "metricsPort": $((base + 41)), "maxMB": $max_mb } ]
 }
 JSON

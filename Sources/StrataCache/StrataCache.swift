@@ -177,7 +177,7 @@ where C.Duration == Duration {
     /// Like `get`, with the version of the value served.
     // Pre-specialized for the byte keys and values of the gateway and the near-cache: callers in
     // other modules cannot specialize this generic class, and unspecialized key lookups cost 3x.
-    @_specialize(exported: true, where Key == [UInt8], Value == [UInt8], C == ContinuousClock)
+    @_specialize(exported: true, where Key == CacheKey, Value == [UInt8], C == ContinuousClock)
     public func getVersioned(_ key: Key, load: @escaping @Sendable (Key) async throws -> Loaded<Value>) async throws
         -> Loaded<Value>
     {
@@ -302,7 +302,7 @@ where C.Duration == Duration {
     /// unless a newer version is held. A load in flight for the key cannot store after this.
     // Pre-specialized for the byte keys and values of the gateway and the near-cache: callers in
     // other modules cannot specialize this generic class, and unspecialized key lookups cost 3x.
-    @_specialize(exported: true, where Key == [UInt8], Value == [UInt8], C == ContinuousClock)
+    @_specialize(exported: true, where Key == CacheKey, Value == [UInt8], C == ContinuousClock)
     public func put(_ key: Key, value: Value?, version: UInt64) {
         let now = clock.now
         stripe(key).mutex.withLock { stripe in
@@ -315,7 +315,7 @@ where C.Duration == Duration {
     /// a load in flight for it cannot store its result.
     // Pre-specialized for the byte keys and values of the gateway and the near-cache: callers in
     // other modules cannot specialize this generic class, and unspecialized key lookups cost 3x.
-    @_specialize(exported: true, where Key == [UInt8], Value == [UInt8], C == ContinuousClock)
+    @_specialize(exported: true, where Key == CacheKey, Value == [UInt8], C == ContinuousClock)
     public func invalidate(_ key: Key, olderThan version: UInt64? = nil) {
         stripe(key).mutex.withLock { stripe in
             stripe.flights[key]?.fenced = true
@@ -342,7 +342,7 @@ where C.Duration == Duration {
     /// fresh; call `get`). Never waits: for serving from memory on an event loop.
     // Pre-specialized for the byte keys and values of the gateway and the near-cache: callers in
     // other modules cannot specialize this generic class, and unspecialized key lookups cost 3x.
-    @_specialize(exported: true, where Key == [UInt8], Value == [UInt8], C == ContinuousClock)
+    @_specialize(exported: true, where Key == CacheKey, Value == [UInt8], C == ContinuousClock)
     public func fresh(_ key: Key) -> Loaded<Value>? {
         let now = clock.now
         return stripe(key).mutex.withLock { stripe in

@@ -41,7 +41,7 @@ final class ClientEngine: Sendable {
     /// `MOVED` redirects followed.
     let redirects = Atomic<Int>(0)
     /// The near-cache, when configured.
-    let nearCache: StrataCache<[UInt8], [UInt8], ContinuousClock>?
+    let nearCache: StrataCache<CacheKey, [UInt8], ContinuousClock>?
     /// Attempts per node.
     private let attemptsByNode = Mutex<[NodeID: Int]>([:])
 

@@ -113,11 +113,11 @@ public struct StrataClient: Sendable, Service {
                     group.addTask {
                         await ChangeFeedFollower(client: client).run(
                             changes: { changes in
-                                for change in changes { cache.invalidate(change.key, olderThan: change.version) }
+                                for change in changes { cache.invalidate(CacheKey(change.key), olderThan: change.version) }
                             },
                             gap: { shard in
                                 let map = view.cached
-                                cache.invalidateAll { key in map.map { client.shard(of: key, in: $0) == shard } ?? true }
+                                cache.invalidateAll { key in map.map { client.shard(of: key.bytes, in: $0) == shard } ?? true }
                             })
                     }
                 }
@@ -133,7 +133,7 @@ public struct StrataClient: Sendable, Service {
     private func cachedRead(_ key: [UInt8], _ options: RequestOptions) async throws -> Loaded<[UInt8]>? {
         guard let cache = engine.nearCache, options.session == nil else { return nil }
         let client = self
-        return try await cache.getVersioned(key) { key in try await client.loadForCache(key, options) }
+        return try await cache.getVersioned(CacheKey(key)) { key in try await client.loadForCache(key.bytes, options) }
     }
 
     /// Loads `key` for a cache: its value, version and remaining TTL.
@@ -195,9 +195,9 @@ public struct StrataClient: Sendable, Service {
         if write, let cache = engine.nearCache {
             // A plain SET's value is known; any other write drops the cached copy.
             if arguments.count == 3, arguments[0].readableBytesView.elementsEqual("SET".utf8), let version {
-                cache.put(key, value: Array(arguments[2].readableBytesView), version: version)
+                cache.put(CacheKey(key), value: Array(arguments[2].readableBytesView), version: version)
             } else {
-                cache.invalidate(key)
+                cache.invalidate(CacheKey(key))
             }
         }
         return reply
@@ -362,7 +362,7 @@ public struct StrataClient: Sendable, Service {
                 let arguments = Self.buffers([Array("MSET".utf8)] + indexes.flatMap { [keys[$0], pairs[$0].value] })
                 group.addTask {
                     _ = try await engine.execute(Operation(arguments: arguments, hash: hash, isWrite: true, options: options))
-                    for index in indexes { engine.nearCache?.invalidate(keys[index]) }
+                    for index in indexes { engine.nearCache?.invalidate(CacheKey(keys[index])) }
                 }
             }
             try await group.waitForAll()

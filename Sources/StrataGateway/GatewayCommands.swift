@@ -38,7 +38,7 @@ enum GatewayCommands {
     /// A read through the cache: coalesced, stale-while-revalidate, fenced by versions.
     static func cachedGet(_ key: [UInt8], route: TenantRoute) async throws -> Loaded<[UInt8]> {
         let client = route.client
-        return try await route.cache.getVersioned(key) { key in try await client.loadForCache(key) }
+        return try await route.cache.getVersioned(CacheKey(key)) { key in try await client.loadForCache(key.bytes) }
     }
 
     private static func execute(_ name: String, _ arguments: [[UInt8]], route: TenantRoute, stats: GatewayStats)
@@ -73,9 +73,9 @@ enum GatewayCommands {
             let (reply, version) = try await client.execute(arguments, key: arguments[1], isWrite: true)
             if arguments.count == 3, let version {
                 // Write-through: the cache takes the value at the version the primary gave it.
-                cache.put(arguments[1], value: arguments[2], version: version)
+                cache.put(CacheKey(arguments[1]), value: arguments[2], version: version)
             } else {
-                cache.invalidate(arguments[1])
+                cache.invalidate(CacheKey(arguments[1]))
             }
             stats.writes.add(1, ordering: .relaxed)
             return reply
@@ -85,7 +85,7 @@ enum GatewayCommands {
             for key in arguments.dropFirst() {
                 let (reply, version) = try await client.execute([Array("DEL".utf8), key], key: key, isWrite: true)
                 if case .integer(let count) = reply { removed += count }
-                if let version { cache.put(key, value: nil, version: version) } else { cache.invalidate(key) }
+                if let version { cache.put(CacheKey(key), value: nil, version: version) } else { cache.invalidate(CacheKey(key)) }
             }
             stats.writes.add(1, ordering: .relaxed)
             return .integer(removed)
@@ -98,13 +98,13 @@ enum GatewayCommands {
                 pairs.append((String(decoding: arguments[index], as: UTF8.self), arguments[index + 1]))
             }
             try await client.multiSet(pairs)
-            for index in stride(from: 1, to: arguments.count, by: 2) { cache.invalidate(arguments[index]) }
+            for index in stride(from: 1, to: arguments.count, by: 2) { cache.invalidate(CacheKey(arguments[index])) }
             stats.writes.add(1, ordering: .relaxed)
             return .simple("OK")
         case _ where plainWrites.contains(name):
             guard arguments.count >= 2 else { try arity(arguments, 2, name); return .null }
             let (reply, _) = try await client.execute(arguments, key: arguments[1], isWrite: true)
-            cache.invalidate(arguments[1])
+            cache.invalidate(CacheKey(arguments[1]))
             stats.writes.add(1, ordering: .relaxed)
             return reply
         case _ where plainReads.contains(name):

@@ -173,14 +173,14 @@ public final class GatewayServer: Service, Sendable {
                         for change in changes {
                             core.stats.feedChanges.add(1, ordering: .relaxed)
                             core.tenants.existing(String(decoding: change.tenant, as: UTF8.self))?
-                                .cache.invalidate(change.key, olderThan: change.version)
+                                .cache.invalidate(CacheKey(change.key), olderThan: change.version)
                         }
                     },
                     gap: { shard in
                         core.stats.feedGaps.add(1, ordering: .relaxed)
                         for route in core.tenants.all {
                             let map = route.client.currentMap
-                            route.cache.invalidateAll { key in map.map { route.client.shard(of: key, in: $0) == shard } ?? true }
+                            route.cache.invalidateAll { key in map.map { route.client.shard(of: key.bytes, in: $0) == shard } ?? true }
                         }
                     })
             }

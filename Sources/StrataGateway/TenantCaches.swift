@@ -8,9 +8,9 @@ import Synchronization
 final class TenantRoute: Sendable {
     let name: String
     let client: StrataClient
-    let cache: StrataCache<[UInt8], [UInt8], ContinuousClock>
+    let cache: StrataCache<CacheKey, [UInt8], ContinuousClock>
 
-    init(name: String, client: StrataClient, cache: StrataCache<[UInt8], [UInt8], ContinuousClock>) {
+    init(name: String, client: StrataClient, cache: StrataCache<CacheKey, [UInt8], ContinuousClock>) {
         self.name = name
         self.client = client
         self.cache = cache
@@ -46,7 +46,7 @@ final class TenantCaches: Sendable {
             secret: secret)
         client.readPolicy = .primary
         let tenantCount = max(configuration.cluster.tenants?.count ?? 1, 1)
-        let cache = StrataCache<[UInt8], [UInt8], ContinuousClock>(
+        let cache = StrataCache<CacheKey, [UInt8], ContinuousClock>(
             maxBytes: configuration.maxBytes / tenantCount, policy: configuration.policy(for: tenant),
             clock: ContinuousClock()
         ) { key, value in key.count + (value?.count ?? 0) + 64 }

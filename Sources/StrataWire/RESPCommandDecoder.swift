@@ -88,6 +88,40 @@ public struct RESPCommandDecoder: Sendable {
         }
     }
 
+    /// Where the key of the next command is, when that command is a whole `GET key`
+    /// (a two-element array, the name in any case, the key at most 4,096 bytes and within
+    /// ``limits``) and no earlier command is partly decoded; `nil` otherwise, and then
+    /// ``decode(_:)`` handles whatever is there. Nothing is consumed: a server that answers
+    /// the GET moves `buffer`'s reader index by `consumed` itself.
+    ///
+    /// The hot path of a read-mostly server: it looks at the bytes in place and builds no
+    /// ``RESPCommand``.
+    /// - Returns: The key's byte range relative to the reader index, and the command's length.
+    public func nextGet(in buffer: ByteBuffer) -> (key: Range<Int>, consumed: Int)? {
+        guard self.pending == nil, self.inlineScanned == 0 else { return nil }
+        let maxKey = min(4096, self.limits.maxBulkLength)
+        return buffer.withUnsafeReadableBytes { bytes -> (key: Range<Int>, consumed: Int)? in
+            // "*2\r\n$3\r\nGET\r\n$" is 14 bytes; then the length, CRLF, the key, CRLF.
+            guard bytes.count >= 19, bytes[0] == .asterisk, bytes[1] == UInt8(ascii: "2"), bytes[2] == .cr,
+                bytes[3] == .lf, bytes[4] == .dollar, bytes[5] == UInt8(ascii: "3"), bytes[6] == .cr, bytes[7] == .lf,
+                bytes[8] | 0x20 == UInt8(ascii: "g"), bytes[9] | 0x20 == UInt8(ascii: "e"),
+                bytes[10] | 0x20 == UInt8(ascii: "t"), bytes[11] == .cr, bytes[12] == .lf, bytes[13] == .dollar
+            else { return nil }
+            var index = 14
+            var length = 0
+            while index < bytes.count, index < 19, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                length = length * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+                index += 1
+            }
+            guard index > 14, bytes[14] != UInt8(ascii: "0") || index == 15, length <= maxKey, index + 1 < bytes.count, bytes[index] == .cr, bytes[index + 1] == .lf
+            else { return nil }
+            let start = index + 2
+            let end = start + length
+            guard end + 2 <= bytes.count, bytes[end] == .cr, bytes[end + 1] == .lf else { return nil }
+            return (start..<end, end + 2)
+        }
+    }
+
     /// Forgets any partially received command.
     public mutating func reset() {
         self.pending = nil

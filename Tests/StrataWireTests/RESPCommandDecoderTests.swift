@@ -287,3 +287,89 @@ struct RESPCommandDecoderTests {
         #expect(outcomes.commands > 0 && outcomes.errors > 0 && outcomes.pending > 0)
     }
 }
+
+@Suite("RESPCommandDecoder.nextGet")
+struct NextGetTests {
+    @Test("finds the key of a whole GET, in any case, without consuming")
+    func matches() {
+        let decoder = RESPCommandDecoder()
+        for name in ["GET", "get", "gEt"] {
+            let buffer = ByteBuffer(string: "*2\r\n$3\r\n\(name)\r\n$5\r\nhello\r\n*1\r\n$4\r\nPING\r\n")
+            let match = decoder.nextGet(in: buffer)
+            #expect(match?.consumed == 24)
+            if let match {
+                #expect(buffer.getString(at: buffer.readerIndex + match.key.lowerBound, length: match.key.count) == "hello")
+            }
+            #expect(buffer.readerIndex == 0)
+        }
+        #expect(decoder.nextGet(in: ByteBuffer(string: "*2\r\n$3\r\nGET\r\n$0\r\n\r\n"))?.key.count == 0)
+    }
+
+    @Test("declines anything else: other commands, partial frames, odd lengths, oversize keys")
+    func declines() {
+        let decoder = RESPCommandDecoder()
+        let whole = "*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n"
+        let bytes = Array(whole.utf8)
+        for prefixLength in 0..<bytes.count {
+            #expect(decoder.nextGet(in: ByteBuffer(bytes: bytes[..<prefixLength])) == nil)
+        }
+        for input in [
+            "*2\r\n$3\r\nSET\r\n$5\r\nhello\r\n",
+            "*3\r\n$3\r\nGET\r\n$5\r\nhello\r\n$1\r\nx\r\n",
+            "*2\r\n$3\r\nGET\r\n$05\r\nhello\r\n",
+            "*2\r\n$3\r\nGET\r\n$-1\r\n",
+            "*2\r\n$3\r\nGET\r\n$5\r\nhelloXX",
+            "*2\r\n$3\r\nGET\r\n$4097\r\n" + String(repeating: "k", count: 4097) + "\r\n",
+            "GET hello\r\n",
+        ] {
+            #expect(decoder.nextGet(in: ByteBuffer(string: input)) == nil, "\(input.prefix(40))")
+        }
+        // The limits bound the key too.
+        let strict = RESPCommandDecoder(limits: RESPLimits(maxBulkLength: 4))
+        #expect(strict.nextGet(in: ByteBuffer(string: whole)) == nil)
+    }
+
+    @Test("declines while a command is partly decoded")
+    func pending() throws {
+        var decoder = RESPCommandDecoder()
+        var buffer = ByteBuffer(string: "*2\r\n$3\r\nGET\r\n$5\r\nhel")
+        #expect(try decoder.decode(&buffer) == nil)
+        buffer.writeString("lo\r\n")
+        // The decoder remembers offsets of the unfinished command: the fast path must leave it alone.
+        #expect(decoder.nextGet(in: buffer) == nil)
+        #expect(try decoder.decode(&buffer) == RESPCommand("GET", "hello"))
+        #expect(decoder.nextGet(in: ByteBuffer(string: "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")) != nil)
+    }
+
+    @Test("agrees with decode on random streams of GETs and other commands")
+    func agreesWithDecode() throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            var stream = ByteBuffer()
+            for _ in 0..<Int.random(in: 1...20, using: &generator) {
+                let key = String(repeating: "k", count: Int.random(in: 0...40, using: &generator))
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: stream.writeString("*2\r\n$3\r\nget\r\n$\(key.count)\r\n\(key)\r\n")
+                case 1: stream.writeString("*3\r\n$3\r\nSET\r\n$\(key.count)\r\n\(key)\r\n$1\r\nv\r\n")
+                default: stream.writeString("PING\r\n")
+                }
+            }
+            var decoder = RESPCommandDecoder()
+            var mirror = stream
+            while stream.readableBytes > 0 {
+                let match = decoder.nextGet(in: stream)
+                let command = try #require(try decoder.decode(&mirror))
+                if let match {
+                    #expect(command.isNamed("GET") && command.arguments.count == 2)
+                    #expect(
+                        stream.getSlice(at: stream.readerIndex + match.key.lowerBound, length: match.key.count)
+                            == command.arguments[1])
+                    #expect(mirror.readerIndex - stream.readerIndex == match.consumed)
+                } else {
+                    #expect(!(command.isNamed("GET") && command.arguments.count == 2))
+                }
+                stream.moveReaderIndex(to: mirror.readerIndex)
+            }
+        }
+    }
+}
