@@ -70,6 +70,11 @@ final class CommandExecutor: Sendable {
         return kind
     }
 
+    /// A run on the event loop, for reads memory can answer (`CommandRun/inlineGet`).
+    func inlineRun() -> CommandRun {
+        CommandRun(executor: self, topology: topologyBox.current, mode: .inline, now: Record.nowMilliseconds())
+    }
+
     /// Runs `commands` in order for `session`, appending every reply to `out`.
     /// - Returns: `false` only in `.inline` mode, when a read needed the disk:
     ///   the caller discards `out` and `session` and reruns the batch on the pool.
@@ -453,7 +458,10 @@ struct CommandRun {
     // MARK: Addressing
 
     private func address(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, write: Bool) throws(CommandError) -> RecordAddress {
-        let keyBytes = Array(key.readableBytesView)
+        try address(Array(key.readableBytesView), tenant, session, write: write)
+    }
+
+    private func address(_ keyBytes: [UInt8], _ tenant: TenantContext, _ session: Session, write: Bool) throws(CommandError) -> RecordAddress {
         let hash = PlacementKey.hash(tenant: tenant.name, key: keyBytes, placement: tenant.colocated ? .colocate : .spread)
         switch topology.route(hash: hash, write: write, readOnly: session.readOnly) {
         case .local(let shard):
@@ -506,6 +514,22 @@ struct CommandRun {
     }
 
     // MARK: Strings
+
+    /// `GET key` answered from memory on the event loop (an `.inline` run): `false`, with
+    /// nothing written, when it cannot be (a read that needs the disk, a key of another
+    /// node's shard, a connection without a tenant), and the caller runs it the usual way.
+    func inlineGet(_ key: UnsafeRawBufferPointer, session: Session, reply: inout Reply) -> Bool {
+        guard case .inline = mode, let tenant = session.tenant, !session.isInternal else { return false }
+        let record: Record?
+        do {
+            record = try read(try address(Array(key), tenant, session, write: false), now)
+        } catch {
+            return false
+        }
+        stats.countRead(hit: record != nil)
+        reply.bulkOrNull(record?.value)
+        return true
+    }
 
     private func get(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
         let record = try read(try address(key, tenant, session, write: false), now)

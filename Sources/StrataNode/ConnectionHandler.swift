@@ -98,81 +98,140 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func processIfIdle(context: ChannelHandlerContext) {
         guard !inFlight, !closing, context.channel.isWritable, var buffer = input else { return }
-        var commands: [RESPCommand] = []
-        var protocolError: RESPError?
-        while commands.count < limits.maxBatch {
-            do {
-                guard let command = try decoder.decode(&buffer) else { break }
-                commands.append(command)
-            } catch {
-                protocolError = error
-                break
+        // Replies written on this pass and not yet flushed; one flush at the end sends them all.
+        var unflushed = false
+        defer {
+            input = buffer.readableBytes == 0 ? nil : buffer
+            if unflushed { context.flush() }
+        }
+        // Stops when the socket's buffer is full; channelWritabilityChanged resumes.
+        while !closing, context.channel.isWritable {
+            if answerInlineGets(context: context, buffer: &buffer) { unflushed = true }
+            var commands: [RESPCommand] = []
+            var protocolError: RESPError?
+            while commands.count < limits.maxBatch {
+                do {
+                    guard let command = try decoder.decode(&buffer) else { break }
+                    commands.append(command)
+                } catch {
+                    protocolError = error
+                    break
+                }
             }
-        }
-        input = buffer.readableBytes == 0 ? nil : buffer
-        if readingPaused, (input?.readableBytes ?? 0) <= limits.inputHighWater {
-            readingPaused = false
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
-        }
-        if commands.isEmpty {
-            if let protocolError { failProtocol(context: context, error: protocolError) }
-            return
-        }
+            if readingPaused, buffer.readableBytes <= limits.inputHighWater {
+                readingPaused = false
+                context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            }
+            if commands.isEmpty {
+                if let protocolError { failProtocol(context: context, error: protocolError) }
+                return
+            }
 
-        inFlight = true
-        let executor = self.executor
-        let session = self.session
-        let allocator = context.channel.allocator
-        let batch = commands
-        let future: EventLoopFuture<(ByteBuffer, Session)>
-        switch CommandExecutor.classify(batch) {
-        case .write:
-            future = writer.submit(batch, session: session, allocator: allocator, on: context.eventLoop)
-        case .inlineRead:
-            var inlineSession = session
-            var out = allocator.buffer(capacity: 64 * batch.count)
-            if executor.execute(batch, session: &inlineSession, into: &out, mode: .inline) {
-                future = context.eventLoop.makeSucceededFuture((out, inlineSession))
-            } else {
+            let executor = self.executor
+            let session = self.session
+            let allocator = context.channel.allocator
+            let batch = commands
+            let future: EventLoopFuture<(ByteBuffer, Session)>
+            switch CommandExecutor.classify(batch) {
+            case .write:
+                future = writer.submit(batch, session: session, allocator: allocator, on: context.eventLoop)
+            case .inlineRead:
+                var inlineSession = session
+                var out = allocator.buffer(capacity: 64 * batch.count)
+                if executor.execute(batch, session: &inlineSession, into: &out, mode: .inline) {
+                    // Answered from memory: no hop, no future; go on with the input.
+                    guard finish(context: context, reply: out, session: inlineSession, protocolError: protocolError, flush: false)
+                    else { return }
+                    unflushed = true
+                    continue
+                }
+                future = runBlocking(batch, session: session, allocator: allocator, eventLoop: context.eventLoop)
+            case .blocking:
                 future = runBlocking(batch, session: session, allocator: allocator, eventLoop: context.eventLoop)
             }
-        case .blocking:
-            future = runBlocking(batch, session: session, allocator: allocator, eventLoop: context.eventLoop)
-        }
-        future.assumeIsolated().whenComplete { result in
-            self.inFlight = false
-            switch result {
-            case .success(let (reply, session)):
-                var out = reply
-                if out.readableBytes > self.limits.maxOutputBytes {
-                    out.clear()
-                    RESPEncoder.writeError("ERR reply exceeds the output buffer limit of \(self.limits.maxOutputBytes) bytes; closing", into: &out)
-                    executor.stats.outputOverflowClosed.add(1)
-                    self.closing = true
-                    context.writeAndFlush(self.wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-                    return
-                }
-                let wasAuthorized = self.session.tenant != nil
-                self.session = session
-                if !wasAuthorized, session.tenant != nil { self.decoder.limits = self.limits.parser }
-                if session.closeAfterReply {
-                    self.closing = true
-                    context.writeAndFlush(self.wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-                    return
-                }
-                context.writeAndFlush(self.wrapOutboundOut(out), promise: nil)
-                if let protocolError {
-                    self.failProtocol(context: context, error: protocolError)
-                } else {
-                    self.processIfIdle(context: context)
-                }
-            case .failure:
-                self.closing = true
-                var out = context.channel.allocator.buffer(capacity: 64)
-                RESPEncoder.writeError("ERR server is shutting down", into: &out)
-                context.writeAndFlush(self.wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            inFlight = true
+            if unflushed {
+                // Earlier replies go out now, not after the hop.
+                context.flush()
+                unflushed = false
             }
+            input = buffer.readableBytes == 0 ? nil : buffer
+            future.assumeIsolated().whenComplete { result in
+                self.inFlight = false
+                switch result {
+                case .success(let (reply, session)):
+                    if self.finish(context: context, reply: reply, session: session, protocolError: protocolError, flush: true) {
+                        self.processIfIdle(context: context)
+                    }
+                case .failure:
+                    self.closing = true
+                    var out = context.channel.allocator.buffer(capacity: 64)
+                    RESPEncoder.writeError("ERR server is shutting down", into: &out)
+                    context.writeAndFlush(self.wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                }
+            }
+            // The completion owns the input from here (it may already have run and consumed more).
+            buffer = input ?? ByteBuffer()
+            return
         }
+    }
+
+    /// The hot path: whole `GET`s at the head of the input that memory can answer,
+    /// answered from the input bytes in place (no command is built). Stops at the
+    /// first command that is not such a GET (the batch path takes it from there) or
+    /// after 256 KiB of replies (the caller checks the socket's writability).
+    /// - Returns: Whether replies were written (not flushed).
+    private func answerInlineGets(context: ChannelHandlerContext, buffer: inout ByteBuffer) -> Bool {
+        guard session.tenant != nil, !session.isInternal, decoder.nextGet(in: buffer) != nil else { return false }
+        let run = executor.inlineRun()
+        var reply = Reply(buffer: context.channel.allocator.buffer(capacity: 256), version: session.protocolVersion)
+        var answered = 0
+        while reply.buffer.readableBytes < 256 << 10, let get = decoder.nextGet(in: buffer) {
+            let done = buffer.withUnsafeReadableBytes { bytes in
+                run.inlineGet(UnsafeRawBufferPointer(rebasing: bytes[get.key]), session: session, reply: &reply)
+            }
+            guard done else { break }
+            buffer.moveReaderIndex(forwardBy: get.consumed)
+            answered += 1
+        }
+        guard answered > 0 else { return false }
+        executor.stats.commands.add(UInt64(answered))
+        context.write(wrapOutboundOut(reply.buffer), promise: nil)
+        return true
+    }
+
+    /// Sends a batch's replies and adopts the session it left.
+    /// - Returns: Whether the connection goes on reading commands (not closing).
+    private func finish(
+        context: ChannelHandlerContext, reply: ByteBuffer, session: Session, protocolError: RESPError?, flush: Bool
+    ) -> Bool {
+        var out = reply
+        if out.readableBytes > limits.maxOutputBytes {
+            out.clear()
+            RESPEncoder.writeError("ERR reply exceeds the output buffer limit of \(limits.maxOutputBytes) bytes; closing", into: &out)
+            executor.stats.outputOverflowClosed.add(1)
+            closing = true
+            context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            return false
+        }
+        let wasAuthorized = self.session.tenant != nil
+        self.session = session
+        if !wasAuthorized, session.tenant != nil { decoder.limits = limits.parser }
+        if session.closeAfterReply {
+            closing = true
+            context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            return false
+        }
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(out), promise: nil)
+        }
+        if let protocolError {
+            failProtocol(context: context, error: protocolError)
+            return false
+        }
+        return true
     }
 
     private func runBlocking(_ batch: [RESPCommand], session: Session, allocator: ByteBufferAllocator, eventLoop: EventLoop) -> EventLoopFuture<(ByteBuffer, Session)> {

@@ -217,4 +217,54 @@ struct NodeCommandTests {
         let next = try #require(try c.call("GETVER", "key7").elements?[1].int)
         #expect(next > before)
     }
+
+    @Test("a pipeline mixing GETs answered from memory, GETs that need the disk, writes and errors keeps request order")
+    func pipelineOrder() throws {
+        let node = try NodeProcess.standalone()
+        defer { node.cleanup() }
+        var c = try node.client()
+        for i in 0..<300 { try c.call("SET", "p\(i)", "v\(i)") }
+        // Before the restart every read is in memory; after it, reads go to the disk until cached.
+        for round in 0..<2 {
+            if round == 1 {
+                node.stop()
+                try node.restart()
+                c = try node.client()
+            }
+            var expected: [String] = []
+            var pipeline: [[String]] = []
+            for i in 0..<300 {
+                pipeline.append(["GET", "p\(i)"])
+                expected.append(round == 0 ? "v\(i)" : "w\(i)")
+                if i % 7 == 0 {
+                    pipeline.append(["SET", "p\(i)", "w\(i)"])
+                    expected.append("OK")
+                    pipeline.append(["get", "p\(i)"])
+                    expected.append("w\(i)")
+                } else if round == 0 {
+                    // Round 1 reads the values round 0 left.
+                    pipeline.append(["SET", "p\(i)", "w\(i)"])
+                    expected.append("OK")
+                }
+                if i % 11 == 0 {
+                    pipeline.append(["GET", "p\(i)", "extra"])
+                    expected.append("ERR wrong number of arguments for 'get' command")
+                    pipeline.append(["GET", "absent\(i)"])
+                    expected.append("(nil)")
+                }
+            }
+            var raw: [UInt8] = []
+            for command in pipeline {
+                raw += Array("*\(command.count)\r\n".utf8)
+                for argument in command { raw += Array("$\(argument.utf8.count)\r\n\(argument)\r\n".utf8) }
+            }
+            try c.send(raw: raw)
+            for (index, want) in expected.enumerated() {
+                let reply = try #require(try c.read())
+                let got = reply.isNull ? "(nil)" : reply.text ?? "?"
+                #expect(got == want, "reply \(index) of round \(round)")
+                if got != want { return }
+            }
+        }
+    }
 }
