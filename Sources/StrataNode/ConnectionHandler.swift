@@ -38,28 +38,63 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var inFlight = false
     private var closing = false
     private var readingPaused = false
+    /// Closes the connection after this long without a command (`nil`: never).
+    private let idleTimeout: TimeAmount?
+    /// Whether a command arrived since the last idle check.
+    private var activeSinceCheck = false
+    private var idleCheck: Scheduled<Void>?
 
-    init(executor: CommandExecutor, pool: NIOThreadPool, writer: WriteQueue, limits: ConnectionLimits, session: Session) {
+    init(
+        executor: CommandExecutor, pool: NIOThreadPool, writer: WriteQueue, limits: ConnectionLimits, session: Session,
+        idleTimeout: TimeAmount? = nil
+    ) {
         self.executor = executor
         self.pool = pool
         self.writer = writer
         self.limits = limits
         self.session = session
+        self.idleTimeout = idleTimeout
         self.decoder = RESPCommandDecoder(limits: session.tenant == nil ? limits.unauthenticatedParser : limits.parser)
     }
 
     func channelActive(context: ChannelHandlerContext) {
         executor.stats.connectedClients.add(1)
+        scheduleIdleCheck(context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         executor.stats.connectedClients.add(-1)
         closing = true
+        idleCheck?.cancel()
+        idleCheck = nil
         context.fireChannelInactive()
     }
 
+    /// The idle timeout, checked by one timer per period rather than per read and
+    /// write: a connection is closed when a whole period passed without input, no
+    /// command is running and no reply backlog is draining (so it closes between one
+    /// and two periods after its last command).
+    private func scheduleIdleCheck(context: ChannelHandlerContext) {
+        guard let idleTimeout, !closing else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(in: idleTimeout) {
+            let (handler, context) = bound.value
+            handler.idleCheck = nil
+            guard !handler.closing else { return }
+            if handler.activeSinceCheck || handler.inFlight || !context.channel.isWritable {
+                handler.activeSinceCheck = false
+                handler.scheduleIdleCheck(context: context)
+            } else {
+                handler.executor.stats.idleClosed.add(1)
+                handler.closing = true
+                context.close(promise: nil)
+            }
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        activeSinceCheck = true
         var bytes = unwrapInboundIn(data)
         if input == nil {
             input = bytes
@@ -79,16 +114,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { processIfIdle(context: context) }
         context.fireChannelWritabilityChanged()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent, !inFlight {
-            executor.stats.idleClosed.add(1)
-            closing = true
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -207,11 +207,10 @@ public final class NodeServer: Service, Sendable {
                     id: id, peer: peer?.description ?? "unknown", isLoopback: isLoopback,
                     tenant: executor.tenants.defaultTenant(isLoopback: isLoopback))
                 return channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    if configuration.idleTimeoutSeconds > 0 {
-                        try sync.addHandler(IdleStateHandler(allTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
-                    }
-                    try sync.addHandler(ConnectionHandler(executor: executor, pool: pool, writer: writer, limits: configuration.connectionLimits, session: session))
+                    let idle = configuration.idleTimeoutSeconds > 0 ? TimeAmount.seconds(Int64(configuration.idleTimeoutSeconds)) : nil
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
+                        executor: executor, pool: pool, writer: writer, limits: configuration.connectionLimits,
+                        session: session, idleTimeout: idle))
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()

@@ -127,7 +127,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "RocksDB directory (standalone).") var dataDir: String?
     @Option(help: "WAL durability: everysec (fsync every second), always (fsync every write), group (shared fsyncs), none.")
     var wal = "everysec"
-    @Option(help: "Close connections idle this many seconds (0 = never).") var idleTimeout: Int = 300
+    @Option(help: "Close connections idle this many seconds (0 = never); checked once per period, so within twice that.") var idleTimeout: Int = 300
     @Option(help: "Most simultaneous clients.") var maxClients: Int = 10_000
     @Option(help: "Largest bulk string a client may send, in bytes.") var maxBulk: Int = 64 << 20
     @Option(help: "Largest reply batch one connection may produce, in MiB; beyond it the connection is closed.")
