@@ -60,12 +60,17 @@ public struct ChangeFeedFollower: Sendable {
 
     private let client: StrataClient
     private let interval: Duration
+    private let idleInterval: Duration
 
     /// A follower reading through `client` (an `@internal` client sees every
-    /// tenant's changes; a tenant's client its own), polling every `interval`.
-    public init(client: StrataClient, interval: Duration = .milliseconds(20)) {
+    /// tenant's changes; a tenant's client its own), polling every `interval`
+    /// while changes come; after polls that found none the pause doubles, up to
+    /// `idleInterval`, so an idle cluster is not polled 50 times a second (the
+    /// first change after a quiet spell arrives within `idleInterval`).
+    public init(client: StrataClient, interval: Duration = .milliseconds(20), idleInterval: Duration = .milliseconds(100)) {
         self.client = client
         self.interval = interval
+        self.idleInterval = max(idleInterval, interval)
     }
 
     /// Runs until cancelled: calls `changes` with each batch and `gap` for a shard whose changes were lost.
@@ -73,7 +78,9 @@ public struct ChangeFeedFollower: Sendable {
         changes: @Sendable ([Change]) -> Void, gap: @Sendable (ShardID) -> Void
     ) async {
         var positions: [ShardID: UInt64] = [:]
+        var pause = interval
         while !Task.isCancelled {
+            var changed = false
             do {
                 let map = try await client.clusterMap()
                 var byPrimary: [NodeID: [ShardID]] = [:]
@@ -100,15 +107,21 @@ public struct ChangeFeedFollower: Sendable {
                                 // A gap: what was cached of the shard has unknown staleness; start at the end.
                                 positions[shard] = nil
                                 gap(shard)
+                                changed = true
                             }
                         }
-                        if !batch.isEmpty { changes(batch) }
+                        if !batch.isEmpty {
+                            changes(batch)
+                            changed = true
+                        }
                     }
                 }
             } catch {
                 // A node down or moving: the next round asks whoever leads then.
+                changed = true
             }
-            try? await Task.sleep(for: interval)
+            pause = changed ? interval : min(pause * 2, idleInterval)
+            try? await Task.sleep(for: pause)
         }
     }
 
