@@ -39,13 +39,28 @@ final class GatewayHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    /// Input held beyond what has been answered before the connection stops reading.
+    private static let inputHighWater = 4 << 20
+    /// Replies gathered before they are handed to the socket.
+    private static let outputChunk = 256 << 10
+    private var readingPaused = false
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         if input == nil { input = bytes } else { input!.writeBuffer(&bytes) }
+        if let input, input.readableBytes > Self.inputHighWater, !readingPaused {
+            readingPaused = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         process(context: context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { process(context: context) }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -54,7 +69,7 @@ final class GatewayHandler: ChannelInboundHandler {
     }
 
     private func process(context: ChannelHandlerContext) {
-        guard !inFlight, !closing, var buffer = input else { return }
+        guard !inFlight, !closing, context.channel.isWritable, var buffer = input else { return }
         var out = context.channel.allocator.buffer(capacity: 256)
         // Counted once per batch: shared atomics are costly per command on a busy loop.
         var commands = 0
@@ -64,8 +79,19 @@ final class GatewayHandler: ChannelInboundHandler {
             if out.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(out), promise: nil) }
             gateway.stats.commands.add(commands, ordering: .relaxed)
             gateway.stats.servedInline.add(servedInline, ordering: .relaxed)
+            if readingPaused, buffer.readableBytes <= Self.inputHighWater {
+                readingPaused = false
+                context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            }
         }
         while true {
+            if out.readableBytes >= Self.outputChunk {
+                // A long pipeline: hand the replies so far to the socket, and stop while it is full
+                // (channelWritabilityChanged resumes), so memory stays bounded.
+                context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+                out = context.channel.allocator.buffer(capacity: 256)
+                guard context.channel.isWritable else { return }
+            }
             // The hot path: a GET of a fresh cached key, answered from the input bytes in place.
             if let route, let get = decoder.nextGet(in: buffer),
                 let fresh = buffer.withUnsafeReadableBytes({ route.cache.fresh(CacheKey(UnsafeRawBufferPointer(rebasing: $0[get.key]))) })

@@ -112,6 +112,7 @@ public final class GatewayServer: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 8 << 20))
             .childChannelInitializer { channel in
                 let id = ids.add(1, ordering: .relaxed).newValue
                 let loopback = channel.remoteAddress?.isLoopback ?? false

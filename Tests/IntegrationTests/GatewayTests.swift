@@ -113,6 +113,51 @@ struct GatewayTests {
         #expect(metrics.contains("strata_cache_hits_total{tenant=\"default\"}"))
     }
 
+    /// The resident memory of a process, in bytes (Linux `/proc`).
+    static func residentBytes(_ pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+        let kilobytes = try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+        return kilobytes * 1024
+    }
+
+    @Test("a pipeline of cached GETs whose replies far exceed memory bounds is answered in full and in order, while the gateway's memory stays bounded", .timeLimit(.minutes(2)))
+    func pipelineBackpressure() async throws {
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 1500, heartbeatIntervalMs: 200, internalSecret: ReplicationTests.secret)
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let (_, processes) = try Self.gateways(cluster, ids: ["g1"])
+        defer { for process in processes { process.stop() } }
+        let client = try processes[0].client()
+        let value = String(repeating: "v", count: 64 << 10)
+        #expect(try client.call("SET", "big", value).text == "OK")
+        #expect(try client.call("GET", "big").text == value)
+        let before = try Self.residentBytes(processes[0].process.processIdentifier)
+        // 3,000 GETs (about 200 MB of replies) in one write, then a pause before reading any.
+        let count = 3000
+        var raw: [UInt8] = []
+        for index in 0..<count {
+            let key = index == count - 1 ? "absent" : "big"
+            raw += Array("*2\r\n$3\r\nGET\r\n$\(key.utf8.count)\r\n\(key)\r\n".utf8)
+        }
+        try client.send(raw: raw)
+        try await Task.sleep(for: .seconds(1))
+        let stalled = try Self.residentBytes(processes[0].process.processIdentifier)
+        var answered = 0
+        for index in 0..<count {
+            let reply = try #require(try client.read())
+            if index == count - 1 {
+                #expect(reply.isNull)
+            } else if reply.text?.utf8.count == value.utf8.count {
+                answered += 1
+            }
+        }
+        #expect(answered == count - 1)
+        // Without backpressure the gateway would hold every reply at once (hundreds of MB).
+        #expect(stalled - before < 100 << 20, "grew by \(stalled - before) bytes while the client did not read")
+    }
+
     @Test("the client's near-cache serves repeated reads from memory and drops entries other clients change", .timeLimit(.minutes(2)))
     func nearCache() async throws {
         let cluster = try ClusterTests.Cluster.start(
