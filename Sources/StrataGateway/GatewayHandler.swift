@@ -14,7 +14,8 @@ final class GatewayHandler: ChannelInboundHandler {
 
     private let gateway: GatewayCore
     private var decoder: RESPCommandDecoder
-    private var input: ByteBuffer?
+    /// Input not yet answered; reading stops while more than 4 MiB of it waits.
+    private var input = RESPInputBuffer(highWater: 4 << 20)
     private var route: TenantRoute?
     private var clientName: [UInt8]?
     private let clientID: Int
@@ -39,19 +40,12 @@ final class GatewayHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    /// Input held beyond what has been answered before the connection stops reading.
-    private static let inputHighWater = 4 << 20
     /// Replies gathered before they are handed to the socket.
     private static let outputChunk = 256 << 10
-    private var readingPaused = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        if input == nil { input = bytes } else { input!.writeBuffer(&bytes) }
-        if let input, input.readableBytes > Self.inputHighWater, !readingPaused {
-            readingPaused = true
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        }
+        if input.append(&bytes) { context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -69,20 +63,16 @@ final class GatewayHandler: ChannelInboundHandler {
     }
 
     private func process(context: ChannelHandlerContext) {
-        guard !inFlight, !closing, context.channel.isWritable, var buffer = input else { return }
+        guard !inFlight, !closing, context.channel.isWritable, var buffer = input.bytes else { return }
         var out = context.channel.allocator.buffer(capacity: 256)
         // Counted once per batch: shared atomics are costly per command on a busy loop.
         var commands = 0
         var servedInline = 0
         defer {
-            input = buffer.readableBytes == 0 ? nil : buffer
+            if input.keep(buffer) { context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }
             if out.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(out), promise: nil) }
             gateway.stats.commands.add(commands, ordering: .relaxed)
             gateway.stats.servedInline.add(servedInline, ordering: .relaxed)
-            if readingPaused, buffer.readableBytes <= Self.inputHighWater {
-                readingPaused = false
-                context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
-            }
         }
         while true {
             if out.readableBytes >= Self.outputChunk {

@@ -33,11 +33,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let writer: WriteQueue
     private let limits: ConnectionLimits
     private var decoder: RESPCommandDecoder
-    private var input: ByteBuffer?
+    private var input: RESPInputBuffer
     private var session: Session
     private var inFlight = false
     private var closing = false
-    private var readingPaused = false
     /// Closes the connection after this long without a command (`nil`: never).
     private let idleTimeout: TimeAmount?
     /// Whether a command arrived since the last idle check.
@@ -54,6 +53,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.limits = limits
         self.session = session
         self.idleTimeout = idleTimeout
+        self.input = RESPInputBuffer(highWater: limits.inputHighWater)
         self.decoder = RESPCommandDecoder(limits: session.tenant == nil ? limits.unauthenticatedParser : limits.parser)
     }
 
@@ -96,15 +96,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         activeSinceCheck = true
         var bytes = unwrapInboundIn(data)
-        if input == nil {
-            input = bytes
-        } else {
-            input!.writeBuffer(&bytes)
-        }
-        if let input, input.readableBytes > limits.inputHighWater, !readingPaused {
-            readingPaused = true
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        }
+        if input.append(&bytes) { context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
+    }
+
+    /// Keeps what is left of the input after decoding, reading again once it is small enough.
+    private func keepInput(_ rest: ByteBuffer, context: ChannelHandlerContext) {
+        if input.keep(rest) { context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -122,11 +119,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func processIfIdle(context: ChannelHandlerContext) {
-        guard !inFlight, !closing, context.channel.isWritable, var buffer = input else { return }
+        guard !inFlight, !closing, context.channel.isWritable, var buffer = input.bytes else { return }
         // Replies written on this pass and not yet flushed; one flush at the end sends them all.
         var unflushed = false
         defer {
-            input = buffer.readableBytes == 0 ? nil : buffer
+            keepInput(buffer, context: context)
             if unflushed { context.flush() }
         }
         // Stops when the socket's buffer is full; channelWritabilityChanged resumes.
@@ -142,10 +139,6 @@ final class ConnectionHandler: ChannelInboundHandler {
                     protocolError = error
                     break
                 }
-            }
-            if readingPaused, buffer.readableBytes <= limits.inputHighWater {
-                readingPaused = false
-                context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
             }
             if commands.isEmpty {
                 if let protocolError { failProtocol(context: context, error: protocolError) }
@@ -180,7 +173,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 context.flush()
                 unflushed = false
             }
-            input = buffer.readableBytes == 0 ? nil : buffer
+            keepInput(buffer, context: context)
             future.assumeIsolated().whenComplete { result in
                 self.inFlight = false
                 switch result {
@@ -196,7 +189,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
             }
             // The completion owns the input from here (it may already have run and consumed more).
-            buffer = input ?? ByteBuffer()
+            buffer = input.bytes ?? ByteBuffer()
             return
         }
     }
@@ -272,7 +265,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func failProtocol(context: ChannelHandlerContext, error: RESPError) {
         executor.stats.protocolErrors.add(1)
         closing = true
-        input = nil
+        input.clear()
         var out = context.channel.allocator.buffer(capacity: 128)
         RESPEncoder.writeError(error.redisErrorMessage, into: &out)
         context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }

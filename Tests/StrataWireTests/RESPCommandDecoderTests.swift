@@ -373,3 +373,38 @@ struct NextGetTests {
         }
     }
 }
+
+@Suite("RESPInputBuffer")
+struct RESPInputBufferTests {
+    @Test("gathers reads, stops reading past the high-water mark once, starts again when consumed below it")
+    func flowControl() {
+        var input = RESPInputBuffer(highWater: 10)
+        var chunk = ByteBuffer(string: "abcdef")
+        var stop = input.append(&chunk)
+        #expect(!stop)
+        chunk = ByteBuffer(string: "ghijkl")
+        stop = input.append(&chunk)
+        #expect(stop, "12 bytes wait: stop reading")
+        chunk = ByteBuffer(string: "m")
+        stop = input.append(&chunk)
+        #expect(!stop, "already stopped")
+        #expect(input.bytes.map { String(buffer: $0) } == "abcdefghijklm")
+        var rest = input.bytes!
+        rest.moveReaderIndex(forwardBy: 2)
+        var resume = input.keep(rest)
+        #expect(!resume, "11 bytes still wait")
+        #expect(input.readingPaused)
+        rest.moveReaderIndex(forwardBy: 5)
+        resume = input.keep(rest)
+        #expect(resume, "6 bytes wait: read again")
+        #expect(!input.readingPaused)
+        rest.moveReaderIndex(forwardBy: 6)
+        resume = input.keep(rest)
+        #expect(!resume)
+        #expect(input.bytes == nil, "nothing left: no buffer held")
+        chunk = ByteBuffer(string: "n")
+        _ = input.append(&chunk)
+        input.clear()
+        #expect(input.bytes == nil)
+    }
+}
