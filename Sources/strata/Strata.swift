@@ -24,6 +24,13 @@ struct Strata: AsyncParsableCommand {
     )
 }
 
+/// Runs a server subcommand's service until SIGTERM or SIGINT shuts it down gracefully.
+func serveUntilSignalled(_ service: some Service, logger: Logger) async throws {
+    let group = ServiceGroup(
+        configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    try await group.run()
+}
+
 /// Sets up swift-log once for a server subcommand.
 func bootstrapLogging(level: String) {
     LoggingSystem.bootstrap { label in
@@ -48,9 +55,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         bootstrapLogging(level: logLevel)
         let logger = Logger(label: "strata.coordinator")
         let server = try CoordinatorServer(configuration: .init(config: cluster), logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await serveUntilSignalled(server, logger: logger)
     }
 }
 
@@ -170,9 +175,7 @@ struct NodeCommand: AsyncParsableCommand {
         bootstrapLogging(level: logLevel)
         let logger = Logger(label: "strata.node")
         let server = try NodeServer(configuration: configuration, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await serveUntilSignalled(server, logger: logger)
     }
 }
 
@@ -315,9 +318,7 @@ struct CacheCommand: AsyncParsableCommand {
         bootstrapLogging(level: logLevel)
         let logger = Logger(label: "strata.cache")
         let server = GatewayServer(configuration: configuration, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await serveUntilSignalled(server, logger: logger)
     }
 }
 
