@@ -413,11 +413,7 @@ struct CommandRun {
         let epoch: UInt64
         do {
             let snapshot = try keyspace.database.snapshot()
-            sequence = try keyspace.database.get(Keyspace.sequenceKey(shard), in: keyspace.meta, snapshot: snapshot)
-                .map(BigEndian.uint64) ?? 0
-            epoch = try keyspace.database.get(
-                ReplicationLog.key(shard, sequence), in: keyspace.log.family, snapshot: snapshot
-            ).map(LogEntry.epoch(ofPayload:)) ?? 0
+            (sequence, epoch) = try keyspace.log.newest(shard, snapshot: snapshot)
             let iterator = try keyspace.records.rawIterator(hashes: range, snapshot: snapshot)
             while let (key, value) = try iterator.next() { records.append((key, value)) }
         } catch {

@@ -31,10 +31,11 @@ struct RecordAddress {
 ///
 /// Reads go straight to RocksDB (`read` may block; `readIfCached` never
 /// does). Writes are staged in a `WriteGroup` by the single writer thread and
-/// committed together: every record of the group, each touched shard's new
-/// last sequence number and its replication-log entry, in one atomic RocksDB
-/// batch. A version is thus never reused, even across restarts, and the log
-/// never misses a committed change.
+/// committed together: every record of the group and each touched shard's
+/// replication-log entry, keyed by the shard's new last sequence number, in
+/// one atomic RocksDB batch. The newest log entry is the shard's stored
+/// sequence number: a version is thus never reused, even across restarts,
+/// and the log never misses a committed change.
 final class Keyspace: Sendable {
     let database: Database
     let records: RecordStore
@@ -84,15 +85,13 @@ final class Keyspace: Sendable {
         Array(prefix.utf8) + BigEndian.bytes(shard.rawValue)
     }
 
-    /// The meta key holding a shard's last sequence number.
-    static func sequenceKey(_ shard: ShardID) -> [UInt8] { metaKey("seq/", shard) }
-
     /// A shard's stored positions: last sequence number, trim point of its log, epoch of its newest log entry.
     private func storedPositions(_ shard: ShardID) throws(StorageError) -> (sequence: UInt64, trimmed: UInt64, epoch: UInt64) {
-        (
-            try database.get(Self.sequenceKey(shard), in: meta).map(BigEndian.uint64) ?? 0,
+        let newest = try log.newest(shard)
+        return (
+            newest.sequence,
             try database.get(ReplicationLog.trimKey(shard), in: meta).map(BigEndian.uint64) ?? 0,
-            try log.lastEpoch(shard)
+            newest.epoch
         )
     }
 
@@ -185,12 +184,11 @@ final class Keyspace: Sendable {
     /// cheaper than random ones, and a key written twice in a group is written once.
     func commit(_ group: WriteGroup) throws(StorageError) {
         guard !group.dirtyShards.isEmpty else { return }
-        var entries: [(key: [UInt8], shard: ShardID, record: Record?)] = []
-        entries.reserveCapacity(group.staged.count)
-        for (key, record) in group.staged { entries.append((try key.encoded(), group.shardOf[key]!, record)) }
-        entries.sort { $0.key.lexicographicallyPrecedes($1.key) }
+        var entries = Array(group.staged)
+        entries.sort { $0.key.encodedPrecedes($1.key) }
         let batch = WriteBatch(for: database)
-        // Each key and record is encoded once, for the data and for its shard's log entry.
+        // Each key and record is encoded once, straight into its shard's log
+        // entry; the data family's put copies those bytes from there.
         var payloads: [ShardID: [UInt8]] = [:]
         var entryEpochs: [ShardID: UInt64] = [:]
         for shard in group.dirtyShards {
@@ -198,22 +196,21 @@ final class Keyspace: Sendable {
             entryEpochs[shard] = epoch
             payloads[shard] = LogEntry.header(epoch: epoch)
         }
-        for entry in entries {
-            let encodedRecord = entry.record?.encoded()
-            if let encodedRecord {
-                try batch.put(entry.key, encodedRecord, in: records.family)
-            } else {
-                try batch.delete(entry.key, in: records.family)
+        for (key, write) in entries {
+            try LogEntry.append(key: key, record: write.record, to: &payloads[write.shard, default: []]) {
+                (encodedKey, encodedRecord) throws(StorageError) in
+                if let encodedRecord {
+                    try batch.put(key: encodedKey, value: encodedRecord, in: records.family)
+                } else {
+                    try batch.delete(key: encodedKey, in: records.family)
+                }
             }
-            LogEntry.append(encodedKey: entry.key, encodedRecord: encodedRecord, to: &payloads[entry.shard, default: []])
         }
         let trimmedNow = trimmed.withLock { $0 }
         var newTrims: [ShardID: UInt64] = [:]
         for shard in group.dirtyShards.sorted(by: { $0.rawValue < $1.rawValue }) {
             let sequence = group.sequences[shard]!
-            try batch.put(Self.sequenceKey(shard), BigEndian.bytes(sequence), in: meta)
-            try batch.put(
-                ReplicationLog.key(shard, sequence), payloads[shard]!, in: log.family)
+            try batch.put(ReplicationLog.key(shard, sequence), payloads[shard]!, in: log.family)
             // Trim in steps of a quarter of the retention, so a range delete is rare.
             let floor = trimmedNow[shard] ?? 0
             if sequence > floor + log.retention + log.retention / 4 {
@@ -230,7 +227,7 @@ final class Keyspace: Sendable {
                 for (shard, through) in newTrims { trimmed[shard] = through }
             }
         }
-        cache.apply(group.staged)
+        cache.apply(entries.lazy.map { ($0.key, $0.value.record) })
         lastEpochs.withLock { lastEpochs in
             for (shard, epoch) in entryEpochs { lastEpochs[shard] = epoch }
         }
@@ -244,8 +241,8 @@ final class Keyspace: Sendable {
 
 extension Keyspace {
     /// Replaces a shard with a primary's snapshot of it (writer thread only):
-    /// in one batch, its records, its log and trim point, and its sequence
-    /// number. Afterwards the shard follows the log from `sequence`.
+    /// in one batch, its records, its log (one entry at `sequence`, which
+    /// holds the sequence number) and trim point. Afterwards the shard follows the log from `sequence`.
     ///
     /// - Parameters:
     ///   - shard: The shard.
@@ -267,7 +264,6 @@ extension Keyspace {
             try batch.put(ReplicationLog.key(shard, sequence), LogEntry.header(epoch: epoch), in: log.family)
         }
         for (key, value) in snapshot { try batch.put(key, value, in: records.family) }
-        try batch.put(Self.sequenceKey(shard), BigEndian.bytes(sequence), in: meta)
         try batch.put(ReplicationLog.trimKey(shard), BigEndian.bytes(sequence), in: meta)
         try database.write(batch)
         cache.removeAll(hashes: hashes)
@@ -282,12 +278,18 @@ final class WriteGroup {
     let keyspace: Keyspace
     fileprivate(set) var sequences: [ShardID: UInt64]
     fileprivate(set) var dirtyShards: Set<ShardID> = []
-    /// Staged state per key: a record, or `nil` for deleted.
-    private(set) var staged: [DataKey: Record?] = [:]
-    /// The shard of each staged key.
-    private(set) var shardOf: [DataKey: ShardID] = [:]
+    /// A key's staged state: its new record (`nil`: deleted) and its shard.
+    struct StagedWrite {
+        let record: Record?
+        let shard: ShardID
+    }
+
+    /// Staged state per key.
+    private(set) var staged: [DataKey: StagedWrite] = [:]
     /// The shard of every staged write, in order (so a caller can tell which shards a command wrote).
     private(set) var touched: [ShardID] = []
+    /// The distinct shards in `touched`.
+    private(set) var touchedShards: Set<ShardID> = []
     /// Outcomes of the group's `REQID` requests, remembered once the group is committed.
     var requestOutcomes: [RequestLog.Key: RequestLog.Outcome] = [:]
 
@@ -296,6 +298,7 @@ final class WriteGroup {
     func touch(_ shard: ShardID) {
         guard sequences[shard] != nil else { return }
         touched.append(shard)
+        touchedShards.insert(shard)
     }
 
     /// The current epoch of a shard this node leads.
@@ -312,8 +315,8 @@ final class WriteGroup {
     /// The live record at `address`, staged or stored.
     func read(_ address: RecordAddress, now: Int64) throws(StorageError) -> Record? {
         if let staged = staged[address.dataKey] {
-            guard let staged, !staged.isExpired(at: now) else { return nil }
-            return staged
+            guard let record = staged.record, !record.isExpired(at: now) else { return nil }
+            return record
         }
         return try keyspace.read(address, now: now)
     }
@@ -332,13 +335,14 @@ final class WriteGroup {
         case .keep:
             return nil
         case .put(let value, let expiresAt, let flags):
-            staged[address.dataKey] = .some(Record(value: value, version: next, expiresAt: expiresAt, flags: flags))
+            staged[address.dataKey] = StagedWrite(
+                record: Record(value: value, version: next, expiresAt: expiresAt, flags: flags), shard: address.shard)
         case .delete:
             guard current != nil else { return nil }
-            staged[address.dataKey] = .some(nil)
+            staged[address.dataKey] = StagedWrite(record: nil, shard: address.shard)
         }
-        shardOf[address.dataKey] = address.shard
         touched.append(address.shard)
+        touchedShards.insert(address.shard)
         sequences[address.shard] = next
         dirtyShards.insert(address.shard)
         return next
@@ -349,10 +353,7 @@ final class WriteGroup {
     /// - Returns: `false` (staging nothing) unless the entry is the next one: past this node's sequence number.
     func apply(_ entry: LogEntry, to shard: ShardID) -> Bool {
         guard let last = sequences[shard], entry.sequence > last else { return false }
-        for (key, record) in entry.changes {
-            staged[key] = .some(record)
-            shardOf[key] = shard
-        }
+        for (key, record) in entry.changes { staged[key] = StagedWrite(record: record, shard: shard) }
         sequences[shard] = entry.sequence
         appliedEpochs[shard] = entry.epoch
         dirtyShards.insert(shard)

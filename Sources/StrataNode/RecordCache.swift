@@ -77,16 +77,29 @@ final class RecordCache: Sendable {
         }
     }
 
-    /// Applies committed writes: new records replace, `nil` removes.
-    func apply(_ committed: [DataKey: Record?]) {
+    /// Applies committed writes: new records replace, `nil` removes. A
+    /// replaced key keeps its place in the eviction order.
+    func apply(_ committed: some Sequence<(DataKey, Record?)>) {
         guard isEnabled else { return }
         for (key, record) in committed {
             stripes[stripeIndex(key)].withLockedValue { stripe in
                 stripe.commits &+= 1
-                if let old = stripe.records.removeValue(forKey: key) {
-                    stripe.bytes -= Self.cost(key, old)
+                guard let record else {
+                    if let old = stripe.records.removeValue(forKey: key) { stripe.bytes -= Self.cost(key, old) }
+                    return
                 }
-                if let record { insert(key, record, into: &stripe) }
+                let cost = Self.cost(key, record)
+                guard cost <= bytesPerStripe else {
+                    if let old = stripe.records.removeValue(forKey: key) { stripe.bytes -= Self.cost(key, old) }
+                    return
+                }
+                if let index = stripe.records.index(forKey: key) {
+                    stripe.bytes += cost - Self.cost(key, stripe.records.values[index])
+                    stripe.records.values[index] = record
+                    evict(from: &stripe, toFit: 0)
+                } else {
+                    insert(key, record, into: &stripe)
+                }
             }
         }
     }
@@ -107,14 +120,22 @@ final class RecordCache: Sendable {
     private func insert(_ key: DataKey, _ record: Record, into stripe: inout Stripe) {
         let cost = Self.cost(key, record)
         guard cost <= bytesPerStripe else { return }
-        while stripe.bytes + cost > bytesPerStripe, stripe.orderHead < stripe.order.count {
+        evict(from: &stripe, toFit: cost)
+        stripe.records[key] = record
+        stripe.order.append(key)
+        stripe.bytes += cost
+    }
+
+    /// Evicts the oldest keys until `extra` more bytes fit in the stripe.
+    private func evict(from stripe: inout Stripe, toFit extra: Int) {
+        while stripe.bytes + extra > bytesPerStripe, stripe.orderHead < stripe.order.count {
             let victim = stripe.order[stripe.orderHead]
             stripe.orderHead += 1
             if let evicted = stripe.records.removeValue(forKey: victim) {
                 stripe.bytes -= Self.cost(victim, evicted)
             }
         }
-        // Rewrites leave stale duplicates in the FIFO; rebuild it before it outgrows the map.
+        // Removed and re-inserted keys leave stale duplicates in the FIFO; rebuild it before it outgrows the map.
         if stripe.order.count - stripe.orderHead > 2 * stripe.records.count + 1024 {
             stripe.order = Array(stripe.records.keys)
             stripe.orderHead = 0
@@ -122,8 +143,5 @@ final class RecordCache: Sendable {
             stripe.order.removeFirst(stripe.orderHead)
             stripe.orderHead = 0
         }
-        stripe.records[key] = record
-        stripe.order.append(key)
-        stripe.bytes += cost
     }
 }

@@ -23,22 +23,36 @@ struct LogEntry {
     /// The epoch of an entry's stored form.
     static func epoch(ofPayload bytes: [UInt8]) -> UInt64 { BigEndian.uint64(bytes) }
 
-    /// Appends one change to an entry's stored form (after the header): a 4-byte key length, the
-    /// encoded data key, a presence byte, then (if present) a 4-byte length and
-    /// the record envelope. Integers are big-endian.
-    static func append(encodedKey: [UInt8], encodedRecord: [UInt8]?, to bytes: inout [UInt8]) {
-        appendLength(encodedKey.count, to: &bytes)
-        bytes += encodedKey
-        if let encodedRecord {
+    /// Appends one change to an entry's stored form (after the header): a
+    /// 4-byte key length, the encoded data key, a presence byte, then (if
+    /// present) a 4-byte length and the record envelope. Integers are
+    /// big-endian. `key` and `record` are encoded in place; `encoded` then gets
+    /// the bytes of the encoded key and record envelope (`nil` for a deletion)
+    /// inside `bytes`, valid only during the call.
+    static func append(
+        key: DataKey, record: Record?, to bytes: inout [UInt8],
+        _ encoded: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>?) throws(StorageError) -> Void
+    ) throws(StorageError) {
+        appendLength(key.encodedCount, to: &bytes)
+        let keyRange = bytes.count..<bytes.count + key.encodedCount
+        try key.append(to: &bytes)
+        var recordRange: Range<Int>?
+        if let record {
             bytes.append(1)
-            appendLength(encodedRecord.count, to: &bytes)
-            bytes += encodedRecord
+            appendLength(record.encodedCount, to: &bytes)
+            recordRange = bytes.count..<bytes.count + record.encodedCount
+            record.append(to: &bytes)
         } else {
             bytes.append(0)
         }
+        try bytes.withUnsafeBufferPointer { (all) throws(StorageError) in
+            try encoded(
+                UnsafeBufferPointer(rebasing: all[keyRange]),
+                recordRange.map { UnsafeBufferPointer(rebasing: all[$0]) })
+        }
     }
 
-    /// Decodes an entry's stored form (see `append(encodedKey:encodedRecord:to:)`).
+    /// Decodes an entry's stored form (see `append(key:record:to:_:)`).
     init(sequence: UInt64, payload bytes: [UInt8]) throws(StorageError) {
         var changes: [(key: DataKey, record: Record?)] = []
         guard bytes.count >= 8 else {
@@ -66,7 +80,7 @@ struct LogEntry {
     }
 
     private static func appendLength(_ length: Int, to bytes: inout [UInt8]) {
-        bytes += BigEndian.bytes(UInt32(length))
+        withUnsafeBytes(of: UInt32(length).bigEndian) { bytes.append(contentsOf: $0) }
     }
 }
 
@@ -138,12 +152,15 @@ struct ReplicationLog: Sendable {
         return .entries(entries)
     }
 
-    /// The epoch of `shard`'s newest entry here, or 0 when its log is empty.
-    func lastEpoch(_ shard: ShardID) throws(StorageError) -> UInt64 {
+    /// The sequence number and epoch of `shard`'s newest entry here (as of
+    /// `snapshot` when given), or `(0, 0)` when its log is empty. The newest
+    /// entry is the shard's last committed sequence number: every commit and
+    /// every snapshot install writes one, and trims keep the newest entries.
+    func newest(_ shard: ShardID, snapshot: Snapshot? = nil) throws(StorageError) -> (sequence: UInt64, epoch: UInt64) {
         let iterator = try database.makeIterator(
-            in: family, from: Self.key(shard, 0), to: Self.key(shard, .max), reverse: true)
-        guard let (_, value) = try iterator.next() else { return 0 }
-        return LogEntry.epoch(ofPayload: value)
+            in: family, from: Self.key(shard, 0), to: Self.key(shard, .max), reverse: true, snapshot: snapshot)
+        guard let (key, value) = try iterator.next() else { return (0, 0) }
+        return (Self.sequence(ofKey: key), LogEntry.epoch(ofPayload: value))
     }
 
     /// The meta key holding the highest sequence number trimmed from a shard's log.

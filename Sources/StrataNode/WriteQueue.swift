@@ -143,22 +143,23 @@ final class WriteQueue: Sendable {
             results.reserveCapacity(requests.count)
             // Per request that waits for its replicas (acks=all): the shards it wrote.
             var replicated: [Int: Set<ShardID>] = [:]
-            // Per request: the shards it wrote.
-            var wrote: [Int: Set<ShardID>] = [:]
+            // Per request: where its writes are in `group.touched`.
+            var wrote: [Range<Int>] = []
+            wrote.reserveCapacity(requests.count)
             for (index, request) in requests.enumerated() {
                 var session = request.session
                 var out = request.allocator.buffer(capacity: 64 * request.commands.count)
+                let mark = group.touched.count
                 if leased {
-                    let mark = group.touched.count
                     _ = executor.execute(request.commands, session: &session, into: &out, mode: .writer(group))
-                    if group.touched.count > mark {
-                        wrote[index] = Set(group.touched[mark...])
-                        if session.waitsForReplicas { replicated[index] = wrote[index] }
+                    if session.waitsForReplicas, group.touched.count > mark {
+                        replicated[index] = Set(group.touched[mark...])
                     }
                 } else {
                     out = request.errorReplies(Self.noLease)
                 }
                 results.append((out, session))
+                wrote.append(mark..<group.touched.count)
             }
             do {
                 try executor.keyspace.commit(group)
@@ -172,9 +173,9 @@ final class WriteQueue: Sendable {
                 // A new map during the commit may have handed a written shard to another node (a
                 // planned failover drains this log only up to what it saw): such writes cannot be acknowledged.
                 let now = executor.topologyBox.current
-                let moved = Set(group.touched.filter { now.map.shard($0)?.primary != now.localNode })
+                let moved = group.touchedShards.filter { now.map.shard($0)?.primary != now.localNode }
                 if !moved.isEmpty {
-                    for (index, shards) in wrote where !shards.isDisjoint(with: moved) {
+                    for (index, range) in wrote.enumerated() where group.touched[range].contains(where: moved.contains) {
                         results[index] = (requests[index].errorReplies(Self.changedHands), requests[index].session)
                         replicated[index] = nil
                     }

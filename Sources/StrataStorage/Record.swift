@@ -50,6 +50,18 @@ public struct Record: Sendable, Equatable {
         }
     }
 
+    /// The size of the encoded envelope.
+    public var encodedCount: Int { Self.headerSize + value.count }
+
+    /// Appends the encoded envelope (the bytes of `encoded()`) to `bytes`.
+    public func append(to bytes: inout [UInt8]) {
+        bytes.append(Self.format)
+        appendBigEndian(version, to: &bytes)
+        appendBigEndian(UInt64(bitPattern: expiresAt ?? 0), to: &bytes)
+        bytes.append(flags)
+        bytes.append(contentsOf: value)
+    }
+
     /// Decodes an envelope.
     /// - Throws: `StorageError.Code.badFormat` for a short buffer or an unknown format byte.
     public init(encoded bytes: [UInt8]) throws(StorageError) {
@@ -136,6 +148,39 @@ public struct DataKey: Sendable, Equatable, Hashable {
         return bytes
     }
 
+    /// The size of the encoded key.
+    public var encodedCount: Int { 9 + tenant.count + key.count }
+
+    /// Appends the encoded key (the bytes of `encoded()`) to `bytes`.
+    /// - Throws: `.keyTooLong` for a tenant over 255 bytes.
+    public func append(to bytes: inout [UInt8]) throws(StorageError) {
+        guard tenant.count <= Self.maxTenantLength else {
+            throw StorageError(code: .keyTooLong, message: "tenant of \(tenant.count) bytes exceeds \(Self.maxTenantLength)")
+        }
+        appendBigEndian(hash, to: &bytes)
+        bytes.append(UInt8(tenant.count))
+        bytes.append(contentsOf: tenant)
+        bytes.append(contentsOf: key)
+    }
+
+    /// Whether `self` sorts before `other` in RocksDB's order of their encoded
+    /// forms (placement hash, tenant length, tenant, key), without encoding them.
+    public func encodedPrecedes(_ other: DataKey) -> Bool {
+        if hash != other.hash { return hash < other.hash }
+        if tenant.count != other.tenant.count { return tenant.count < other.tenant.count }
+        if tenant != other.tenant { return tenant.lexicographicallyPrecedes(other.tenant) }
+        return key.withUnsafeBufferPointer { a in
+            other.key.withUnsafeBufferPointer { b in
+                let common = min(a.count, b.count)
+                if common > 0 {
+                    let order = memcmp(a.baseAddress!, b.baseAddress!, common)
+                    if order != 0 { return order < 0 }
+                }
+                return a.count < b.count
+            }
+        }
+    }
+
     /// Decodes a data key.
     /// - Throws: `.badFormat` when the bytes are too short for the tenant they announce.
     public init(encoded bytes: [UInt8]) throws(StorageError) {
@@ -163,6 +208,11 @@ private func storeBigEndian(_ value: UInt64, into buffer: UnsafeMutableBufferPoi
     withUnsafeBytes(of: value.bigEndian) { bytes in
         for i in 0..<8 { buffer[offset + i] = bytes[i] }
     }
+}
+
+@inline(__always)
+private func appendBigEndian(_ value: UInt64, to bytes: inout [UInt8]) {
+    withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
 }
 
 @inline(__always)

@@ -26,6 +26,24 @@ public final class WriteBatch {
         }
     }
 
+    /// Adds a put of `value` under `key`, both given as raw bytes (copied into the batch).
+    public func put(
+        key: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, in family: ColumnFamily = .default
+    ) throws(StorageError) {
+        let cf = try handle(for: family)
+        key.withMemoryRebound(to: CChar.self) { k in
+            value.withMemoryRebound(to: CChar.self) { v in
+                rocksdb_writebatch_put_cf(pointer, cf, k.baseAddress, k.count, v.baseAddress, v.count)
+            }
+        }
+    }
+
+    /// Adds a delete of `key`, given as raw bytes (copied into the batch).
+    public func delete(key: UnsafeBufferPointer<UInt8>, in family: ColumnFamily = .default) throws(StorageError) {
+        let cf = try handle(for: family)
+        key.withMemoryRebound(to: CChar.self) { k in rocksdb_writebatch_delete_cf(pointer, cf, k.baseAddress, k.count) }
+    }
+
     /// Adds a delete of `key`.
     public func delete(_ key: [UInt8], in family: ColumnFamily = .default) throws(StorageError) {
         let cf = try handle(for: family)

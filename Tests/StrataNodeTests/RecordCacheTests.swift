@@ -12,13 +12,12 @@ struct RecordCacheTests {
         var ticket: RecordCache.FillTicket?
         #expect(cache.lookup(key(1), now: 0, ticket: &ticket) == nil)
         // A commit lands between the reader's storage read and its fill.
-        cache.apply([key(1): Record(value: [2], version: 2)])
+        cache.apply([(key(1), Record(value: [2], version: 2))])
         cache.fill(key(1), Record(value: [1], version: 1), ticket: ticket)
         var unused: RecordCache.FillTicket?
         #expect(cache.lookup(key(1), now: 0, ticket: &unused)?.version == 2)
         // A deletion likewise.
-        let deletion: [DataKey: Record?] = [key(1): nil]
-        cache.apply(deletion)
+        cache.apply([(key(1), nil)])
         cache.fill(key(1), Record(value: [1], version: 1), ticket: ticket)
         #expect(cache.lookup(key(1), now: 0, ticket: &unused) == nil)
         // Without an intervening commit the fill is kept.
@@ -31,19 +30,23 @@ struct RecordCacheTests {
     @Test("expired records are not served; the byte bound holds under many inserts")
     func expiryAndBound() {
         let cache = RecordCache(capacityBytes: 64 * 1024, stripeCount: 4)
-        cache.apply([key(1): Record(value: [1], version: 1, expiresAt: 100)])
+        cache.apply([(key(1), Record(value: [1], version: 1, expiresAt: 100))])
         var ticket: RecordCache.FillTicket?
         #expect(cache.lookup(key(1), now: 99, ticket: &ticket)?.value == [1])
         #expect(cache.lookup(key(1), now: 100, ticket: &ticket) == nil)
+        // Rewrites with growing values: replacing a key in place must evict to stay in bounds too.
         for round in 0..<20 {
-            var batch: [DataKey: Record?] = [:]
-            for i in 0..<500 { batch[key(i)] = Record(value: [UInt8](repeating: UInt8(round), count: 100), version: UInt64(round)) }
-            cache.apply(batch)
+            let size = 20 + 10 * round
+            cache.apply((0..<500).map { (key($0), Record(value: [UInt8](repeating: UInt8(round), count: size), version: UInt64(round))) })
         }
         var cached = 0
         for i in 0..<500 where cache.lookup(key(i), now: 0, ticket: &ticket) != nil { cached += 1 }
         #expect(cached > 0)
-        #expect(cached * (100 + 96) <= 64 * 1024 + 4 * 300, "about 64 KiB of entries at most")
+        #expect(cached * (210 + 96) <= 64 * 1024 + 4 * 400, "about 64 KiB of entries at most")
+        // The newest write of every cached key is what is served.
+        for i in 0..<500 {
+            if let record = cache.lookup(key(i), now: 0, ticket: &ticket) { #expect(record.version == 19 && record.value.count == 210) }
+        }
     }
 
     @Test("batches are classified by their most demanding command")

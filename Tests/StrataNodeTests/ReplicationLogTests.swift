@@ -104,5 +104,17 @@ struct ReplicationLogTests {
         guard case .trimmed? = try again.logEntries(ShardID(1), after: 5, limit: 100, maxBytes: 1 << 20) else {
             Issue.record("expected trimmed after reopen"); return
         }
+        // Sequence numbers come back from the newest log entry: trimmed, never written, installed from a snapshot.
+        #expect(again.lastVersion(of: ShardID(1)) == 40)
+        #expect(again.lastVersion(of: ShardID(2)) == 0)
+        try again.installSnapshot(ShardID(2), hashes: 0...UInt64.max / 2, sequence: 77, epoch: 3, records: [])
+        reopened.close()
+        let (third, afterSnapshot) = try openKeyspace(directory, retention: 8)
+        defer { third.close() }
+        #expect(afterSnapshot.position(of: ShardID(2))! == (77, 3))
+        #expect(afterSnapshot.lastVersion(of: ShardID(1)) == 40)
+        let group = afterSnapshot.beginGroup()
+        let address = RecordAddress(shard: ShardID(2), dataKey: key("next", hash: 20))
+        #expect(try group.stage(address, current: nil, .put(value: [1], expiresAt: nil, flags: 0)) == 78)
     }
 }

@@ -134,6 +134,31 @@ struct RecordModelTests {
         store.database.close()
     }
 
+    @Test("encodedPrecedes and append(to:) agree with the encoded bytes", arguments: [1, 2, 3] as [UInt64])
+    func encodingShortcuts(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let universe = Universe(rng: &rng)
+        for _ in 0..<2000 {
+            let a = universe.randomKey(&rng)
+            let b = universe.randomKey(&rng)
+            let (ea, eb) = (try a.encoded(), try b.encoded())
+            #expect(a.encodedPrecedes(b) == ea.lexicographicallyPrecedes(eb), "\(a) vs \(b)")
+            var appended: [UInt8] = [7]
+            try a.append(to: &appended)
+            #expect(appended == [7] + ea && a.encodedCount == ea.count)
+            let record = Record(
+                value: (0..<Int(rng.next() % 40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
+                version: rng.next(), expiresAt: rng.next() % 2 == 0 ? nil : Int64(bitPattern: rng.next()),
+                flags: UInt8(truncatingIfNeeded: rng.next()))
+            var envelope: [UInt8] = []
+            record.append(to: &envelope)
+            #expect(envelope == record.encoded() && record.encodedCount == envelope.count)
+        }
+        let long = DataKey(hash: 1, tenant: [UInt8](repeating: 1, count: 256), key: [])
+        var bytes: [UInt8] = []
+        #expect(throws: StorageError.self) { try long.append(to: &bytes) }
+    }
+
     @Test("iterating a shard's hash range returns exactly its keys, in order and in reverse")
     func shardRangeIteration() throws {
         var rng = SplitMix64(seed: 42)
