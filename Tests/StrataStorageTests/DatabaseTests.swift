@@ -24,6 +24,23 @@ struct DatabaseTests {
         #expect(try db.get(binaryKey) == nil)
     }
 
+    @Test("compression: LZ4 for flushes and upper levels, the configured one at the bottom; none means none", arguments: [Compression.zstd, .none])
+    func compressionPerLevel(_ compression: Compression) throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanup() }
+        var options = recordOptions()
+        options.compression = compression
+        let db = try Database(path: dir.sub("db"), options: options)
+        db.close()
+        // RocksDB writes the options it runs with to an OPTIONS file in the database directory.
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.sub("db")).filter { $0.hasPrefix("OPTIONS-") }
+        let text = try String(contentsOfFile: dir.sub("db") + "/" + #require(files.max()), encoding: .utf8)
+        let upper = compression == .zstd ? "kLZ4Compression" : "kNoCompression"
+        let bottom = compression == .zstd ? "kZSTD" : "kNoCompression"
+        #expect(text.contains("\n  compression=\(upper)\n"))
+        #expect(text.contains("\n  bottommost_compression=\(bottom)\n"))
+    }
+
     @Test("column families are separate key spaces")
     func columnFamiliesAreSeparate() throws {
         let dir = TemporaryDirectory()
