@@ -21,21 +21,11 @@ swift build -c release --product strata 2>&1 | tail -n 1
 work=$(mktemp -d /tmp/strata-bench-client.XXXXXX)
 strata_port=17381
 redis_port=17382
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+. Scripts/bench-env.sh
+pair_pids=()
+cleanup() { bench_pair_down; rm -rf "$work"; }
 trap cleanup EXIT
 
-start_servers() {
-  rm -rf "$work/strata" "$work/redis"; mkdir -p "$work/redis"
-  .build/release/strata node --standalone --port $strata_port --data-dir "$work/strata" --log-level warning >"$work/strata.log" 2>&1 &
-  pids+=($!)
-  redis-server --port $redis_port --dir "$work/redis" --appendonly yes --appendfsync everysec --save "" --daemonize no >"$work/redis.log" 2>&1 &
-  pids+=($!)
-  for port in $strata_port $redis_port; do
-    for _ in $(seq 1 100); do [ "$(redis-cli -p $port PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
-  done
-}
-stop_servers() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 
 # redis-benchmark --csv: "test","rps","avg","min","p50","p95","p99","max" (ms).
 redis_bench() { # port label
@@ -53,14 +43,14 @@ client_bench() {
 results="$work/results.txt"
 : >"$results"
 for round in $(seq 1 "$rounds"); do
-  start_servers
+  bench_pair_up $strata_port $redis_port "$work"
   if [ $((round % 2)) -eq 1 ]; then
     client_bench | tee -a "$results"; redis_bench $redis_port redis | tee -a "$results"
   else
     redis_bench $redis_port redis | tee -a "$results"; client_bench | tee -a "$results"
   fi
   redis_bench $strata_port strata-resp | tee -a "$results"
-  stop_servers
+  bench_pair_down
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -1,4 +1,4 @@
-# Sourced by the benchmark scripts: a private 3-node cluster (RF 2) with one cache
+# Sourced by the benchmark scripts. bench_env_up: a private 3-node cluster (RF 2) with one cache
 # gateway (absent keys are cached as long as values: negativeTtlMs = softTtlMs),
 # and a redis-server (appendonly yes, appendfsync everysec), on free ports in a
 # temporary directory; everything is stopped and removed when the script exits.
@@ -38,4 +38,38 @@ bench_env_down() {
   [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$work"
+}
+
+# A standalone Strata node and a redis-server (appendonly yes, appendfsync
+# everysec) side by side, both fresh, for the single-server benchmarks.
+#   bench_pair_up STRATA_PORT REDIS_PORT DIR    (sets pair_pids)
+#   bench_pair_down
+# Fails with a clear message when a port is already taken (a stale server would
+# otherwise answer in our server's place) or a server does not come up.
+bench_port_free() { ! (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+bench_pair_up() {
+  local strata_port=$1 redis_port=$2 dir=$3 port pid
+  for port in "$strata_port" "$redis_port"; do
+    bench_port_free "$port" || { echo "port $port is already in use (a stale server?); stop it first" >&2; return 1; }
+  done
+  rm -rf "$dir/strata" "$dir/redis"; mkdir -p "$dir/redis"
+  .build/release/strata node --standalone --port "$strata_port" --data-dir "$dir/strata" --log-level warning >"$dir/strata.log" 2>&1 &
+  pair_pids=($!)
+  redis-server --port "$redis_port" --dir "$dir/redis" --appendonly yes --appendfsync everysec --save "" --daemonize no >"$dir/redis.log" 2>&1 &
+  pair_pids+=($!)
+  for port in "$strata_port" "$redis_port"; do
+    for _ in $(seq 1 100); do [ "$(redis-cli -p "$port" PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+  done
+  for pid in "${pair_pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "a server exited at start; see $dir/strata.log and $dir/redis.log" >&2; return 1; }
+  done
+}
+
+# Stops the pair and waits until both have exited (a node flushes on shutdown).
+bench_pair_down() {
+  local pid
+  for pid in "${pair_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pair_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  pair_pids=()
 }

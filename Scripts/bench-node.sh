@@ -20,22 +20,11 @@ swift build -c release --product strata 2>&1 | tail -n 1
 work=$(mktemp -d /tmp/strata-bench-node.XXXXXX)
 strata_port=17379
 redis_port=17380
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+. Scripts/bench-env.sh
+pair_pids=()
+cleanup() { bench_pair_down; rm -rf "$work"; }
 trap cleanup EXIT
 
-start_servers() {
-  rm -rf "$work/strata" "$work/redis"; mkdir -p "$work/redis"
-  .build/release/strata node --standalone --port $strata_port --data-dir "$work/strata" --log-level warning >"$work/strata.log" 2>&1 &
-  pids+=($!)
-  redis-server --port $redis_port --dir "$work/redis" --appendonly yes --appendfsync everysec --save "" --daemonize no >"$work/redis.log" 2>&1 &
-  pids+=($!)
-  for port in $strata_port $redis_port; do
-    for _ in $(seq 1 100); do [ "$(redis-cli -p $port PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
-  done
-}
-
-stop_servers() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 
 rps() { # port test pipeline
   redis-benchmark -p "$1" -t "$2" -n "$requests" -r 100000 -d 100 -c 50 -P "$3" -q 2>/dev/null \
@@ -45,7 +34,7 @@ rps() { # port test pipeline
 results="$work/results.txt"
 : >"$results"
 for round in $(seq 1 "$rounds"); do
-  start_servers
+  bench_pair_up $strata_port $redis_port "$work"
   for pipeline in 1 16; do
     for test in set get; do
       # Interleave: alternate which server goes first each round.
@@ -57,7 +46,7 @@ for round in $(seq 1 "$rounds"); do
       done
     done
   done
-  stop_servers
+  bench_pair_down
 done
 
 echo
