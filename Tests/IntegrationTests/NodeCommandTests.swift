@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import StrataCluster
 import StrataWire
@@ -266,5 +267,49 @@ struct NodeCommandTests {
                 if got != want { return }
             }
         }
+    }
+
+    @Test("concurrent pipelined read-modify-writes from many connections lose nothing; versions only grow")
+    func concurrentReadModifyWrites() throws {
+        let node = try NodeProcess.standalone()
+        defer { node.cleanup() }
+        // Many connections' pipelined batches share write groups: every INCR must see the one before it.
+        let connections = 8
+        let rounds = 20
+        let perRound = 25
+        let keys = ["c0", "c1", "c2", "c3"]
+        let failures = Mutex(0)
+        let port = node.port
+        DispatchQueue.concurrentPerform(iterations: connections) { worker in
+            do {
+                let c = try RESPTestClient(port: port)
+                for round in 0..<rounds {
+                    var raw: [UInt8] = []
+                    for i in 0..<perRound {
+                        let key = keys[(worker + round + i) % keys.count]
+                        raw += Array("*2\r\n$4\r\nINCR\r\n$\(key.utf8.count)\r\n\(key)\r\n".utf8)
+                        let own = "w\(worker)"
+                        raw += Array("*3\r\n$3\r\nSET\r\n$\(own.utf8.count)\r\n\(own)\r\n$\(String(round).utf8.count)\r\n\(round)\r\n".utf8)
+                    }
+                    try c.send(raw: raw)
+                    for _ in 0..<(2 * perRound) {
+                        guard let reply = try c.read(), !reply.isError else { failures.withLock { $0 += 1 }; return }
+                    }
+                }
+            } catch {
+                failures.withLock { $0 += 1 }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        let c = try node.client()
+        var total = 0
+        for key in keys { total += Int(try #require(try c.call("GET", key).text)) ?? -1 }
+        #expect(total == connections * rounds * perRound)
+        // A key's version is the shard sequence number of its last write: larger after every later write.
+        let before = try #require(try c.call("GETVER", "c0").elements?[1].int)
+        #expect(try c.call("INCR", "c0").int != nil)
+        let after = try #require(try c.call("GETVER", "c0").elements?[1].int)
+        #expect(after > before)
+        for worker in 0..<connections { #expect(try c.call("GET", "w\(worker)").text == String(rounds - 1)) }
     }
 }
