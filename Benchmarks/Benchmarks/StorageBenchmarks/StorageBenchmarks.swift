@@ -33,6 +33,7 @@ func scratchDirectory(_ name: String) -> String {
 func wrapperOptions() -> StorageOptions {
     var options = StorageOptions()
     options.compression = .zstd
+    options.upperLevelCompression = .lz4
     options.blockCacheBytes = 64 << 20
     options.writeBufferBytes = 64 << 20
     options.walSync = .noSync
@@ -50,7 +51,8 @@ final class RawDatabase: @unchecked Sendable {
         self.path = path
         let options = rocksdb_options_create()!
         rocksdb_options_set_create_if_missing(options, 1)
-        rocksdb_options_set_compression(options, 7) // zstd
+        rocksdb_options_set_compression(options, 4) // LZ4 for flushes and upper levels,
+        rocksdb_options_set_bottommost_compression(options, 7) // zstd at the bottom, as the wrapper
         rocksdb_options_set_write_buffer_size(options, 64 << 20)
         rocksdb_options_set_max_background_jobs(options, 2)
         let table = rocksdb_block_based_options_create()!
