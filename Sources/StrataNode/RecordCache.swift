@@ -84,12 +84,9 @@ final class RecordCache: Sendable {
         for (key, record) in committed {
             stripes[stripeIndex(key)].withLockedValue { stripe in
                 stripe.commits &+= 1
-                guard let record else {
-                    if let old = stripe.records.removeValue(forKey: key) { stripe.bytes -= Self.cost(key, old) }
-                    return
-                }
-                let cost = Self.cost(key, record)
-                guard cost <= bytesPerStripe else {
+                // A deletion, or a record too big to cache: the key leaves the cache.
+                let cost = record.map { Self.cost(key, $0) } ?? .max
+                guard let record, cost <= bytesPerStripe else {
                     if let old = stripe.records.removeValue(forKey: key) { stripe.bytes -= Self.cost(key, old) }
                     return
                 }

@@ -36,18 +36,10 @@ public struct Record: Sendable, Equatable {
     /// The encoded envelope.
     /// - Complexity: O(value size).
     public func encoded() -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: Self.headerSize + value.count) { buffer, count in
-            buffer[0] = Self.format
-            storeBigEndian(version, into: buffer, at: 1)
-            storeBigEndian(UInt64(bitPattern: expiresAt ?? 0), into: buffer, at: 9)
-            buffer[17] = flags
-            value.withUnsafeBufferPointer { source in
-                if let base = source.baseAddress {
-                    (buffer.baseAddress! + Self.headerSize).initialize(from: base, count: source.count)
-                }
-            }
-            count = Self.headerSize + value.count
-        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(encodedCount)
+        append(to: &bytes)
+        return bytes
     }
 
     /// The size of the encoded envelope.
@@ -136,15 +128,9 @@ public struct DataKey: Sendable, Equatable, Hashable {
     /// - Throws: `.keyTooLong` for a tenant over 255 bytes.
     /// - Complexity: O(tenant + key).
     public func encoded() throws(StorageError) -> [UInt8] {
-        guard tenant.count <= Self.maxTenantLength else {
-            throw StorageError(code: .keyTooLong, message: "tenant of \(tenant.count) bytes exceeds \(Self.maxTenantLength)")
-        }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(9 + tenant.count + key.count)
-        withUnsafeBytes(of: hash.bigEndian) { bytes.append(contentsOf: $0) }
-        bytes.append(UInt8(tenant.count))
-        bytes.append(contentsOf: tenant)
-        bytes.append(contentsOf: key)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(encodedCount)
+        try append(to: &bytes)
         return bytes
     }
 
@@ -200,13 +186,6 @@ public struct DataKey: Sendable, Equatable, Hashable {
         guard hashes.upperBound < .max else { return (lower, nil) }
         let upper = withUnsafeBytes(of: (hashes.upperBound + 1).bigEndian) { Array($0) }
         return (lower, upper)
-    }
-}
-
-@inline(__always)
-private func storeBigEndian(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
-    withUnsafeBytes(of: value.bigEndian) { bytes in
-        for i in 0..<8 { buffer[offset + i] = bytes[i] }
     }
 }
 

@@ -20,9 +20,8 @@ public final class WriteBatch {
 
     /// Adds a put of `value` under `key`.
     public func put(_ key: [UInt8], _ value: [UInt8], in family: ColumnFamily = .default) throws(StorageError) {
-        let cf = try handle(for: family)
-        try withCBytes(key) { (k, kn) throws(StorageError) in
-            try withCBytes(value) { v, vn in rocksdb_writebatch_put_cf(pointer, cf, k, kn, v, vn) }
+        try key.withUnsafeBufferPointer { (k) throws(StorageError) in
+            try value.withUnsafeBufferPointer { (v) throws(StorageError) in try put(key: k, value: v, in: family) }
         }
     }
 
@@ -46,8 +45,7 @@ public final class WriteBatch {
 
     /// Adds a delete of `key`.
     public func delete(_ key: [UInt8], in family: ColumnFamily = .default) throws(StorageError) {
-        let cf = try handle(for: family)
-        try withCBytes(key) { k, kn in rocksdb_writebatch_delete_cf(pointer, cf, k, kn) }
+        try key.withUnsafeBufferPointer { (k) throws(StorageError) in try delete(key: k, in: family) }
     }
 
     /// Adds a delete of every key in `[start, end)`.
