@@ -22,7 +22,6 @@ work=$(mktemp -d /tmp/strata-bench-client.XXXXXX)
 strata_port=17381
 redis_port=17382
 . Scripts/bench-env.sh
-pair_pids=()
 cleanup() { bench_pair_down; rm -rf "$work"; }
 trap cleanup EXIT
 

@@ -27,10 +27,22 @@ JSON
   redis_pid=
   trap bench_env_down EXIT
   CONFIG="$work/cluster.json" CLUSTER_STATE="$work/state" SKIP_BUILD=1 Scripts/cluster.sh up >/dev/null
-  mkdir -p "$work/redis"
-  redis-server --port $redis_port --dir "$work/redis" --appendonly yes --appendfsync everysec --save "" --daemonize no >"$work/redis.log" 2>&1 &
-  redis_pid=$!
-  for _ in $(seq 1 100); do [ "$(redis-cli -p $redis_port PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+  bench_redis_start $redis_port "$work"
+  redis_pid=$redis_started
+  bench_wait_ping $redis_port
+}
+
+# Starts redis-server (appendonly yes, appendfsync everysec) on PORT with its
+# data in DIR/redis and its log in DIR/redis.log; sets redis_started to its pid.
+bench_redis_start() {
+  mkdir -p "$2/redis"
+  redis-server --port "$1" --dir "$2/redis" --appendonly yes --appendfsync everysec --save "" --daemonize no >"$2/redis.log" 2>&1 &
+  redis_started=$!
+}
+
+# Waits up to 10 s for a server on PORT to answer PING.
+bench_wait_ping() {
+  for _ in $(seq 1 100); do [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ] && return 0; sleep 0.1; done
 }
 
 bench_env_down() {
@@ -47,20 +59,20 @@ bench_env_down() {
 # Fails with a clear message when a port is already taken (a stale server would
 # otherwise answer in our server's place) or a server does not come up.
 bench_port_free() { ! (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pair_pids=()
 
 bench_pair_up() {
   local strata_port=$1 redis_port=$2 dir=$3 port pid
   for port in "$strata_port" "$redis_port"; do
     bench_port_free "$port" || { echo "port $port is already in use (a stale server?); stop it first" >&2; return 1; }
   done
-  rm -rf "$dir/strata" "$dir/redis"; mkdir -p "$dir/redis"
+  rm -rf "$dir/strata" "$dir/redis"
   .build/release/strata node --standalone --port "$strata_port" --data-dir "$dir/strata" --log-level warning >"$dir/strata.log" 2>&1 &
   pair_pids=($!)
-  redis-server --port "$redis_port" --dir "$dir/redis" --appendonly yes --appendfsync everysec --save "" --daemonize no >"$dir/redis.log" 2>&1 &
-  pair_pids+=($!)
-  for port in "$strata_port" "$redis_port"; do
-    for _ in $(seq 1 100); do [ "$(redis-cli -p "$port" PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
-  done
+  bench_redis_start "$redis_port" "$dir"
+  pair_pids+=("$redis_started")
+  bench_wait_ping "$strata_port"
+  bench_wait_ping "$redis_port"
   for pid in "${pair_pids[@]}"; do
     kill -0 "$pid" 2>/dev/null || { echo "a server exited at start; see $dir/strata.log and $dir/redis.log" >&2; return 1; }
   done

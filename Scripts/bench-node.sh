@@ -21,7 +21,6 @@ work=$(mktemp -d /tmp/strata-bench-node.XXXXXX)
 strata_port=17379
 redis_port=17380
 . Scripts/bench-env.sh
-pair_pids=()
 cleanup() { bench_pair_down; rm -rf "$work"; }
 trap cleanup EXIT
 
