@@ -55,7 +55,7 @@ final class Keyspace: Sendable {
     static let families = [
         ColumnFamilyOptions(name: "data", dropsExpiredRecords: true),
         ColumnFamilyOptions(name: "meta"),
-        ColumnFamilyOptions(name: "log", ascendingPrefixLength: 4),
+        ColumnFamilyOptions(name: "log"),
     ]
 
     /// Log entries kept per shard by default.

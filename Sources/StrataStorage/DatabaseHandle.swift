@@ -47,23 +47,8 @@ final class DatabaseHandle: @unchecked Sendable {
         rocksdb_block_based_options_set_filter_policy(tableOptions, rocksdb_filterpolicy_create_bloom(10))
         let expiryFilter = makeExpiryCompactionFilter()
 
-        func makeOptions(_ spec: ColumnFamilyOptions?) throws(StorageError) -> OpaquePointer {
+        func makeOptions(_ spec: ColumnFamilyOptions?) -> OpaquePointer {
             let o = rocksdb_options_create()!
-            if let prefix = spec?.ascendingPrefixLength {
-                // The C API has no setter for this option; RocksDB's option-string
-                // parser does. It starts from defaults, so it goes first.
-                let defaults = rocksdb_options_create()!
-                defer { rocksdb_options_destroy(defaults) }
-                let setting = "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.\(max(prefix, 1))"
-                do throws(StorageError) {
-                    try rocksCall("options of column family \(spec!.name)") {
-                        rocksdb_get_options_from_string(defaults, setting, o, $0)
-                    }
-                } catch {
-                    rocksdb_options_destroy(o)
-                    throw error
-                }
-            }
             rocksdb_options_set_create_if_missing(o, options.createIfMissing ? 1 : 0)
             rocksdb_options_set_create_missing_column_families(o, options.createIfMissing ? 1 : 0)
             let upper = options.compression == .none ? Compression.none : options.upperLevelCompression
@@ -77,18 +62,8 @@ final class DatabaseHandle: @unchecked Sendable {
             }
             return o
         }
-        var allOptions: [OpaquePointer] = []
-        do throws(StorageError) {
-            for spec in [nil] + specs.map(Optional.some) { allOptions.append(try makeOptions(spec)) }
-        } catch {
-            for o in allOptions { rocksdb_options_destroy(o) }
-            rocksdb_block_based_options_destroy(tableOptions)
-            rocksdb_cache_destroy(blockCache)
-            rocksdb_compactionfilter_destroy(expiryFilter)
-            throw error
-        }
-        let dbOptions = allOptions[0]
-        let familyOptions = Array(allOptions.dropFirst())
+        let dbOptions = makeOptions(nil)
+        let familyOptions = specs.map { makeOptions($0) }
         let familyNames = specs.map(\.name)
 
         var handles = [OpaquePointer?](repeating: nil, count: specs.count)

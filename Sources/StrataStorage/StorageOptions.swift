@@ -29,18 +29,11 @@ public struct ColumnFamilyOptions: Sendable, Equatable {
     /// Whether values in this family are record envelopes (`Record`) whose
     /// expired entries compaction drops.
     public var dropsExpiredRecords: Bool
-    /// When keys sharing their first `ascendingPrefixLength` bytes are
-    /// written in ascending order (a per-shard log: shard id, then a growing
-    /// sequence number), the memtable keeps an insert position per prefix
-    /// and appends there instead of searching its skiplist from the top.
-    /// `nil`: no hints (keys arrive in no particular order).
-    public var ascendingPrefixLength: Int?
 
     /// Creates column family options.
-    public init(name: String, dropsExpiredRecords: Bool = false, ascendingPrefixLength: Int? = nil) {
+    public init(name: String, dropsExpiredRecords: Bool = false) {
         self.name = name
         self.dropsExpiredRecords = dropsExpiredRecords
-        self.ascendingPrefixLength = ascendingPrefixLength
     }
 }
 

@@ -32,56 +32,13 @@ struct DatabaseTests {
         options.compression = compression
         let db = try Database(path: dir.sub("db"), options: options)
         db.close()
-        let text = try optionsFileText(dir.sub("db"))
+        // RocksDB writes the options it runs with to an OPTIONS file in the database directory.
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.sub("db")).filter { $0.hasPrefix("OPTIONS-") }
+        let text = try String(contentsOfFile: dir.sub("db") + "/" + #require(files.max()), encoding: .utf8)
         let upper = compression == .zstd ? "kLZ4Compression" : "kNoCompression"
         let bottom = compression == .zstd ? "kZSTD" : "kNoCompression"
         #expect(text.contains("\n  compression=\(upper)\n"))
         #expect(text.contains("\n  bottommost_compression=\(bottom)\n"))
-    }
-
-    @Test("a family with ascending-prefix insert hints: RocksDB gets the option; keys in any order read back sorted, also after reopen")
-    func ascendingPrefixHints() throws {
-        let dir = TemporaryDirectory()
-        defer { dir.cleanup() }
-        var options = recordOptions()
-        options.columnFamilies.append(ColumnFamilyOptions(name: "log", ascendingPrefixLength: 4))
-        func key(_ prefix: UInt32, _ sequence: UInt64) -> [UInt8] {
-            withUnsafeBytes(of: prefix.bigEndian, Array.init) + withUnsafeBytes(of: sequence.bigEndian, Array.init)
-        }
-        var expected: [[UInt8]] = []
-        do {
-            let db = try Database(path: dir.sub("db"), options: options)
-            defer { db.close() }
-            let log = try #require(db.columnFamily(named: "log"))
-            // Ascending within each prefix, prefixes interleaved; then some
-            // keys behind each prefix's newest (the hint must not misplace them).
-            var generator = SystemRandomNumberGenerator()
-            for sequence in UInt64(1)...300 {
-                for prefix in [UInt32(7), 3, 0xFFFF_FFFF, 0].shuffled(using: &generator) {
-                    try db.put(key(prefix, sequence * 2), [UInt8(sequence & 0xFF)], in: log)
-                    expected.append(key(prefix, sequence * 2))
-                }
-            }
-            for sequence in stride(from: UInt64(599), through: 1, by: -2) {
-                try db.put(key(3, sequence), [1], in: log)
-                expected.append(key(3, sequence))
-            }
-            try db.put([9], [2], in: log)  // shorter than the prefix
-            expected.append([9])
-        }
-        expected.sort { $0.lexicographicallyPrecedes($1) }
-        let text = try optionsFileText(dir.sub("db"))
-        let sections = text.components(separatedBy: "[CFOptions \"")
-        let hinted = sections.filter { $0.contains("memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.4") }
-        #expect(hinted.count == 1)
-        #expect(hinted.first?.hasPrefix("log\"") == true)
-
-        let db = try Database(path: dir.sub("db"), options: options)
-        defer { db.close() }
-        let iterator = try db.makeIterator(in: try #require(db.columnFamily(named: "log")))
-        var found: [[UInt8]] = []
-        while let entry = try iterator.next() { found.append(entry.key) }
-        #expect(found == expected)
     }
 
     @Test("column families are separate key spaces")
@@ -302,10 +259,4 @@ struct DatabaseTests {
         while try iterator.next() != nil { count += 1 }
         #expect(count == 200)
     }
-}
-
-/// The newest OPTIONS file RocksDB wrote in the database directory `path`: the options it runs with.
-private func optionsFileText(_ path: String) throws -> String {
-    let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasPrefix("OPTIONS-") }
-    return try String(contentsOfFile: path + "/" + #require(files.max()), encoding: .utf8)
 }
