@@ -173,8 +173,9 @@ final class Keyspace: Sendable {
 
     /// A new, empty group of writes (writer thread only).
     /// - Parameter epochs: The current shard epochs, stamped on the entries of the shards this node leads.
-    func beginGroup(epochs: @escaping (ShardID) -> UInt64 = { _ in 0 }) -> WriteGroup {
-        WriteGroup(keyspace: self, sequences: sequences.withLock { $0 }, epochs: epochs)
+    /// - Parameter expectedWrites: how many writes the group will likely stage (space is reserved for them).
+    func beginGroup(epochs: @escaping (ShardID) -> UInt64 = { _ in 0 }, expectedWrites: Int = 0) -> WriteGroup {
+        WriteGroup(keyspace: self, sequences: sequences.withLock { $0 }, epochs: epochs, expectedWrites: expectedWrites)
     }
 
     /// Commits `group` atomically and publishes its sequence numbers.
@@ -184,7 +185,7 @@ final class Keyspace: Sendable {
     /// cheaper than random ones, and a key written twice in a group is written once.
     func commit(_ group: WriteGroup) throws(StorageError) {
         guard !group.dirtyShards.isEmpty else { return }
-        var entries = Array(group.staged)
+        var entries = group.takeWrites()
         entries.sort { $0.key.encodedPrecedes($1.key) }
         let batch = WriteBatch(for: database)
         // Each key and record is encoded once, straight into its shard's log
@@ -227,7 +228,7 @@ final class Keyspace: Sendable {
                 for (shard, through) in newTrims { trimmed[shard] = through }
             }
         }
-        cache.apply(entries.lazy.map { ($0.key, $0.value.record) })
+        cache.apply(entries.lazy.map { ($0.key, $0.write.record) })
         lastEpochs.withLock { lastEpochs in
             for (shard, epoch) in entryEpochs { lastEpochs[shard] = epoch }
         }
@@ -284,8 +285,11 @@ final class WriteGroup {
         let shard: ShardID
     }
 
-    /// Staged state per key.
-    private(set) var staged: [DataKey: StagedWrite] = [:]
+    /// Staged writes in staging order, one per key (staging a key again
+    /// replaces its entry): the commit sorts this array in place.
+    private var writes: [(key: DataKey, write: StagedWrite)] = []
+    /// Where each staged key is in `writes`.
+    private var positions: [DataKey: Int] = [:]
     /// The shard of every staged write, in order (so a caller can tell which shards a command wrote).
     private(set) var touched: [ShardID] = []
     /// The distinct shards in `touched`.
@@ -306,16 +310,37 @@ final class WriteGroup {
     /// The epochs of entries applied from a primary, which keep theirs.
     private(set) var appliedEpochs: [ShardID: UInt64] = [:]
 
-    fileprivate init(keyspace: Keyspace, sequences: [ShardID: UInt64], epochs: @escaping (ShardID) -> UInt64) {
+    fileprivate init(
+        keyspace: Keyspace, sequences: [ShardID: UInt64], epochs: @escaping (ShardID) -> UInt64, expectedWrites: Int
+    ) {
         self.keyspace = keyspace
         self.sequences = sequences
         self.epochs = epochs
+        writes.reserveCapacity(expectedWrites)
+        positions.reserveCapacity(expectedWrites)
+    }
+
+    /// Stages `write` for `key`, replacing what the group staged for it before.
+    private func put(_ key: DataKey, _ write: StagedWrite) {
+        if let index = positions.updateValue(writes.count, forKey: key) {
+            positions[key] = index
+            writes[index].write = write
+        } else {
+            writes.append((key, write))
+        }
+    }
+
+    /// Hands the staged writes to the commit; the group holds none afterwards.
+    fileprivate func takeWrites() -> [(key: DataKey, write: StagedWrite)] {
+        positions = [:]
+        defer { writes = [] }
+        return writes
     }
 
     /// The live record at `address`, staged or stored.
     func read(_ address: RecordAddress, now: Int64) throws(StorageError) -> Record? {
-        if let staged = staged[address.dataKey] {
-            guard let record = staged.record, !record.isExpired(at: now) else { return nil }
+        if let index = positions[address.dataKey] {
+            guard let record = writes[index].write.record, !record.isExpired(at: now) else { return nil }
             return record
         }
         return try keyspace.read(address, now: now)
@@ -335,11 +360,12 @@ final class WriteGroup {
         case .keep:
             return nil
         case .put(let value, let expiresAt, let flags):
-            staged[address.dataKey] = StagedWrite(
-                record: Record(value: value, version: next, expiresAt: expiresAt, flags: flags), shard: address.shard)
+            put(
+                address.dataKey,
+                StagedWrite(record: Record(value: value, version: next, expiresAt: expiresAt, flags: flags), shard: address.shard))
         case .delete:
             guard current != nil else { return nil }
-            staged[address.dataKey] = StagedWrite(record: nil, shard: address.shard)
+            put(address.dataKey, StagedWrite(record: nil, shard: address.shard))
         }
         touched.append(address.shard)
         touchedShards.insert(address.shard)
@@ -353,7 +379,7 @@ final class WriteGroup {
     /// - Returns: `false` (staging nothing) unless the entry is the next one: past this node's sequence number.
     func apply(_ entry: LogEntry, to shard: ShardID) -> Bool {
         guard let last = sequences[shard], entry.sequence > last else { return false }
-        for (key, record) in entry.changes { staged[key] = StagedWrite(record: record, shard: shard) }
+        for (key, record) in entry.changes { put(key, StagedWrite(record: record, shard: shard)) }
         sequences[shard] = entry.sequence
         appliedEpochs[shard] = entry.epoch
         dirtyShards.insert(shard)

@@ -137,7 +137,8 @@ final class WriteQueue: Sendable {
             // Client writes need the lease, checked once per group right before it is built.
             let leased = requests.isEmpty || hasLease()
             let map = executor.topologyBox.current.map
-            let group = executor.keyspace.beginGroup(epochs: { map.shard($0)?.epoch ?? 0 })
+            let expectedWrites = requests.reduce(0) { $0 + $1.commands.count } + entries.reduce(0) { $0 + $1.entry.changes.count }
+            let group = executor.keyspace.beginGroup(epochs: { map.shard($0)?.epoch ?? 0 }, expectedWrites: expectedWrites)
             for (shard, entry) in entries { _ = group.apply(entry, to: shard) }
             var results: [(ByteBuffer, Session)] = []
             results.reserveCapacity(requests.count)

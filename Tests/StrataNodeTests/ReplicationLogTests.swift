@@ -80,6 +80,31 @@ struct ReplicationLogTests {
         #expect(mirrored.map(\.sequence) == [4])
     }
 
+    @Test("a key staged twice in a group: reads in the group see the newest, the commit writes it once with the last version")
+    func restagedKey() throws {
+        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (database, keyspace) = try openKeyspace(directory, retention: 100)
+        defer { database.close() }
+        let a = RecordAddress(shard: ShardID(1), dataKey: key("a", hash: 10))
+        let b = RecordAddress(shard: ShardID(1), dataKey: key("b", hash: 12))
+        let group = keyspace.beginGroup()
+        #expect(try group.stage(a, current: nil, .put(value: [1], expiresAt: nil, flags: 0)) == 1)
+        #expect(try group.stage(b, current: nil, .put(value: [9], expiresAt: nil, flags: 0)) == 2)
+        #expect(try group.stage(a, current: try group.read(a, now: 0), .put(value: [2], expiresAt: nil, flags: 0)) == 3)
+        #expect(try group.read(a, now: 0) == Record(value: [2], version: 3))
+        #expect(try group.stage(b, current: try group.read(b, now: 0), .delete) == 4)
+        #expect(try group.read(b, now: 0) == nil)
+        try keyspace.commit(group)
+        #expect(try keyspace.read(a, now: 0) == Record(value: [2], version: 3))
+        #expect(try keyspace.read(b, now: 0) == nil)
+        guard case .entries(let entries)? = try keyspace.logEntries(ShardID(1), after: 0, limit: 10, maxBytes: 1 << 20)
+        else { Issue.record("no entries"); return }
+        let changes = try LogEntry(sequence: entries[0].sequence, payload: entries[0].payload).changes
+        #expect(changes.map(\.key) == [a.dataKey, b.dataKey], "each key once, in key order")
+        #expect(changes.map(\.record) == [Record(value: [2], version: 3), nil])
+    }
+
     @Test("the log keeps about `retention` entries per shard; a follower behind the trim point is told to take a snapshot")
     func trimming() throws {
         let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
