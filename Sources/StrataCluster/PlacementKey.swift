@@ -32,15 +32,19 @@ public enum PlacementKey {
     /// The index range of `hashtag(key)` within `key`.
     @inlinable
     static func hashtagRange(_ key: [UInt8]) -> Range<Int> {
-        key.withUnsafeBufferPointer { bytes in
-            var open = 0
-            while open < bytes.count && bytes[open] != UInt8(ascii: "{") { open += 1 }
-            var close = open + 1
-            while close < bytes.count && bytes[close] != UInt8(ascii: "}") { close += 1 }
-            // No `{`, no `}` after it, or nothing between them: the whole key.
-            guard close < bytes.count, close > open + 1 else { return 0..<bytes.count }
-            return (open + 1)..<close
-        }
+        key.withUnsafeBytes { hashtagRange($0) }
+    }
+
+    /// The index range of the hash tag within the key bytes `bytes`.
+    @inlinable
+    static func hashtagRange(_ bytes: UnsafeRawBufferPointer) -> Range<Int> {
+        var open = 0
+        while open < bytes.count && bytes[open] != UInt8(ascii: "{") { open += 1 }
+        var close = open + 1
+        while close < bytes.count && bytes[close] != UInt8(ascii: "}") { close += 1 }
+        // No `{`, no `}` after it, or nothing between them: the whole key.
+        guard close < bytes.count, close > open + 1 else { return 0..<bytes.count }
+        return (open + 1)..<close
     }
 
     /// The placement key of a record.
@@ -73,16 +77,20 @@ public enum PlacementKey {
     /// - Returns: The 64-bit position of the record in the hash space.
     /// - Complexity: O(n) in the tenant plus key length.
     public static func hash(tenant: [UInt8], key: [UInt8], placement: TenantPlacement = .spread) -> UInt64 {
-        let tag: ArraySlice<UInt8> = placement == .spread ? hashtag(key) : []
+        key.withUnsafeBytes { hash(tenant: tenant, key: $0, placement: placement) }
+    }
+
+    /// The placement hash of a record whose key bytes are in `key`; equal to
+    /// `hash(tenant:key:placement:)` of the same bytes as an array.
+    public static func hash(tenant: [UInt8], key: UnsafeRawBufferPointer, placement: TenantPlacement = .spread) -> UInt64 {
+        let tag = placement == .spread ? UnsafeRawBufferPointer(rebasing: key[hashtagRange(key)]) : UnsafeRawBufferPointer(start: nil, count: 0)
         let count = tenant.count + 1 + tag.count
         return withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { buffer in
             tenant.withUnsafeBytes {
                 UnsafeMutableRawBufferPointer(rebasing: buffer[0..<tenant.count]).copyMemory(from: $0)
             }
             buffer[tenant.count] = 0
-            tag.withUnsafeBytes {
-                UnsafeMutableRawBufferPointer(rebasing: buffer[(tenant.count + 1)...]).copyMemory(from: $0)
-            }
+            UnsafeMutableRawBufferPointer(rebasing: buffer[(tenant.count + 1)...]).copyMemory(from: tag)
             return XXHash64.hash(UnsafeRawBufferPointer(buffer))
         }
     }

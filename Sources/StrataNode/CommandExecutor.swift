@@ -516,9 +516,26 @@ struct CommandRun {
     /// node's shard, a connection without a tenant), and the caller runs it the usual way.
     func inlineGet(_ key: UnsafeRawBufferPointer, session: Session, reply: inout Reply) -> Bool {
         guard case .inline = mode, let tenant = session.tenant, !session.isInternal else { return false }
+        let hash = PlacementKey.hash(tenant: tenant.name, key: key, placement: tenant.colocated ? .colocate : .spread)
+        // A foreign shard (MOVED) is the normal path's to answer.
+        guard case .local(let shard) = topology.route(hash: hash, write: false, readOnly: session.readOnly) else {
+            return false
+        }
+        // A hot-set hit is answered from the cached bytes, without building a key or a record.
+        var ticket: RecordCache.FillTicket?
+        if let hot = tenant.name.withUnsafeBytes({ keyspace.cache.lookup(hash: hash, tenant: $0, key: key, now: now, ticket: &ticket) }) {
+            stats.countRead(hit: true)
+            hot.withValue { reply.bulk($0) }
+            return true
+        }
+        let address = RecordAddress(shard: shard, dataKey: DataKey(hash: hash, tenant: tenant.name, key: Array(key)))
         let record: Record?
         do {
-            record = try read(try address(Array(key), tenant, session, write: false), now)
+            switch try keyspace.storageReadIfCached(address, now: now, ticket: ticket) {
+            case .record(let found): record = found
+            case .missing: record = nil
+            case .needsIO: return false
+            }
         } catch {
             return false
         }

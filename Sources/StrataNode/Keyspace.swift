@@ -166,6 +166,14 @@ final class Keyspace: Sendable {
     func readIfCached(_ address: RecordAddress, now: Int64) throws(StorageError) -> RecordStore.CachedRecord {
         var ticket: RecordCache.FillTicket?
         if let cached = cache.lookup(address.dataKey, now: now, ticket: &ticket) { return .record(cached) }
+        return try storageReadIfCached(address, now: now, ticket: ticket)
+    }
+
+    /// After a hot-set miss (which gave `ticket`): the record from RocksDB's
+    /// memory-only tier, put in the hot set; `.needsIO` when the disk would be needed.
+    func storageReadIfCached(_ address: RecordAddress, now: Int64, ticket: RecordCache.FillTicket?)
+        throws(StorageError) -> RecordStore.CachedRecord
+    {
         let result = try records.getIfCached(address.dataKey, now: now)
         if case .record(let record) = result { cache.fill(address.dataKey, record, ticket: ticket) }
         return result

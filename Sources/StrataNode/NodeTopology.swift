@@ -2,7 +2,8 @@ import StrataCluster
 import Synchronization
 
 /// Which shards this node serves, and where to send clients for the others.
-struct NodeTopology: Sendable {
+/// Immutable; a class so that taking the current topology for a batch is one retain.
+final class NodeTopology: Sendable {
     /// The cluster map the topology was derived from.
     let map: ClusterMap
     /// This node's id in the map.

@@ -11,6 +11,7 @@ struct Reply {
     mutating func error(_ message: String) { RESPEncoder.writeError(message, into: &buffer) }
     mutating func integer(_ value: Int64) { RESPEncoder.writeInteger(value, into: &buffer) }
     mutating func bulk(_ bytes: [UInt8]) { RESPEncoder.writeBulkString(bytes, into: &buffer) }
+    mutating func bulk(_ bytes: UnsafeRawBufferPointer) { RESPEncoder.writeBulkString(bytes, into: &buffer) }
     mutating func bulk(_ bytes: ByteBuffer) { RESPEncoder.writeBulkString(bytes, into: &buffer) }
     mutating func bulk(_ text: String) { RESPEncoder.writeBulkString(text, into: &buffer) }
     mutating func null() { RESPEncoder.writeNull(version: version, into: &buffer) }

@@ -32,6 +32,18 @@ struct PlacementKeyTests {
         #expect(Array(PlacementKey.hashtag([0x00, 0x00])) == [0x00, 0x00])
     }
 
+    @Test("the hash of key bytes in memory equals the hash of the key array and of its placement key")
+    func rawHash() {
+        for key in ["{user1000}.following", "foo{}{bar}", "plain", "", "{", "a{b}c"] {
+            for placement in TenantPlacement.allCases {
+                let array = PlacementKey.hash(tenant: bytes("acme"), key: bytes(key), placement: placement)
+                let raw = bytes(key).withUnsafeBytes { PlacementKey.hash(tenant: bytes("acme"), key: $0, placement: placement) }
+                #expect(raw == array)
+                #expect(raw == XXHash64.hash(PlacementKey.bytes(tenant: bytes("acme"), key: bytes(key), placement: placement)))
+            }
+        }
+    }
+
     @Test("placement key layout")
     func layout() {
         #expect(PlacementKey.bytes(tenant: bytes("acme"), key: bytes("{u1}.cart")) == bytes("acme") + [0] + bytes("u1"))
