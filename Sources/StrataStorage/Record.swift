@@ -111,10 +111,12 @@ public struct DataKey: Sendable, Equatable, Hashable {
     /// The user's key.
     public var key: [UInt8]
 
-    /// Hashes the placement hash only: it is already a strong hash of the key,
-    /// and equal hashes fall back to comparing tenant and key.
+    /// Hashes the placement hash (which covers the tenant) and the key bytes:
+    /// keys that share a placement hash (a `{hashtag}`, a colocated tenant)
+    /// must still spread in a hash table.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(hash)
+        key.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 
     /// Creates a data key.

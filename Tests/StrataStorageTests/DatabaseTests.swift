@@ -234,6 +234,9 @@ struct DatabaseTests {
         #expect(throws: StorageError.self) { try DataKey(encoded: [0, 0, 0, 0, 0, 0, 0, 0, 5, 1]) }
         #expect(DataKey.bounds(forHashes: 0...UInt64.max).upper == nil)
         #expect(DataKey.bounds(forHashes: 5...9).upper == [0, 0, 0, 0, 0, 0, 0, 10])
+        // Keys sharing a placement hash (one hashtag) still hash apart in a table.
+        let tagged = (0..<200).map { DataKey(hash: 7, tenant: [1], key: Array("{u}:\($0)".utf8)) }
+        #expect(Set(tagged.map(\.hashValue)).count > 190)
     }
 
     @Test("group commit: concurrent writers all return durable, and the data is there")
