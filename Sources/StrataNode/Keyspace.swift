@@ -205,8 +205,9 @@ final class Keyspace: Sendable {
             entryEpochs[shard] = epoch
             payloads[shard] = LogEntry.header(epoch: epoch)
         }
-        for (key, write) in entries {
-            try LogEntry.append(key: key, record: write.record, to: &payloads[write.shard, default: []]) {
+        // By index, not `for in`: an element copy would retain its key's and value's arrays.
+        for index in entries.indices {
+            try LogEntry.append(key: entries[index].key, record: entries[index].write.record, to: &payloads[entries[index].write.shard, default: []]) {
                 (encodedKey, encodedRecord) throws(StorageError) in
                 if let encodedRecord {
                     try batch.put(key: encodedKey, value: encodedRecord, in: records.family)
@@ -236,7 +237,7 @@ final class Keyspace: Sendable {
                 for (shard, through) in newTrims { trimmed[shard] = through }
             }
         }
-        cache.apply(entries.lazy.map { ($0.key, $0.write.record) })
+        for index in entries.indices { cache.apply(entries[index].key, entries[index].write.record) }
         lastEpochs.withLock { lastEpochs in
             for (shard, epoch) in entryEpochs { lastEpochs[shard] = epoch }
         }
@@ -293,9 +294,16 @@ final class WriteGroup {
         let shard: ShardID
     }
 
+    /// A staged key and its write (a struct, not a tuple: tuples of
+    /// references are copied through the runtime's generic witnesses).
+    struct StagedEntry {
+        let key: DataKey
+        var write: StagedWrite
+    }
+
     /// Staged writes in staging order, one per key (staging a key again
     /// replaces its entry): the commit sorts this array in place.
-    private var writes: [(key: DataKey, write: StagedWrite)] = []
+    private var writes: [StagedEntry] = []
     /// Where each staged key is in `writes`.
     private var positions: [DataKey: Int] = [:]
     /// The shard of every staged write, in order (so a caller can tell which shards a command wrote).
@@ -334,12 +342,12 @@ final class WriteGroup {
             positions[key] = index
             writes[index].write = write
         } else {
-            writes.append((key, write))
+            writes.append(StagedEntry(key: key, write: write))
         }
     }
 
     /// Hands the staged writes to the commit; the group holds none afterwards.
-    fileprivate func takeWrites() -> [(key: DataKey, write: StagedWrite)] {
+    fileprivate func takeWrites() -> [StagedEntry] {
         positions = [:]
         defer { writes = [] }
         return writes

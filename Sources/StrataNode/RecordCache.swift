@@ -374,25 +374,29 @@ final class RecordCache: Sendable {
     /// Applies committed writes: new records replace, `nil` removes. A
     /// replaced key keeps its place in the eviction order.
     func apply(_ committed: some Sequence<(DataKey, Record?)>) {
+        for (key, record) in committed { apply(key, record) }
+    }
+
+    /// Applies one committed write of `key`: `record` replaces (keeping the
+    /// key's place in the eviction order), `nil` removes.
+    func apply(_ key: DataKey, _ record: Record?) {
         guard isEnabled else { return }
         let limit = bytesPerStripe
-        for (key, record) in committed {
-            let tag = key.key.withUnsafeBytes { Self.tag(hash: key.hash, key: $0) }
-            // A deletion, or a record too big to cache: the key leaves the cache.
-            let made = record.flatMap { record in
-                Self.cost(keyBytes: key.tenant.count + key.key.count, valueBytes: record.value.count) <= limit
-                    ? HotRecord(tag: tag, key: key, record: record) : nil
-            }
-            Self.withBytes(key) { bytes in
-                stripes[stripeIndex(tag)].state.withLock { stripe in
-                    stripe.commits &+= 1
-                    let slot = stripe.find(tag: tag, bytes)
-                    switch (slot, made) {
-                    case (let slot?, let made?): stripe.replace(at: slot, with: made, limit: limit)
-                    case (let slot?, nil): stripe.remove(at: slot)
-                    case (nil, let made?): stripe.insert(made, limit: limit)
-                    case (nil, nil): break
-                    }
+        let tag = key.key.withUnsafeBytes { Self.tag(hash: key.hash, key: $0) }
+        // A deletion, or a record too big to cache: the key leaves the cache.
+        let made = record.flatMap { record in
+            Self.cost(keyBytes: key.tenant.count + key.key.count, valueBytes: record.value.count) <= limit
+                ? HotRecord(tag: tag, key: key, record: record) : nil
+        }
+        Self.withBytes(key) { bytes in
+            stripes[stripeIndex(tag)].state.withLock { stripe in
+                stripe.commits &+= 1
+                let slot = stripe.find(tag: tag, bytes)
+                switch (slot, made) {
+                case (let slot?, let made?): stripe.replace(at: slot, with: made, limit: limit)
+                case (let slot?, nil): stripe.remove(at: slot)
+                case (nil, let made?): stripe.insert(made, limit: limit)
+                case (nil, nil): break
                 }
             }
         }

@@ -6,6 +6,9 @@ import CRocksDB
 public final class WriteBatch {
     let pointer: OpaquePointer
     let database: Database
+    /// The database's open handle, taken at the first operation and kept
+    /// (which keeps RocksDB open) so a large batch takes the database's lock once.
+    private var openHandle: DatabaseHandle?
 
     /// An empty batch for `database`.
     public init(for database: Database) {
@@ -60,6 +63,9 @@ public final class WriteBatch {
     public func clear() { rocksdb_writebatch_clear(pointer) }
 
     private func handle(for family: ColumnFamily) throws(StorageError) -> OpaquePointer {
-        try database.openHandle().families[family.index]
+        if let openHandle { return openHandle.families[family.index] }
+        let handle = try database.openHandle()
+        openHandle = handle
+        return handle.families[family.index]
     }
 }
