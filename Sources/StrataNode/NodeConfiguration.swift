@@ -33,8 +33,11 @@ public struct NodeConfiguration: Sendable {
     public var idleTimeoutSeconds: Int = 300
     /// Per-connection limits.
     public var connectionLimits = ConnectionLimits()
-    /// Event-loop threads (default: one per core).
-    public var eventLoopThreads: Int = System.coreCount
+    /// Event-loop threads (default: one per core less the one the writer
+    /// thread keeps busy under load, at least one). More loops than free
+    /// cores only adds wake-ups and cache misses: on two cores one loop
+    /// served GETs with ~20 % less CPU per request than two.
+    public var eventLoopThreads: Int = max(System.coreCount - 1, 1)
     /// Threads that run RocksDB calls (default: two per core).
     public var storageThreads: Int = System.coreCount * 2
     /// When writes are synced to disk. The default, `.noSync` plus a WAL fsync

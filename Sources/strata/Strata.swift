@@ -138,7 +138,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Largest reply batch one connection may produce, in MiB; beyond it the connection is closed.")
     var maxOutputMb: Int = 512
     @Option(help: "RocksDB memtable size in MiB.") var writeBufferMb: Int = 16
-    @Option(help: "Event-loop threads (default: one per core).") var eventLoops: Int?
+    @Option(help: "Event-loop threads (default: one per core less one for the writer, at least one).") var eventLoops: Int?
     @Option(help: "Threads for reads that need the disk (default: two per core).") var storageThreads: Int?
     @Option(help: "In-memory record cache (hot set) in MiB; 0 disables it.") var recordCacheMb: Int = 256
     @Option(help: "Replication-log entries kept per shard; a replica further behind catches up from a snapshot.")
