@@ -7,13 +7,19 @@ import Synchronization
 /// record and two arrays. Immutable once made, so it may be read from any
 /// thread after the cache's lock is released (hence `@unchecked Sendable`).
 struct HotRecord: @unchecked Sendable {
+    /// What precedes the bytes: the key's hashes, the record's fields and the byte counts.
     struct Header {
         /// The cache's hash of the key (`RecordCache.tag`).
         let tag: Int
+        /// The key's placement hash (for dropping a shard's range).
         let placementHash: UInt64
+        /// `Record.version`.
         let version: UInt64
+        /// `Record.expiresAt`.
         let expiresAt: Int64?
+        /// `Record.flags`.
         let flags: UInt8
+        /// Bytes of tenant, then of key, then of value, in that order after the header.
         let tenantCount: Int
         let keyCount: Int
         let valueCount: Int
