@@ -124,6 +124,42 @@ struct RecordCacheTests {
         #expect(held > 0)
     }
 
+    @Test("readers racing the writer's commits and evictions see only whole records, never an older version than they saw")
+    func concurrentReaders() async {
+        // Small enough that commits keep evicting, so readers hold records the cache has dropped.
+        let cache = RecordCache(capacityBytes: 32 * 1024, stripeCount: 4)
+        let keys = (0..<200).map { DataKey(hash: UInt64($0 % 7), tenant: [1], key: Array("key-\($0)".utf8)) }
+        func value(_ version: UInt64) -> [UInt8] { Array("v\(version)-".utf8) + [UInt8](repeating: UInt8(version & 0xFF), count: Int(version % 50)) }
+        await withTaskGroup(of: (whole: Bool, hits: Int).self) { group in
+            group.addTask {
+                for version in UInt64(1)...300 {
+                    cache.apply(keys.map { ($0, Record(value: value(version), version: version)) })
+                }
+                return (true, 1)
+            }
+            for _ in 0..<3 {
+                group.addTask {
+                    var seen = [UInt64](repeating: 0, count: keys.count)
+                    var whole = true
+                    var hits = 0
+                    for round in 0..<20_000 {
+                        let index = round % keys.count
+                        var ticket: RecordCache.FillTicket?
+                        guard let record = cache.lookup(keys[index], now: 0, ticket: &ticket) else { continue }
+                        whole = whole && record.value == value(record.version) && record.version >= seen[index]
+                        seen[index] = record.version
+                        hits += 1
+                    }
+                    return (whole, hits)
+                }
+            }
+            for await result in group {
+                #expect(result.whole)
+                #expect(result.hits > 0)
+            }
+        }
+    }
+
     @Test("batches are classified by their most demanding command")
     func classification() {
         func kind(_ names: [String]) -> CommandExecutor.BatchKind {
