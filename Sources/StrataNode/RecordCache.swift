@@ -242,6 +242,8 @@ final class RecordCache: Sendable {
         mutating func evict(toFit extra: Int, limit: Int) {
             while bytes + extra > limit, fifoHead < fifo.count {
                 let victim = fifo[fifoHead]
+                // Drop the FIFO's reference too, or evicted records stay in memory until the FIFO is compacted.
+                fifo[fifoHead] = nil
                 fifoHead += 1
                 if let victim, let index = find(identical: victim) { remove(at: index) }
             }
