@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(name: "StrataCoordinatorTests", dependencies: ["StrataCoordinator", "StrataCluster"]),
         .testTarget(
             name: "StrataNodeTests",
-            dependencies: ["StrataNode", "StrataStorage", "StrataWire", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["StrataNode", "StrataStorage", "StrataWire", "StrataCluster", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "IntegrationTests",

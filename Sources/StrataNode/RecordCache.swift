@@ -306,6 +306,11 @@ final class RecordCache: Sendable {
     /// Bytes counted for an entry with `keyBytes` of tenant and key and `valueBytes` of value.
     static func cost(keyBytes: Int, valueBytes: Int) -> Int { keyBytes + valueBytes + 96 }
 
+    /// Bytes counted for caching `record` under `key`.
+    private static func cost(_ key: DataKey, _ record: Record) -> Int {
+        cost(keyBytes: key.tenant.count + key.key.count, valueBytes: record.value.count)
+    }
+
     /// The cache's hash of a key: seeded per process, over the placement hash and the key bytes.
     static func tag(hash: UInt64, key: UnsafeRawBufferPointer) -> Int {
         var hasher = Hasher()
@@ -366,7 +371,7 @@ final class RecordCache: Sendable {
     /// Caches `record` read from storage, unless a commit touched the stripe since `ticket`.
     func fill(_ key: DataKey, _ record: Record, ticket: FillTicket?) {
         guard let ticket, isEnabled,
-            Self.cost(keyBytes: key.tenant.count + key.key.count, valueBytes: record.value.count) <= bytesPerStripe
+            Self.cost(key, record) <= bytesPerStripe
         else { return }
         let made = HotRecord(tag: ticket.tag, key: key, record: record)
         let limit = bytesPerStripe
@@ -393,7 +398,7 @@ final class RecordCache: Sendable {
         let tag = key.key.withUnsafeBytes { Self.tag(hash: key.hash, key: $0) }
         // A deletion, or a record too big to cache: the key leaves the cache.
         let made = record.flatMap { record in
-            Self.cost(keyBytes: key.tenant.count + key.key.count, valueBytes: record.value.count) <= limit
+            Self.cost(key, record) <= limit
                 ? HotRecord(tag: tag, key: key, record: record) : nil
         }
         Self.withBytes(key) { bytes in

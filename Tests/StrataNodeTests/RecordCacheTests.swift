@@ -1,4 +1,5 @@
 import Testing
+import StrataCluster
 import StrataStorage
 @testable import StrataNode
 
@@ -78,7 +79,7 @@ struct RecordCacheTests {
 
     @Test("random writes, deletions, fills and shard drops: the cache never serves anything but the newest committed record")
     func agreesWithModel() {
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let cache = RecordCache(capacityBytes: 48 * 1024, stripeCount: 4)
         var model: [Int: Record] = [:]
         var version: UInt64 = 0
@@ -185,18 +186,5 @@ struct RecordCacheTests {
         #expect(!m("\\*x", "ax"))
         #expect(m("a*b*c", "aXXbYYc"))
         #expect(!m("a*b*c", "aXXbYY"))
-    }
-}
-
-/// A small deterministic generator for the randomized tests.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
