@@ -55,7 +55,8 @@ final class Keyspace: Sendable {
     static let families = [
         ColumnFamilyOptions(name: "data", dropsExpiredRecords: true),
         ColumnFamilyOptions(name: "meta"),
-        ColumnFamilyOptions(name: "log"),
+        // Log entries are rewritten by compaction until trimmed, never rest long: LZ4 at every level.
+        ColumnFamilyOptions(name: "log", compression: .lz4),
     ]
 
     /// Log entries kept per shard by default.

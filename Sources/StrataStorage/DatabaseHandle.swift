@@ -51,9 +51,10 @@ final class DatabaseHandle: @unchecked Sendable {
             let o = rocksdb_options_create()!
             rocksdb_options_set_create_if_missing(o, options.createIfMissing ? 1 : 0)
             rocksdb_options_set_create_missing_column_families(o, options.createIfMissing ? 1 : 0)
-            let upper = options.compression == .none ? Compression.none : options.upperLevelCompression
+            let bottom = spec?.compression ?? options.compression
+            let upper = spec?.compression ?? (bottom == .none ? Compression.none : options.upperLevelCompression)
             rocksdb_options_set_compression(o, Int32(upper.rocksdbValue))
-            rocksdb_options_set_bottommost_compression(o, Int32(options.compression.rocksdbValue))
+            rocksdb_options_set_bottommost_compression(o, Int32(bottom.rocksdbValue))
             rocksdb_options_set_write_buffer_size(o, max(options.writeBufferBytes, 1 << 20))
             rocksdb_options_set_max_background_jobs(o, Int32(max(options.backgroundJobs, 1)))
             rocksdb_options_set_block_based_table_factory(o, tableOptions)

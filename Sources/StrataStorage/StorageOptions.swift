@@ -29,11 +29,15 @@ public struct ColumnFamilyOptions: Sendable, Equatable {
     /// Whether values in this family are record envelopes (`Record`) whose
     /// expired entries compaction drops.
     public var dropsExpiredRecords: Bool
+    /// Block compression of every level of this family, or `nil` for the
+    /// database's (`StorageOptions.compression` at the bottom, `upperLevelCompression` above).
+    public var compression: Compression?
 
     /// Creates column family options.
-    public init(name: String, dropsExpiredRecords: Bool = false) {
+    public init(name: String, dropsExpiredRecords: Bool = false, compression: Compression? = nil) {
         self.name = name
         self.dropsExpiredRecords = dropsExpiredRecords
+        self.compression = compression
     }
 }
 

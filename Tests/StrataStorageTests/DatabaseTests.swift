@@ -41,6 +41,30 @@ struct DatabaseTests {
         #expect(text.contains("\n  bottommost_compression=\(bottom)\n"))
     }
 
+    @Test("a family's own compression applies to every level of it; the other families keep the database's")
+    func compressionPerFamily() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanup() }
+        var options = recordOptions()
+        options.columnFamilies.append(ColumnFamilyOptions(name: "log", compression: .lz4))
+        let db = try Database(path: dir.sub("db"), options: options)
+        db.close()
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.sub("db")).filter { $0.hasPrefix("OPTIONS-") }
+        let text = try String(contentsOfFile: dir.sub("db") + "/" + #require(files.max()), encoding: .utf8)
+        // The OPTIONS file has one `[CFOptions "name"]` section per family.
+        func section(_ family: String) throws -> Substring {
+            let start = try #require(text.range(of: "[CFOptions \"\(family)\"]"))
+            let rest = text[start.upperBound...]
+            return rest[..<(rest.range(of: "\n[")?.lowerBound ?? rest.endIndex)]
+        }
+        let log = try section("log")
+        #expect(log.contains("\n  compression=kLZ4Compression\n"))
+        #expect(log.contains("\n  bottommost_compression=kLZ4Compression\n"))
+        let data = try section("data")
+        #expect(data.contains("\n  compression=kLZ4Compression\n"))
+        #expect(data.contains("\n  bottommost_compression=kZSTD\n"))
+    }
+
     @Test("column families are separate key spaces")
     func columnFamiliesAreSeparate() throws {
         let dir = TemporaryDirectory()
