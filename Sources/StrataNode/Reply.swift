@@ -6,7 +6,7 @@ struct Reply {
     var buffer: ByteBuffer
     var version: RESPVersion
 
-    mutating func ok() { RESPEncoder.writeSimpleString("OK", into: &buffer) }
+    mutating func ok() { RESPEncoder.writeOK(into: &buffer) }
     mutating func simple(_ text: String) { RESPEncoder.writeSimpleString(text, into: &buffer) }
     mutating func error(_ message: String) { RESPEncoder.writeError(message, into: &buffer) }
     mutating func integer(_ value: Int64) { RESPEncoder.writeInteger(value, into: &buffer) }

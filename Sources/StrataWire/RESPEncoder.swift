@@ -14,6 +14,12 @@ public enum RESPEncoder {
         Self.withUTF8(string) { Self.writeSimpleLine(prefix: .plus, $0, into: &buffer) }
     }
 
+    /// Writes `+OK\r\n`, the reply of most writes, from a constant.
+    /// - Parameter buffer: The buffer to append to.
+    public static func writeOK(into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("+OK\r\n")
+    }
+
     /// Writes a simple string from raw bytes.
     /// - Parameters:
     ///   - bytes: The text; CR and LF become spaces.

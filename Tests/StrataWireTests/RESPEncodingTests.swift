@@ -144,6 +144,7 @@ struct RESPEncodingTests {
     func hotPathWriters() {
         var buffer = ByteBuffer()
         RESPEncoder.writeSimpleString("OK", into: &buffer)
+        RESPEncoder.writeOK(into: &buffer)
         RESPEncoder.writeError("ERR no", into: &buffer)
         RESPEncoder.writeInteger(0, into: &buffer)
         RESPEncoder.writeInteger(-9_223_372_036_854_775_808, into: &buffer)
@@ -164,7 +165,7 @@ struct RESPEncodingTests {
         RESPEncoder.writeDouble(0.5, version: .resp3, into: &buffer)
         RESPEncoder.writeDouble(0.5, version: .resp2, into: &buffer)
         let expected =
-            "+OK\r\n-ERR no\r\n:0\r\n:-9223372036854775808\r\n:1234567890\r\n$2\r\nhi\r\n$3\r\nbuf\r\n$0\r\n\r\n"
+            "+OK\r\n+OK\r\n-ERR no\r\n:0\r\n:-9223372036854775808\r\n:1234567890\r\n$2\r\nhi\r\n$3\r\nbuf\r\n$0\r\n\r\n"
             + "$2\r\n\u{0}\u{1}\r\n_\r\n$-1\r\n*3\r\n%2\r\n*4\r\n~1\r\n*1\r\n#t\r\n:1\r\n,0.5\r\n$3\r\n0.5\r\n"
         #expect(buffer == ByteBuffer(string: expected), "got \(buffer.debugText)")
     }
