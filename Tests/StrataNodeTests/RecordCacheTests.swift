@@ -43,7 +43,8 @@ struct RecordCacheTests {
         var cached = 0
         for i in 0..<500 where cache.lookup(key(i), now: 0, ticket: &ticket) != nil { cached += 1 }
         #expect(cached > 0)
-        #expect(cached * (210 + 96) <= 64 * 1024 + 4 * 400, "about 64 KiB of entries at most")
+        // Every entry counts at least its 3 key bytes ("t" and "k0") and 210 value bytes.
+        #expect(cached * RecordCache.cost(keyBytes: 3, valueBytes: 210) <= 64 * 1024 + 4 * 400, "about 64 KiB of entries at most")
         // The newest write of every cached key is what is served.
         for i in 0..<500 {
             if let record = cache.lookup(key(i), now: 0, ticket: &ticket) { #expect(record.version == 19 && record.value.count == 210) }
