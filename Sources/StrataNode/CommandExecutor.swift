@@ -75,19 +75,52 @@ final class CommandExecutor: Sendable {
         CommandRun(executor: self, topology: topologyBox.current, mode: .inline, now: Record.nowMilliseconds())
     }
 
+    /// A plain `SET key value` whose key the event loop already addressed
+    /// (hashed, routed, copied) and whose value it copied, so the writer
+    /// thread, the bottleneck under write load, only stages it.
+    struct PreparedSet {
+        let address: RecordAddress
+        let value: [UInt8]
+    }
+
+    /// On the event loop: the batch's commands prepared for the writer, when
+    /// every one is a plain `SET key value` of a local shard for a session with
+    /// a tenant (so nothing in the batch can change the session or the
+    /// outcome); otherwise `nil`, and the writer runs the batch as usual.
+    func prepareWrites(_ commands: [RESPCommand], session: Session) -> [PreparedSet]? {
+        guard session.tenant != nil, !session.isInternal else { return nil }
+        let run = CommandRun(executor: self, topology: topologyBox.current, mode: .inline, now: 0)
+        var prepared: [PreparedSet] = []
+        prepared.reserveCapacity(commands.count)
+        for command in commands {
+            guard let set = run.prepareSet(command, session: session) else { return nil }
+            prepared.append(set)
+        }
+        return prepared
+    }
+
     /// Runs `commands` in order for `session`, appending every reply to `out`.
+    /// `prepared`, when given, is `prepareWrites(commands, session:)`: each
+    /// command is then staged from it (writer mode only).
     /// - Returns: `false` only in `.inline` mode, when a read needed the disk:
     ///   the caller discards `out` and `session` and reruns the batch on the pool.
-    func execute(_ commands: [RESPCommand], session: inout Session, into out: inout ByteBuffer, mode: Mode) -> Bool {
+    func execute(
+        _ commands: [RESPCommand], prepared: [PreparedSet]? = nil, session: inout Session, into out: inout ByteBuffer,
+        mode: Mode
+    ) -> Bool {
         let run = CommandRun(executor: self, topology: topologyBox.current, mode: mode, now: Record.nowMilliseconds())
         // One Reply for the whole batch: moving `out` in and out once keeps the buffer uniquely owned.
         var reply = Reply(buffer: out, version: session.protocolVersion)
         out = ByteBuffer()
         defer { out = reply.buffer }
-        for command in commands {
+        for (index, command) in commands.enumerated() {
             reply.version = session.protocolVersion
             do {
-                try run.execute(command, session: &session, now: run.now, reply: &reply)
+                if let prepared {
+                    try run.stagePrepared(prepared[index], reply: &reply)
+                } else {
+                    try run.execute(command, session: &session, now: run.now, reply: &reply)
+                }
             } catch {
                 if error.needsIO { return false }
                 stats.errors.add(1)
@@ -609,6 +642,25 @@ struct CommandRun {
         } else {
             reply.null()
         }
+    }
+
+    /// `command` as a `PreparedSet` when it is a plain `SET key value` of a
+    /// local shard (see `CommandExecutor.prepareWrites`), else `nil`.
+    func prepareSet(_ command: RESPCommand, session: Session) -> CommandExecutor.PreparedSet? {
+        let args = command.arguments
+        guard args.count == 3, CommandName(args[0]).upper == "SET", let tenant = session.tenant,
+            let target = try? address(args[1], tenant, session, write: true)
+        else { return nil }
+        return CommandExecutor.PreparedSet(address: target, value: Array(args[2].readableBytesView))
+    }
+
+    /// Stages a prepared `SET` (writer mode): what `set` does for a plain `SET key value`.
+    func stagePrepared(_ prepared: CommandExecutor.PreparedSet, reply: inout Reply) throws(CommandError) {
+        _ = try mutate(prepared.address, now, needsCurrent: false) { _ throws(CommandError) in
+            (Mutation.put(value: prepared.value, expiresAt: nil, flags: 0), ())
+        }
+        stats.writes.add(1)
+        reply.ok()
     }
 
     private func getDelete(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {

@@ -152,7 +152,9 @@ final class ConnectionHandler: ChannelInboundHandler {
             let future: EventLoopFuture<(ByteBuffer, Session)>
             switch CommandExecutor.classify(batch) {
             case .write:
-                future = writer.submit(batch, session: session, allocator: allocator, on: context.eventLoop)
+                // Plain SETs are addressed here, off the writer thread.
+                let prepared = executor.prepareWrites(batch, session: session)
+                future = writer.submit(batch, prepared: prepared, session: session, allocator: allocator, on: context.eventLoop)
             case .inlineRead:
                 var inlineSession = session
                 var out = allocator.buffer(capacity: 64 * batch.count)

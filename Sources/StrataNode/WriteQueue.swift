@@ -14,6 +14,8 @@ import StrataWire
 final class WriteQueue: Sendable {
     private struct Request {
         let commands: [RESPCommand]
+        /// The commands as the event loop prepared them, if it could (`CommandExecutor.prepareWrites`).
+        let prepared: [CommandExecutor.PreparedSet]?
         let session: Session
         let allocator: ByteBufferAllocator
         let promise: EventLoopPromise<(ByteBuffer, Session)>
@@ -93,11 +95,16 @@ final class WriteQueue: Sendable {
         }
     }
 
-    /// Queues a batch; the future completes with its replies and the updated session after the commit.
-    func submit(_ commands: [RESPCommand], session: Session, allocator: ByteBufferAllocator, on eventLoop: EventLoop) -> EventLoopFuture<(ByteBuffer, Session)> {
+    /// Queues a batch (with its prepared form, if any); the future completes
+    /// with its replies and the updated session after the commit.
+    func submit(
+        _ commands: [RESPCommand], prepared: [CommandExecutor.PreparedSet]? = nil, session: Session,
+        allocator: ByteBufferAllocator, on eventLoop: EventLoop
+    ) -> EventLoopFuture<(ByteBuffer, Session)> {
         let promise = eventLoop.makePromise(of: (ByteBuffer, Session).self)
         let startDrain = state.withLockedValue { state -> Bool in
-            state.requests.append(Request(commands: commands, session: session, allocator: allocator, promise: promise))
+            state.requests.append(
+                Request(commands: commands, prepared: prepared, session: session, allocator: allocator, promise: promise))
             if state.draining { return false }
             state.draining = true
             return true
@@ -152,7 +159,8 @@ final class WriteQueue: Sendable {
                 var out = request.allocator.buffer(capacity: 64 * request.commands.count)
                 let mark = group.touched.count
                 if leased {
-                    _ = executor.execute(request.commands, session: &session, into: &out, mode: .writer(group))
+                    _ = executor.execute(
+                        request.commands, prepared: request.prepared, session: &session, into: &out, mode: .writer(group))
                     if session.waitsForReplicas, group.touched.count > mark {
                         replicated[index] = Set(group.touched[mark...])
                     }

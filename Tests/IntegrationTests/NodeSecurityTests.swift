@@ -51,6 +51,58 @@ struct NodeSecurityTests {
         #expect(Set(alphaKeys) == ["shared", "only-alpha"])
     }
 
+    @Test("pipelined plain SETs (addressed on the event loop) stay in their tenant, get growing versions, and an AUTH inside a pipeline applies to the SETs after it")
+    func pipelinedPlainSets() throws {
+        let directory = NodeProcess.temporaryDirectory()
+        let port = NodeProcess.freePort()
+        let node = try NodeProcess.clusterNode(config: Self.tenantConfig(directory: directory, port: port, access: .never), id: "n1", directory: directory)
+        defer { node.cleanup() }
+        func encode(_ commands: [[String]]) -> [UInt8] {
+            var raw: [UInt8] = []
+            for command in commands {
+                raw += Array("*\(command.count)\r\n".utf8)
+                for argument in command { raw += Array("$\(argument.utf8.count)\r\n\(argument)\r\n".utf8) }
+            }
+            return raw
+        }
+        let alpha = try node.client()
+        let beta = try node.client()
+        #expect(try alpha.call("AUTH", "alpha", "alpha-secret").text == "OK")
+        #expect(try beta.call("AUTH", "beta", "beta-secret").text == "OK")
+        // Same key names, many shards, two rounds so every key is rewritten.
+        for round in 0..<2 {
+            try alpha.send(raw: encode((0..<200).map { ["SET", "k\($0)", "alpha-\(round)-\($0)"] }))
+            try beta.send(raw: encode((0..<200).map { ["SET", "k\($0)", "beta-\(round)-\($0)"] }))
+            for _ in 0..<200 {
+                #expect(try alpha.read()?.text == "OK")
+                #expect(try beta.read()?.text == "OK")
+            }
+        }
+        var firstVersions: [Int64] = []
+        for i in 0..<200 {
+            #expect(try alpha.call("GET", "k\(i)").text == "alpha-1-\(i)")
+            #expect(try beta.call("GET", "k\(i)").text == "beta-1-\(i)")
+            firstVersions.append(try #require(try alpha.call("GETVER", "k\(i)").elements?[1].int))
+        }
+        #expect(try alpha.call("DBSIZE").int == 200)
+        #expect(try beta.call("DBSIZE").int == 200)
+        // A rewrite in a later pipeline gets a larger version.
+        try alpha.send(raw: encode((0..<200).map { ["SET", "k\($0)", "again"] }))
+        for _ in 0..<200 { #expect(try alpha.read()?.text == "OK") }
+        for i in 0..<200 {
+            let version = try #require(try alpha.call("GETVER", "k\(i)").elements?[1].int)
+            #expect(version > firstVersions[i])
+        }
+        // A fresh connection: SET before AUTH is refused, SETs after it land in the tenant AUTH named.
+        let switching = try node.client()
+        try switching.send(raw: encode([["SET", "z", "before"], ["AUTH", "beta", "beta-secret"], ["SET", "z", "after"]]))
+        #expect(try switching.read()?.text == "NOAUTH Authentication required.")
+        #expect(try switching.read()?.text == "OK")
+        #expect(try switching.read()?.text == "OK")
+        #expect(try beta.call("GET", "z").text == "after")
+        #expect(try alpha.call("GET", "z").isNull)
+    }
+
     @Test("unauthenticated connections get strict parser limits; breaking one errors and closes")
     func unauthenticatedLimits() throws {
         let directory = NodeProcess.temporaryDirectory()
