@@ -88,12 +88,15 @@ final class CommandExecutor: Sendable {
     /// a tenant (so nothing in the batch can change the session or the
     /// outcome); otherwise `nil`, and the writer runs the batch as usual.
     func prepareWrites(_ commands: [RESPCommand], session: Session) -> [PreparedSet]? {
-        guard session.tenant != nil, !session.isInternal else { return nil }
+        guard let tenant = session.tenant, !session.isInternal,
+            commands.allSatisfy({ $0.arguments.count == 3 && CommandName($0.arguments[0]).upper == "SET" })
+        else { return nil }
         let run = CommandRun(executor: self, topology: topologyBox.current, mode: .inline, now: 0)
         var prepared: [PreparedSet] = []
         prepared.reserveCapacity(commands.count)
         for command in commands {
-            guard let set = run.prepareSet(command, session: session) else { return nil }
+            // A key the loop cannot address (another node's shard, a handover) leaves the batch to the writer.
+            guard let set = try? run.plainSet(command.arguments, tenant, session) else { return nil }
             prepared.append(set)
         }
         return prepared
@@ -594,6 +597,8 @@ struct CommandRun {
 
     private func set(_ args: [ByteBuffer], _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
         guard args.count >= 3 else { throw .arity("set") }
+        // Without options: the same staging as a batch the event loop prepared.
+        if args.count == 3 { return try stagePrepared(try plainSet(args, tenant, session), reply: &reply) }
         var options = SetOptions()
         var i = 3
         while i < args.count {
@@ -644,17 +649,17 @@ struct CommandRun {
         }
     }
 
-    /// `command` as a `PreparedSet` when it is a plain `SET key value` of a
-    /// local shard (see `CommandExecutor.prepareWrites`), else `nil`.
-    func prepareSet(_ command: RESPCommand, session: Session) -> CommandExecutor.PreparedSet? {
-        let args = command.arguments
-        guard args.count == 3, CommandName(args[0]).upper == "SET", let tenant = session.tenant,
-            let target = try? address(args[1], tenant, session, write: true)
-        else { return nil }
-        return CommandExecutor.PreparedSet(address: target, value: Array(args[2].readableBytesView))
+    /// The arguments of a plain `SET key value`, addressed: on the event loop
+    /// (`CommandExecutor.prepareWrites`) or, by `set`, on the writer.
+    func plainSet(_ args: [ByteBuffer], _ tenant: TenantContext, _ session: Session) throws(CommandError)
+        -> CommandExecutor.PreparedSet
+    {
+        CommandExecutor.PreparedSet(
+            address: try address(args[1], tenant, session, write: true), value: Array(args[2].readableBytesView))
     }
 
-    /// Stages a prepared `SET` (writer mode): what `set` does for a plain `SET key value`.
+    /// Stages a plain `SET key value` (writer mode): the record, with no
+    /// expiry, whatever was there, and `+OK`.
     func stagePrepared(_ prepared: CommandExecutor.PreparedSet, reply: inout Reply) throws(CommandError) {
         _ = try mutate(prepared.address, now, needsCurrent: false) { _ throws(CommandError) in
             (Mutation.put(value: prepared.value, expiresAt: nil, flags: 0), ())
