@@ -254,12 +254,7 @@ struct NodeCommandTests {
                     expected.append("(nil)")
                 }
             }
-            var raw: [UInt8] = []
-            for command in pipeline {
-                raw += Array("*\(command.count)\r\n".utf8)
-                for argument in command { raw += Array("$\(argument.utf8.count)\r\n\(argument)\r\n".utf8) }
-            }
-            try c.send(raw: raw)
+            try c.send(pipeline: pipeline)
             for (index, want) in expected.enumerated() {
                 let reply = try #require(try c.read())
                 let got = reply.isNull ? "(nil)" : reply.text ?? "?"

@@ -18,11 +18,16 @@ struct NodeSecurityTests {
             defaultTenant: access, caches: nil)
     }
 
-    @Test("tenant A cannot see, scan, count, delete or overwrite tenant B's keys")
-    func tenantIsolation() throws {
+    /// A running node of `tenantConfig` (no default tenant).
+    static func tenantNode() throws -> NodeProcess {
         let directory = NodeProcess.temporaryDirectory()
         let port = NodeProcess.freePort()
-        let node = try NodeProcess.clusterNode(config: Self.tenantConfig(directory: directory, port: port, access: .never), id: "n1", directory: directory)
+        return try NodeProcess.clusterNode(config: tenantConfig(directory: directory, port: port, access: .never), id: "n1", directory: directory)
+    }
+
+    @Test("tenant A cannot see, scan, count, delete or overwrite tenant B's keys")
+    func tenantIsolation() throws {
+        let node = try Self.tenantNode()
         defer { node.cleanup() }
         let alpha = try node.client()
         let beta = try node.client()
@@ -53,26 +58,16 @@ struct NodeSecurityTests {
 
     @Test("pipelined plain SETs (addressed on the event loop) stay in their tenant, get growing versions, and an AUTH inside a pipeline applies to the SETs after it")
     func pipelinedPlainSets() throws {
-        let directory = NodeProcess.temporaryDirectory()
-        let port = NodeProcess.freePort()
-        let node = try NodeProcess.clusterNode(config: Self.tenantConfig(directory: directory, port: port, access: .never), id: "n1", directory: directory)
+        let node = try Self.tenantNode()
         defer { node.cleanup() }
-        func encode(_ commands: [[String]]) -> [UInt8] {
-            var raw: [UInt8] = []
-            for command in commands {
-                raw += Array("*\(command.count)\r\n".utf8)
-                for argument in command { raw += Array("$\(argument.utf8.count)\r\n\(argument)\r\n".utf8) }
-            }
-            return raw
-        }
         let alpha = try node.client()
         let beta = try node.client()
         #expect(try alpha.call("AUTH", "alpha", "alpha-secret").text == "OK")
         #expect(try beta.call("AUTH", "beta", "beta-secret").text == "OK")
         // Same key names, many shards, two rounds so every key is rewritten.
         for round in 0..<2 {
-            try alpha.send(raw: encode((0..<200).map { ["SET", "k\($0)", "alpha-\(round)-\($0)"] }))
-            try beta.send(raw: encode((0..<200).map { ["SET", "k\($0)", "beta-\(round)-\($0)"] }))
+            try alpha.send(pipeline: (0..<200).map { ["SET", "k\($0)", "alpha-\(round)-\($0)"] })
+            try beta.send(pipeline: (0..<200).map { ["SET", "k\($0)", "beta-\(round)-\($0)"] })
             for _ in 0..<200 {
                 #expect(try alpha.read()?.text == "OK")
                 #expect(try beta.read()?.text == "OK")
@@ -87,7 +82,7 @@ struct NodeSecurityTests {
         #expect(try alpha.call("DBSIZE").int == 200)
         #expect(try beta.call("DBSIZE").int == 200)
         // A rewrite in a later pipeline gets a larger version.
-        try alpha.send(raw: encode((0..<200).map { ["SET", "k\($0)", "again"] }))
+        try alpha.send(pipeline: (0..<200).map { ["SET", "k\($0)", "again"] })
         for _ in 0..<200 { #expect(try alpha.read()?.text == "OK") }
         for i in 0..<200 {
             let version = try #require(try alpha.call("GETVER", "k\(i)").elements?[1].int)
@@ -95,7 +90,7 @@ struct NodeSecurityTests {
         }
         // A fresh connection: SET before AUTH is refused, SETs after it land in the tenant AUTH named.
         let switching = try node.client()
-        try switching.send(raw: encode([["SET", "z", "before"], ["AUTH", "beta", "beta-secret"], ["SET", "z", "after"]]))
+        try switching.send(pipeline: [["SET", "z", "before"], ["AUTH", "beta", "beta-secret"], ["SET", "z", "after"]])
         #expect(try switching.read()?.text == "NOAUTH Authentication required.")
         #expect(try switching.read()?.text == "OK")
         #expect(try switching.read()?.text == "OK")
@@ -105,9 +100,7 @@ struct NodeSecurityTests {
 
     @Test("unauthenticated connections get strict parser limits; breaking one errors and closes")
     func unauthenticatedLimits() throws {
-        let directory = NodeProcess.temporaryDirectory()
-        let port = NodeProcess.freePort()
-        let node = try NodeProcess.clusterNode(config: Self.tenantConfig(directory: directory, port: port, access: .never), id: "n1", directory: directory)
+        let node = try Self.tenantNode()
         defer { node.cleanup() }
         let c = try node.client()
         try c.send((0..<11).map { _ in Array("x".utf8) })

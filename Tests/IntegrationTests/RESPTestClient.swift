@@ -61,10 +61,22 @@ final class RESPTestClient {
 
     /// Sends one command as a RESP array of bulk strings.
     func send(_ arguments: [[UInt8]]) throws {
+        try send(pipeline: [arguments])
+    }
+
+    /// Sends commands in one write, each a RESP array of bulk strings (a pipeline).
+    func send(pipeline commands: [[[UInt8]]]) throws {
         var out = ByteBuffer()
-        RESPEncoder.writeArrayHeader(count: arguments.count, into: &out)
-        for argument in arguments { RESPEncoder.writeBulkString(argument, into: &out) }
+        for arguments in commands {
+            RESPEncoder.writeArrayHeader(count: arguments.count, into: &out)
+            for argument in arguments { RESPEncoder.writeBulkString(argument, into: &out) }
+        }
         try send(raw: Array(out.readableBytesView))
+    }
+
+    /// Sends text commands in one write (a pipeline).
+    func send(pipeline commands: [[String]]) throws {
+        try send(pipeline: commands.map { $0.map { Array($0.utf8) } })
     }
 
     /// Reads one reply; `nil` when the server closed the connection.
