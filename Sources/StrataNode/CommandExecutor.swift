@@ -102,15 +102,35 @@ final class CommandExecutor: Sendable {
         return prepared
     }
 
+    /// Stages a batch the event loop prepared (writer mode) and returns its
+    /// replies: all `+OK`, a shared constant, unless a write fails.
+    func stage(
+        _ prepared: [PreparedSet], group: WriteGroup, protocolVersion: RESPVersion, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        let run = CommandRun(executor: self, topology: topologyBox.current, mode: .writer(group), now: Record.nowMilliseconds())
+        // Written only once a write fails: the OKs before it, then every reply.
+        var replies: Reply?
+        for index in prepared.indices {
+            do {
+                try run.stagePrepared(prepared[index])
+                replies?.ok()
+            } catch {
+                stats.errors.add(1)
+                if replies == nil {
+                    replies = Reply(buffer: allocator.buffer(capacity: 64 * prepared.count), version: protocolVersion)
+                    for _ in 0..<index { replies!.ok() }
+                }
+                replies!.error(error.message)
+            }
+        }
+        stats.commands.add(UInt64(prepared.count))
+        return replies?.buffer ?? RESPEncoder.okReplies(count: prepared.count)
+    }
+
     /// Runs `commands` in order for `session`, appending every reply to `out`.
-    /// `prepared`, when given, is `prepareWrites(commands, session:)`: each
-    /// command is then staged from it (writer mode only).
     /// - Returns: `false` only in `.inline` mode, when a read needed the disk:
     ///   the caller discards `out` and `session` and reruns the batch on the pool.
-    func execute(
-        _ commands: [RESPCommand], prepared: [PreparedSet]? = nil, session: inout Session, into out: inout ByteBuffer,
-        mode: Mode
-    ) -> Bool {
+    func execute(_ commands: [RESPCommand], session: inout Session, into out: inout ByteBuffer, mode: Mode) -> Bool {
         let run = CommandRun(executor: self, topology: topologyBox.current, mode: mode, now: Record.nowMilliseconds())
         // One Reply for the whole batch: moving `out` in and out once keeps the buffer uniquely owned.
         var reply = Reply(buffer: out, version: session.protocolVersion)
@@ -119,11 +139,7 @@ final class CommandExecutor: Sendable {
         for (index, command) in commands.enumerated() {
             reply.version = session.protocolVersion
             do {
-                if let prepared {
-                    try run.stagePrepared(prepared[index], reply: &reply)
-                } else {
-                    try run.execute(command, session: &session, now: run.now, reply: &reply)
-                }
+                try run.execute(command, session: &session, now: run.now, reply: &reply)
             } catch {
                 if error.needsIO { return false }
                 stats.errors.add(1)
@@ -598,7 +614,10 @@ struct CommandRun {
     private func set(_ args: [ByteBuffer], _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
         guard args.count >= 3 else { throw .arity("set") }
         // Without options: the same staging as a batch the event loop prepared.
-        if args.count == 3 { return try stagePrepared(try plainSet(args, tenant, session), reply: &reply) }
+        if args.count == 3 {
+            try stagePrepared(try plainSet(args, tenant, session))
+            return reply.ok()
+        }
         var options = SetOptions()
         var i = 3
         while i < args.count {
@@ -659,13 +678,17 @@ struct CommandRun {
     }
 
     /// Stages a plain `SET key value` (writer mode): the record, with no
-    /// expiry, whatever was there, and `+OK`.
-    func stagePrepared(_ prepared: CommandExecutor.PreparedSet, reply: inout Reply) throws(CommandError) {
-        _ = try mutate(prepared.address, now, needsCurrent: false) { _ throws(CommandError) in
-            (Mutation.put(value: prepared.value, expiresAt: nil, flags: 0), ())
+    /// expiry, whatever was there (the caller replies `+OK`).
+    func stagePrepared(_ prepared: CommandExecutor.PreparedSet) throws(CommandError) {
+        guard case .writer(let group) = mode else {
+            throw CommandError(message: "ERR internal: write outside the writer thread")
+        }
+        do {
+            _ = try group.stage(prepared.address, current: nil, .put(value: prepared.value, expiresAt: nil, flags: 0))
+        } catch {
+            throw .storage(error)
         }
         stats.writes.add(1)
-        reply.ok()
     }
 
     private func getDelete(_ key: ByteBuffer, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {

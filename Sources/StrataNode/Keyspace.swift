@@ -194,8 +194,7 @@ final class Keyspace: Sendable {
     /// cheaper than random ones, and a key written twice in a group is written once.
     func commit(_ group: WriteGroup) throws(StorageError) {
         guard !group.dirtyShards.isEmpty else { return }
-        var entries = group.takeWrites()
-        entries.sort { $0.key.encodedPrecedes($1.key) }
+        let entries = group.takeWrites()
         let batch = WriteBatch(for: database)
         // Each key and record is encoded once, straight into its shard's log
         // entry; the data family's put copies those bytes from there.
@@ -206,16 +205,32 @@ final class Keyspace: Sendable {
             entryEpochs[shard] = epoch
             payloads[shard] = LogEntry.header(epoch: epoch)
         }
+        // Run by run of one shard's entries (a shard is one key range, so
+        // each is usually one run): its payload is looked up and grown once.
         // By index, not `for in`: an element copy would retain its key's and value's arrays.
-        for index in entries.indices {
-            try LogEntry.append(key: entries[index].key, record: entries[index].write.record, to: &payloads[entries[index].write.shard, default: []]) {
-                (encodedKey, encodedRecord) throws(StorageError) in
-                if let encodedRecord {
-                    try batch.put(key: encodedKey, value: encodedRecord, in: records.family)
-                } else {
-                    try batch.delete(key: encodedKey, in: records.family)
+        var start = entries.startIndex
+        while start < entries.endIndex {
+            let shard = entries[start].write.shard
+            var end = start
+            var size = 0
+            while end < entries.endIndex, entries[end].write.shard == shard {
+                size += LogEntry.encodedCount(key: entries[end].key, record: entries[end].write.record)
+                end += 1
+            }
+            var payload = payloads.removeValue(forKey: shard) ?? []
+            payload.reserveCapacity(payload.count + size)
+            for index in start..<end {
+                try LogEntry.append(key: entries[index].key, record: entries[index].write.record, to: &payload) {
+                    (encodedKey, encodedRecord) throws(StorageError) in
+                    if let encodedRecord {
+                        try batch.put(key: encodedKey, value: encodedRecord, in: records.family)
+                    } else {
+                        try batch.delete(key: encodedKey, in: records.family)
+                    }
                 }
             }
+            payloads[shard] = payload
+            start = end
         }
         let trimmedNow = trimmed.withLock { $0 }
         var newTrims: [ShardID: UInt64] = [:]
@@ -300,13 +315,17 @@ final class WriteGroup {
     struct StagedEntry {
         let key: DataKey
         var write: StagedWrite
+        /// Where it was staged in the group (of two entries of a key, the later one counts).
+        let order: Int
     }
 
-    /// Staged writes in staging order, one per key (staging a key again
-    /// replaces its entry): the commit sorts this array in place.
+    /// Staged writes in staging order: the commit sorts this array in place.
+    /// A key staged again replaces its entry once the group is indexed;
+    /// before that it is appended, and the commit keeps the later entry.
     private var writes: [StagedEntry] = []
-    /// Where each staged key is in `writes`.
-    private var positions: [DataKey: Int] = [:]
+    /// Where each staged key is in `writes`, built at the first read through
+    /// the group: a group of blind writes (plain SETs) never hashes its keys.
+    private var positions: [DataKey: Int]?
     /// The shard of every staged write, in order (so a caller can tell which shards a command wrote).
     private(set) var touched: [ShardID] = []
     /// The distinct shards in `touched`.
@@ -334,29 +353,45 @@ final class WriteGroup {
         self.sequences = sequences
         self.epochs = epochs
         writes.reserveCapacity(expectedWrites)
-        positions.reserveCapacity(expectedWrites)
     }
 
     /// Stages `write` for `key`, replacing what the group staged for it before.
     private func put(_ key: DataKey, _ write: StagedWrite) {
-        if let index = positions.updateValue(writes.count, forKey: key) {
-            positions[key] = index
+        if positions != nil, let index = positions!.updateValue(writes.count, forKey: key) {
+            positions![key] = index
             writes[index].write = write
         } else {
-            writes.append(StagedEntry(key: key, write: write))
+            writes.append(StagedEntry(key: key, write: write, order: writes.count))
         }
     }
 
-    /// Hands the staged writes to the commit; the group holds none afterwards.
+    /// The staged writes, sorted by key in RocksDB's order, one per key (the
+    /// last staged); the group holds none afterwards.
     fileprivate func takeWrites() -> [StagedEntry] {
-        positions = [:]
-        defer { writes = [] }
-        return writes
+        positions = nil
+        var entries = writes
+        writes = []
+        entries.sort { $0.key.encodedPrecedes($1.key) || ($0.key == $1.key && $0.order < $1.order) }
+        // Keys staged twice before the group was indexed: the later entry wins.
+        var kept = 0
+        for index in entries.indices where index + 1 == entries.count || entries[index + 1].key != entries[index].key {
+            if kept != index { entries.swapAt(kept, index) }
+            kept += 1
+        }
+        entries.removeSubrange(kept...)
+        return entries
     }
 
     /// The live record at `address`, staged or stored.
     func read(_ address: RecordAddress, now: Int64) throws(StorageError) -> Record? {
-        if let index = positions[address.dataKey] {
+        if positions == nil {
+            // Indexed on the first read; of two entries of a key, the later one is found.
+            var index: [DataKey: Int] = [:]
+            index.reserveCapacity(writes.count)
+            for position in writes.indices { index[writes[position].key] = position }
+            positions = index
+        }
+        if let index = positions![address.dataKey] {
             guard let record = writes[index].write.record, !record.isExpired(at: now) else { return nil }
             return record
         }

@@ -79,6 +79,11 @@ struct LogEntry {
         self.changes = changes
     }
 
+    /// The bytes `append(key:record:to:_:)` adds for one change.
+    static func encodedCount(key: DataKey, record: Record?) -> Int {
+        4 + key.encodedCount + 1 + (record.map { 4 + $0.encodedCount } ?? 0)
+    }
+
     private static func appendLength(_ length: Int, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: UInt32(length).bigEndian) { bytes.append(contentsOf: $0) }
     }

@@ -44,6 +44,9 @@ final class WriteQueue: Sendable {
 
     private struct State {
         var requests: [Request] = []
+        /// The writer's emptied array from its last group, handed back so
+        /// taking the queue allocates nothing under the lock.
+        var spareRequests: [Request] = []
         var replications: [Replication] = []
         var draining = false
     }
@@ -116,11 +119,13 @@ final class WriteQueue: Sendable {
     private func drain() {
         while true {
             var (requests, replications) = state.withLockedValue { state -> ([Request], [Replication]) in
-                let taken = (state.requests, state.replications)
-                state.requests.removeAll(keepingCapacity: true)
-                state.replications.removeAll()
-                if taken.0.isEmpty && taken.1.isEmpty { state.draining = false }
-                return taken
+                var taken: [Request] = []
+                swap(&taken, &state.spareRequests)
+                swap(&taken, &state.requests)
+                let replications = state.replications
+                state.replications = []
+                if taken.isEmpty && replications.isEmpty { state.draining = false }
+                return (taken, replications)
             }
             if requests.isEmpty && replications.isEmpty { return }
             // Snapshots are installed first, each in its own batch; log entries join the group.
@@ -154,18 +159,23 @@ final class WriteQueue: Sendable {
             // Per request: where its writes are in `group.touched`.
             var wrote: [Range<Int>] = []
             wrote.reserveCapacity(requests.count)
-            for (index, request) in requests.enumerated() {
-                var session = request.session
-                var out = request.allocator.buffer(capacity: 64 * request.commands.count)
+            // By index, not `for in`: a copy of a request would retain each of its references.
+            for index in requests.indices {
+                var session = requests[index].session
+                var out: ByteBuffer
                 let mark = group.touched.count
-                if leased {
-                    _ = executor.execute(
-                        request.commands, prepared: request.prepared, session: &session, into: &out, mode: .writer(group))
-                    if session.waitsForReplicas, group.touched.count > mark {
-                        replicated[index] = Set(group.touched[mark...])
-                    }
+                if !leased {
+                    out = requests[index].errorReplies(Self.noLease)
+                } else if let prepared = requests[index].prepared {
+                    out = executor.stage(
+                        prepared, group: group, protocolVersion: session.protocolVersion,
+                        allocator: requests[index].allocator)
                 } else {
-                    out = request.errorReplies(Self.noLease)
+                    out = requests[index].allocator.buffer(capacity: 64 * requests[index].commands.count)
+                    _ = executor.execute(requests[index].commands, session: &session, into: &out, mode: .writer(group))
+                }
+                if leased, session.waitsForReplicas, group.touched.count > mark {
+                    replicated[index] = Set(group.touched[mark...])
                 }
                 results.append((out, session))
                 wrote.append(mark..<group.touched.count)
@@ -228,7 +238,10 @@ final class WriteQueue: Sendable {
             let loop = requests[index].promise.futureResult.eventLoop
             byLoop[ObjectIdentifier(loop), default: (loop, [])].1.append((requests[index], results[index]))
         }
-        requests = []
+        requests.removeAll(keepingCapacity: true)
+        state.withLockedValue { state in
+            if state.spareRequests.capacity < requests.capacity { swap(&state.spareRequests, &requests) }
+        }
         for (loop, completions) in byLoop.values {
             loop.execute {
                 for (request, result) in completions { request.promise.succeed(result) }

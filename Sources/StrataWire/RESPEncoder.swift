@@ -20,6 +20,22 @@ public enum RESPEncoder {
         buffer.writeStaticString("+OK\r\n")
     }
 
+    /// `count` `+OK\r\n` replies. Up to 4,096 of them are a slice of one
+    /// shared constant buffer (no allocation, nothing copied); more are written out.
+    public static func okReplies(count: Int) -> ByteBuffer {
+        if count <= okRunCount { return okRun.getSlice(at: okRun.readerIndex, length: 5 * count)! }
+        var buffer = ByteBufferAllocator().buffer(capacity: 5 * count)
+        for _ in 0..<count { writeOK(into: &buffer) }
+        return buffer
+    }
+
+    private static let okRunCount = 4096
+    private static let okRun: ByteBuffer = {
+        var buffer = ByteBufferAllocator().buffer(capacity: 5 * okRunCount)
+        for _ in 0..<okRunCount { writeOK(into: &buffer) }
+        return buffer
+    }()
+
     /// Writes a simple string from raw bytes.
     /// - Parameters:
     ///   - bytes: The text; CR and LF become spaces.

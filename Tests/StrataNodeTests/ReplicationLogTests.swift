@@ -105,6 +105,49 @@ struct ReplicationLogTests {
         #expect(changes.map(\.record) == [Record(value: [2], version: 3), nil])
     }
 
+    @Test("keys staged again without reads in between (an unindexed group): the last staging wins, before and after the first read")
+    func blindRestaging() throws {
+        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (database, keyspace) = try openKeyspace(directory, retention: 100)
+        defer { database.close() }
+        let a = RecordAddress(shard: ShardID(1), dataKey: key("a", hash: 10))
+        let b = RecordAddress(shard: ShardID(1), dataKey: key("b", hash: 12))
+        let c = RecordAddress(shard: ShardID(2), dataKey: key("c", hash: 11))
+        let group = keyspace.beginGroup()
+        // Blind writes: a three times, b twice, interleaved with c.
+        _ = try group.stage(a, current: nil, .put(value: [1], expiresAt: nil, flags: 0))
+        _ = try group.stage(b, current: nil, .put(value: [5], expiresAt: nil, flags: 0))
+        _ = try group.stage(a, current: nil, .put(value: [2], expiresAt: nil, flags: 0))
+        _ = try group.stage(c, current: nil, .put(value: [7], expiresAt: nil, flags: 0))
+        _ = try group.stage(a, current: nil, .put(value: [3], expiresAt: nil, flags: 0))
+        // The first read indexes the group: it sees the last staging of each key.
+        #expect(try group.read(a, now: 0) == Record(value: [3], version: 4))
+        #expect(try group.read(b, now: 0) == Record(value: [5], version: 2))
+        // Staged after indexing: replaces in place.
+        _ = try group.stage(b, current: try group.read(b, now: 0), .put(value: [6], expiresAt: nil, flags: 0))
+        #expect(try group.read(b, now: 0) == Record(value: [6], version: 5))
+        try keyspace.commit(group)
+        #expect(try keyspace.read(a, now: 0) == Record(value: [3], version: 4))
+        #expect(try keyspace.read(b, now: 0) == Record(value: [6], version: 5))
+        #expect(try keyspace.read(c, now: 0) == Record(value: [7], version: 1))
+        guard case .entries(let entries)? = try keyspace.logEntries(ShardID(1), after: 0, limit: 10, maxBytes: 1 << 20)
+        else { Issue.record("no entries"); return }
+        #expect(entries.map(\.sequence) == [5])
+        let changes = try LogEntry(sequence: entries[0].sequence, payload: entries[0].payload).changes
+        #expect(changes.map(\.key) == [a.dataKey, b.dataKey], "each key once, in key order")
+        #expect(changes.map(\.record) == [Record(value: [3], version: 4), Record(value: [6], version: 5)])
+        // Without any read: the later of two blind writes is the one committed.
+        let blind = keyspace.beginGroup()
+        _ = try blind.stage(c, current: nil, .put(value: [8], expiresAt: nil, flags: 0))
+        _ = try blind.stage(c, current: nil, .put(value: [9], expiresAt: nil, flags: 0))
+        try keyspace.commit(blind)
+        #expect(try keyspace.read(c, now: 0) == Record(value: [9], version: 3))
+        guard case .entries(let cEntries)? = try keyspace.logEntries(ShardID(2), after: 1, limit: 10, maxBytes: 1 << 20)
+        else { Issue.record("no entries"); return }
+        #expect(try cEntries.map { try LogEntry(sequence: $0.sequence, payload: $0.payload).changes.map(\.record) } == [[Record(value: [9], version: 3)]])
+    }
+
     @Test("the log keeps about `retention` entries per shard; a follower behind the trim point is told to take a snapshot")
     func trimming() throws {
         let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
