@@ -136,7 +136,7 @@ final class CommandExecutor: Sendable {
         var reply = Reply(buffer: out, version: session.protocolVersion)
         out = ByteBuffer()
         defer { out = reply.buffer }
-        for (index, command) in commands.enumerated() {
+        for command in commands {
             reply.version = session.protocolVersion
             do {
                 try run.execute(command, session: &session, now: run.now, reply: &reply)
