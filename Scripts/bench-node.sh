@@ -49,13 +49,19 @@ for round in $(seq 1 "$rounds"); do
 done
 
 echo
-echo "| test | pipeline | Strata req/s (median) | Redis req/s (median) | Strata/Redis |"
-echo "| --- | --- | --- | --- | --- |"
+# Strata/Redis is the ratio of the two medians; the last column, the median
+# of each round's own ratio, is steadier when one server has an outlier round.
+echo "| test | pipeline | Strata req/s (median) | Redis req/s (median) | Strata/Redis | per-round ratios, sorted (median) |"
+echo "| --- | --- | --- | --- | --- | --- |"
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for pipeline in 1 16; do
   for test in set get; do
-    s=$(awk -v p=$pipeline -v t=$test '$2==p && $3==t && $4=="strata" {print $5}' "$results" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    r=$(awk -v p=$pipeline -v t=$test '$2==p && $3==t && $4=="redis" {print $5}' "$results" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    s=$(awk -v p=$pipeline -v t=$test '$2==p && $3==t && $4=="strata" {print $5}' "$results" | median)
+    r=$(awk -v p=$pipeline -v t=$test '$2==p && $3==t && $4=="redis" {print $5}' "$results" | median)
     ratio=$(awk -v s="$s" -v r="$r" 'BEGIN {printf "%.2f", s/r}')
-    echo "| ${test^^} | -P $pipeline | $s | $r | ${ratio}x |"
+    rounds_ratios=$(awk -v p=$pipeline -v t=$test '$2==p && $3==t {v[$1, $4]=$5; n[$1]=1}
+      END {for (k in n) printf "%.2f\n", v[k, "strata"] / v[k, "redis"]}' "$results" | sort -n)
+    per_round=$(echo "$rounds_ratios" | median)
+    echo "| ${test^^} | -P $pipeline | $s | $r | ${ratio}x | $(echo $rounds_ratios | sed 's/ /, /g') ($per_round) |"
   done
 done
