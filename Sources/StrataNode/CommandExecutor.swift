@@ -75,28 +75,40 @@ final class CommandExecutor: Sendable {
         CommandRun(executor: self, topology: topologyBox.current, mode: .inline, now: Record.nowMilliseconds())
     }
 
-    /// A plain `SET key value` whose key the event loop already addressed
-    /// (hashed, routed, copied) and whose value it copied, so the writer
-    /// thread, the bottleneck under write load, only stages it.
+    /// A blind `SET key value [EX|PX|EXAT|PXAT n]` (one whose outcome does
+    /// not depend on what was stored) whose key the event loop already
+    /// addressed (hashed, routed, copied) and whose value and expiry it
+    /// copied and checked, so the writer thread, the bottleneck under write
+    /// load, only stages it.
     struct PreparedSet {
+        /// An expiry as the command gave it: EX and PX count from when the write is staged.
+        enum Expiry {
+            case relative(milliseconds: Int64)
+            case absolute(milliseconds: Int64)
+        }
+
         let address: RecordAddress
         let value: [UInt8]
+        let expiry: Expiry?
     }
 
     /// On the event loop: the batch's commands prepared for the writer, when
-    /// every one is a plain `SET key value` of a local shard for a session with
-    /// a tenant (so nothing in the batch can change the session or the
-    /// outcome); otherwise `nil`, and the writer runs the batch as usual.
+    /// every one is a blind SET (`CommandRun.blindSet`) of a local shard for a
+    /// session with a tenant (so nothing in the batch can change the session
+    /// or the outcome); otherwise `nil`, and the writer runs the batch as usual.
     func prepareWrites(_ commands: [RESPCommand], session: Session) -> [PreparedSet]? {
         guard let tenant = session.tenant, !session.isInternal,
-            commands.allSatisfy({ $0.arguments.count == 3 && CommandName($0.arguments[0]).upper == "SET" })
+            commands.allSatisfy({
+                ($0.arguments.count == 3 || $0.arguments.count == 5) && CommandName($0.arguments[0]).upper == "SET"
+            })
         else { return nil }
         let run = CommandRun(executor: self, topology: topologyBox.current, mode: .inline, now: 0)
         var prepared: [PreparedSet] = []
         prepared.reserveCapacity(commands.count)
         for command in commands {
-            // A key the loop cannot address (another node's shard, a handover) leaves the batch to the writer.
-            guard let set = try? run.plainSet(command.arguments, tenant, session) else { return nil }
+            // Another option, a bad expiry or a key the loop cannot address (another
+            // node's shard, a handover) leaves the batch to the writer, which replies as usual.
+            guard let set = try? run.blindSet(command.arguments, tenant, session) else { return nil }
             prepared.append(set)
         }
         return prepared
@@ -613,9 +625,9 @@ struct CommandRun {
 
     private func set(_ args: [ByteBuffer], _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
         guard args.count >= 3 else { throw .arity("set") }
-        // Without options: the same staging as a batch the event loop prepared.
-        if args.count == 3 {
-            try stagePrepared(try plainSet(args, tenant, session))
+        // No options, or only an expiry: the same staging as a batch the event loop prepared.
+        if let blind = try blindSet(args, tenant, session) {
+            try stagePrepared(blind)
             return reply.ok()
         }
         var options = SetOptions()
@@ -668,23 +680,53 @@ struct CommandRun {
         }
     }
 
-    /// The arguments of a plain `SET key value`, addressed: on the event loop
-    /// (`CommandExecutor.prepareWrites`) or, by `set`, on the writer.
-    func plainSet(_ args: [ByteBuffer], _ tenant: TenantContext, _ session: Session) throws(CommandError)
-        -> CommandExecutor.PreparedSet
+    /// The arguments of a blind SET, checked and addressed: `SET key value`
+    /// with no option or only an expiry (EX, PX, EXAT or PXAT), so it writes
+    /// whatever was stored. `nil` for any other options (which `set` parses).
+    /// Used on the event loop (`CommandExecutor.prepareWrites`) and, by
+    /// `set`, on the writer; a bad expiry throws the error `set` would.
+    func blindSet(_ args: [ByteBuffer], _ tenant: TenantContext, _ session: Session) throws(CommandError)
+        -> CommandExecutor.PreparedSet?
     {
-        CommandExecutor.PreparedSet(
-            address: try address(args[1], tenant, session, write: true), value: Array(args[2].readableBytesView))
+        var expiry: CommandExecutor.PreparedSet.Expiry?
+        switch args.count {
+        case 3:
+            break
+        case 5:
+            let option = CommandName(args[3]).upper
+            guard option == "EX" || option == "PX" || option == "EXAT" || option == "PXAT" else { return nil }
+            let amount = try integer(args[4])
+            guard amount > 0 else { throw .invalidExpire("set") }
+            let (milliseconds, overflow) =
+                option == "EX" || option == "EXAT" ? amount.multipliedReportingOverflow(by: 1000) : (amount, false)
+            guard !overflow else { throw .invalidExpire("set") }
+            expiry = option == "EX" || option == "PX"
+                ? .relative(milliseconds: milliseconds) : .absolute(milliseconds: milliseconds)
+        default:
+            return nil
+        }
+        return CommandExecutor.PreparedSet(
+            address: try address(args[1], tenant, session, write: true), value: Array(args[2].readableBytesView),
+            expiry: expiry)
     }
 
-    /// Stages a plain `SET key value` (writer mode): the record, with no
-    /// expiry, whatever was there (the caller replies `+OK`).
+    /// Stages a blind SET (writer mode): the record, with its expiry counted
+    /// from now for EX and PX, whatever was there (the caller replies `+OK`).
     func stagePrepared(_ prepared: CommandExecutor.PreparedSet) throws(CommandError) {
         guard case .writer(let group) = mode else {
             throw CommandError(message: "ERR internal: write outside the writer thread")
         }
+        let expiresAt: Int64?
+        switch prepared.expiry {
+        case nil: expiresAt = nil
+        case .absolute(let milliseconds): expiresAt = milliseconds
+        case .relative(let milliseconds):
+            let (sum, overflow) = now.addingReportingOverflow(milliseconds)
+            guard !overflow else { throw .invalidExpire("set") }
+            expiresAt = sum
+        }
         do {
-            _ = try group.stage(prepared.address, current: nil, .put(value: prepared.value, expiresAt: nil, flags: 0))
+            _ = try group.stage(prepared.address, current: nil, .put(value: prepared.value, expiresAt: expiresAt, flags: 0))
         } catch {
             throw .storage(error)
         }

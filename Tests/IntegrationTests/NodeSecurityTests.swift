@@ -98,6 +98,50 @@ struct NodeSecurityTests {
         #expect(try alpha.call("GET", "z").isNull)
     }
 
+    @Test("pipelined SETs with only an expiry: each option sets the TTL Redis would, bad ones get Redis's errors, the rest still land")
+    func pipelinedExpiringSets() throws {
+        let node = try Self.tenantNode()
+        defer { node.cleanup() }
+        let c = try node.client()
+        #expect(try c.call("AUTH", "alpha", "alpha-secret").text == "OK")
+        let nowSeconds = Int64(Date().timeIntervalSince1970)
+        // Every command a blind SET: the event loop prepares the batch.
+        try c.send(pipeline: [
+            ["SET", "e1", "v", "EX", "100"], ["SET", "e2", "v", "PX", "100000"],
+            ["SET", "e3", "v", "EXAT", "\(nowSeconds + 100)"], ["SET", "e4", "v", "pxat", "\((nowSeconds + 100) * 1000)"],
+            ["SET", "p", "v"], ["SET", "short", "v", "PX", "50"],
+        ])
+        for _ in 0..<6 { #expect(try c.read()?.text == "OK") }
+        for key in ["e1", "e3"] {
+            let ttl = try #require(try c.call("TTL", key).int)
+            #expect((90...100).contains(ttl), "TTL \(key) = \(ttl)")
+        }
+        for key in ["e2", "e4"] {
+            let pttl = try #require(try c.call("PTTL", key).int)
+            #expect((90_000...100_000).contains(pttl), "PTTL \(key) = \(pttl)")
+        }
+        #expect(try c.call("TTL", "p").int == -1)
+        // A write the loop prepared whose expiry overflows when staged fails alone.
+        try c.send(pipeline: [["SET", "o1", "v", "PX", "9223372036854775807"], ["SET", "o2", "v", "EX", "5"]])
+        #expect(try c.read()?.text == "ERR invalid expire time in 'set' command")
+        #expect(try c.read()?.text == "OK")
+        // Bad expiries in a batch: the writer runs it, with the errors SET gives anywhere.
+        try c.send(pipeline: [
+            ["SET", "b1", "v", "EX", "10"], ["SET", "b2", "v", "EX", "0"], ["SET", "b3", "v", "EX", "abc"],
+            ["SET", "b4", "v", "EX", "9223372036854775807"], ["SET", "b5", "v", "EX", "10", "NX"],
+        ])
+        #expect(try c.read()?.text == "OK")
+        #expect(try c.read()?.text == "ERR invalid expire time in 'set' command")
+        #expect(try c.read()?.text == "ERR value is not an integer or out of range")
+        #expect(try c.read()?.text == "ERR invalid expire time in 'set' command")
+        #expect(try c.read()?.text == "OK")
+        #expect(try c.call("EXISTS", "b1", "b2", "b3", "b4", "b5", "o1", "o2").int == 3)
+        // And an expiry is kept: after it passes, the key is gone.
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(try c.call("GET", "short").isNull)
+        #expect(try c.call("GET", "p").text == "v")
+    }
+
     @Test("unauthenticated connections get strict parser limits; breaking one errors and closes")
     func unauthenticatedLimits() throws {
         let node = try Self.tenantNode()
