@@ -76,10 +76,10 @@ final class CommandExecutor: Sendable {
     }
 
     /// A blind `SET key value [EX|PX|EXAT|PXAT n]` (one whose outcome does
-    /// not depend on what was stored) whose key the event loop already
-    /// addressed (hashed, routed, copied) and whose value and expiry it
-    /// copied and checked, so the writer thread, the bottleneck under write
-    /// load, only stages it.
+    /// not depend on what was stored), or one pair of an `MSET`, whose key the
+    /// event loop already addressed (hashed, routed, copied) and whose value
+    /// and expiry it copied and checked, so the writer thread, the bottleneck
+    /// under write load, only stages it.
     struct PreparedSet {
         /// An expiry as the command gave it: EX and PX count from when the write is staged.
         enum Expiry {
@@ -90,16 +90,24 @@ final class CommandExecutor: Sendable {
         let address: RecordAddress
         let value: [UInt8]
         let expiry: Expiry?
+        /// Whether this is the last (for SET the only) write of its command, which then gets its reply.
+        var endsCommand = true
     }
 
     /// On the event loop: the batch's commands prepared for the writer, when
-    /// every one is a blind SET (`CommandRun.blindSet`) of a local shard for a
-    /// session with a tenant (so nothing in the batch can change the session
-    /// or the outcome); otherwise `nil`, and the writer runs the batch as usual.
+    /// every one is a blind SET (`CommandRun.blindSet`) or an MSET, of local
+    /// shards, for a session with a tenant (so nothing in the batch can change
+    /// the session or the outcome); otherwise `nil`, and the writer runs the
+    /// batch as usual.
     func prepareWrites(_ commands: [RESPCommand], session: Session) -> [PreparedSet]? {
         guard let tenant = session.tenant, !session.isInternal,
             commands.allSatisfy({
-                ($0.arguments.count == 3 || $0.arguments.count == 5) && CommandName($0.arguments[0]).upper == "SET"
+                let count = $0.arguments.count
+                switch CommandName($0.arguments[0]).upper {
+                case "SET": return count == 3 || count == 5
+                case "MSET": return count >= 3 && count % 2 == 1
+                default: return false
+                }
             })
         else { return nil }
         let run = CommandRun(executor: self, topology: topologyBox.current, mode: .inline, now: 0)
@@ -108,6 +116,11 @@ final class CommandExecutor: Sendable {
         for command in commands {
             // Another option, a bad expiry or a key the loop cannot address (another
             // node's shard, a handover) leaves the batch to the writer, which replies as usual.
+            if command.arguments.count % 2 == 1, CommandName(command.arguments[0]).upper == "MSET" {
+                guard let pairs = try? run.multiSetPairs(command.arguments, tenant, session) else { return nil }
+                prepared += pairs
+                continue
+            }
             guard let set = try? run.blindSet(command.arguments, tenant, session) else { return nil }
             prepared.append(set)
         }
@@ -115,28 +128,38 @@ final class CommandExecutor: Sendable {
     }
 
     /// Stages a batch the event loop prepared (writer mode) and returns its
-    /// replies: all `+OK`, a shared constant, unless a write fails.
+    /// replies, one per command: all `+OK`, a shared constant, unless a write
+    /// fails (then that command's reply is the error, and an MSET stages
+    /// none of its pairs after the failed one, as when the writer runs it).
     func stage(
         _ prepared: [PreparedSet], group: WriteGroup, protocolVersion: RESPVersion, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         let run = CommandRun(executor: self, topology: topologyBox.current, mode: .writer(group), now: Record.nowMilliseconds())
         // Written only once a write fails: the OKs before it, then every reply.
         var replies: Reply?
+        var commands = 0
+        var failed = false
         for index in prepared.indices {
-            do {
-                try run.stagePrepared(prepared[index])
-                replies?.ok()
-            } catch {
-                stats.errors.add(1)
-                if replies == nil {
-                    replies = Reply(buffer: allocator.buffer(capacity: 64 * prepared.count), version: protocolVersion)
-                    for _ in 0..<index { replies!.ok() }
+            if !failed {
+                do {
+                    try run.stagePrepared(prepared[index])
+                } catch {
+                    failed = true
+                    stats.errors.add(1)
+                    if replies == nil {
+                        replies = Reply(buffer: allocator.buffer(capacity: 64 * prepared.count), version: protocolVersion)
+                        for _ in 0..<commands { replies!.ok() }
+                    }
+                    replies!.error(error.message)
                 }
-                replies!.error(error.message)
             }
+            guard prepared[index].endsCommand else { continue }
+            if !failed { replies?.ok() }
+            failed = false
+            commands += 1
         }
-        stats.commands.add(UInt64(prepared.count))
-        return replies?.buffer ?? RESPEncoder.okReplies(count: prepared.count)
+        stats.commands.add(UInt64(commands))
+        return replies?.buffer ?? RESPEncoder.okReplies(count: commands)
     }
 
     /// Runs `commands` in order for `session`, appending every reply to `out`.
@@ -773,15 +796,25 @@ struct CommandRun {
     }
 
     private func multiSet(_ args: [ByteBuffer], _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {
-        var pairs: [(RecordAddress, [UInt8])] = []
-        for i in stride(from: 1, to: args.count, by: 2) {
-            pairs.append((try address(args[i], tenant, session, write: true), Array(args[i + 1].readableBytesView)))
-        }
-        for (target, value) in pairs {
-            _ = try mutate(target, now, needsCurrent: false) { _ in (.put(value: value, expiresAt: nil, flags: 0), ()) }
-        }
-        stats.writes.add(UInt64(pairs.count))
+        for pair in try multiSetPairs(args, tenant, session) { try stagePrepared(pair) }
         reply.ok()
+    }
+
+    /// The pairs of `MSET key value [key value ...]`, every key addressed
+    /// before any is written (a MOVED leaves nothing staged): on the event
+    /// loop (`CommandExecutor.prepareWrites`) and, by `multiSet`, on the writer.
+    func multiSetPairs(_ args: [ByteBuffer], _ tenant: TenantContext, _ session: Session) throws(CommandError)
+        -> [CommandExecutor.PreparedSet]
+    {
+        var pairs: [CommandExecutor.PreparedSet] = []
+        pairs.reserveCapacity(args.count / 2)
+        for i in stride(from: 1, to: args.count, by: 2) {
+            pairs.append(
+                CommandExecutor.PreparedSet(
+                    address: try address(args[i], tenant, session, write: true), value: Array(args[i + 1].readableBytesView),
+                    expiry: nil, endsCommand: i + 2 >= args.count))
+        }
+        return pairs
     }
 
     private func incrementBy(_ key: ByteBuffer, _ amount: Int64, _ tenant: TenantContext, _ session: Session, _ now: Int64, _ reply: inout Reply) throws(CommandError) {

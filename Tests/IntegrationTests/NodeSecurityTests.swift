@@ -142,6 +142,42 @@ struct NodeSecurityTests {
         #expect(try c.call("GET", "p").text == "v")
     }
 
+    @Test("pipelined MSETs and SETs (prepared on the event loop): every pair lands in the connection's tenant, one reply per command")
+    func pipelinedMultiSets() throws {
+        let node = try Self.tenantNode()
+        defer { node.cleanup() }
+        let alpha = try node.client()
+        let beta = try node.client()
+        #expect(try alpha.call("AUTH", "alpha", "alpha-secret").text == "OK")
+        #expect(try beta.call("AUTH", "beta", "beta-secret").text == "OK")
+        // Forty MSETs of five keys each (many shards), with a SET between every two.
+        var pipeline: [[String]] = []
+        for m in 0..<40 {
+            pipeline.append(["MSET"] + (0..<5).flatMap { ["m\(m)-\($0)", "a\(m)-\($0)"] })
+            if m % 2 == 1 { pipeline.append(["SET", "s\(m)", "a\(m)", "PX", "100000"]) }
+        }
+        try alpha.send(pipeline: pipeline)
+        for _ in pipeline { #expect(try alpha.read()?.text == "OK") }
+        for m in 0..<40 {
+            for k in 0..<5 {
+                #expect(try alpha.call("GET", "m\(m)-\(k)").text == "a\(m)-\(k)")
+                #expect(try beta.call("GET", "m\(m)-\(k)").isNull)
+            }
+        }
+        #expect(try alpha.call("DBSIZE").int == 220)
+        #expect(try beta.call("DBSIZE").int == 0)
+        // The same key twice in one MSET and across a pipeline: the last write wins.
+        try beta.send(pipeline: [["MSET", "x", "1", "y", "2", "x", "3"], ["MSET", "y", "4"], ["SET", "x", "5", "EX", "100"]])
+        for _ in 0..<3 { #expect(try beta.read()?.text == "OK") }
+        #expect(try beta.call("MGET", "x", "y").elements?.map(\.text) == ["5", "4"])
+        // A malformed MSET leaves the batch to the writer, which answers each command as usual.
+        try beta.send(pipeline: [["MSET", "p", "1"], ["MSET", "q"], ["MSET", "r", "3"]])
+        #expect(try beta.read()?.text == "OK")
+        #expect(try beta.read()?.text == "ERR wrong number of arguments for 'mset' command")
+        #expect(try beta.read()?.text == "OK")
+        #expect(try beta.call("EXISTS", "p", "q", "r").int == 2)
+    }
+
     @Test("unauthenticated connections get strict parser limits; breaking one errors and closes")
     func unauthenticatedLimits() throws {
         let node = try Self.tenantNode()
