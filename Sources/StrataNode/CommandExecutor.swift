@@ -85,6 +85,28 @@ final class CommandExecutor: Sendable {
         enum Expiry {
             case relative(milliseconds: Int64)
             case absolute(milliseconds: Int64)
+
+            /// SET's `option` (EX, PX, EXAT or PXAT) with its `amount`; Redis's
+            /// error for an amount that is not positive or overflows in milliseconds.
+            init(option: String, amount: Int64) throws(CommandError) {
+                guard amount > 0 else { throw .invalidExpire("set") }
+                let inSeconds = option == "EX" || option == "EXAT"
+                let (milliseconds, overflow) = inSeconds ? amount.multipliedReportingOverflow(by: 1000) : (amount, false)
+                guard !overflow else { throw .invalidExpire("set") }
+                self = option == "EX" || option == "PX"
+                    ? .relative(milliseconds: milliseconds) : .absolute(milliseconds: milliseconds)
+            }
+
+            /// The expiry in milliseconds since the Unix epoch, for a write made at `now`.
+            func expiresAt(now: Int64) throws(CommandError) -> Int64 {
+                switch self {
+                case .absolute(let milliseconds): return milliseconds
+                case .relative(let milliseconds):
+                    let (sum, overflow) = now.addingReportingOverflow(milliseconds)
+                    guard !overflow else { throw .invalidExpire("set") }
+                    return sum
+                }
+            }
         }
 
         let address: RecordAddress
@@ -670,8 +692,7 @@ struct CommandRun {
             case "EX", "PX", "EXAT", "PXAT":
                 guard options.expiry == nil, !options.keepTTL else { throw .syntax }
                 let amount = try integer(try argument())
-                guard amount > 0 else { throw .invalidExpire("set") }
-                options.expiry = try absoluteExpiry(option, amount, now: now, command: "set")
+                options.expiry = try CommandExecutor.PreparedSet.Expiry(option: option, amount: amount).expiresAt(now: now)
             case "IFVERSION":
                 guard options.ifVersion == nil else { throw .syntax }
                 let version = try integer(try argument())
@@ -718,13 +739,7 @@ struct CommandRun {
         case 5:
             let option = CommandName(args[3]).upper
             guard option == "EX" || option == "PX" || option == "EXAT" || option == "PXAT" else { return nil }
-            let amount = try integer(args[4])
-            guard amount > 0 else { throw .invalidExpire("set") }
-            let (milliseconds, overflow) =
-                option == "EX" || option == "EXAT" ? amount.multipliedReportingOverflow(by: 1000) : (amount, false)
-            guard !overflow else { throw .invalidExpire("set") }
-            expiry = option == "EX" || option == "PX"
-                ? .relative(milliseconds: milliseconds) : .absolute(milliseconds: milliseconds)
+            expiry = try CommandExecutor.PreparedSet.Expiry(option: option, amount: try integer(args[4]))
         default:
             return nil
         }
@@ -739,15 +754,7 @@ struct CommandRun {
         guard case .writer(let group) = mode else {
             throw CommandError(message: "ERR internal: write outside the writer thread")
         }
-        let expiresAt: Int64?
-        switch prepared.expiry {
-        case nil: expiresAt = nil
-        case .absolute(let milliseconds): expiresAt = milliseconds
-        case .relative(let milliseconds):
-            let (sum, overflow) = now.addingReportingOverflow(milliseconds)
-            guard !overflow else { throw .invalidExpire("set") }
-            expiresAt = sum
-        }
+        let expiresAt = try prepared.expiry.map { (expiry) throws(CommandError) in try expiry.expiresAt(now: now) }
         do {
             _ = try group.stage(prepared.address, current: nil, .put(value: prepared.value, expiresAt: expiresAt, flags: 0))
         } catch {
@@ -902,23 +909,6 @@ struct CommandRun {
             return (.put(value: current.value, expiresAt: nil, flags: current.flags), true)
         }
         reply.integer(changed ? 1 : 0)
-    }
-
-    private func absoluteExpiry(_ option: String, _ amount: Int64, now: Int64, command: String) throws(CommandError) -> Int64 {
-        let result: (Int64, Bool)
-        switch option {
-        case "EX": result = amount.multipliedReportingOverflow(by: 1000)
-        case "PX": result = (amount, false)
-        case "EXAT": result = amount.multipliedReportingOverflow(by: 1000)
-        default: result = (amount, false)
-        }
-        guard !result.1 else { throw .invalidExpire(command) }
-        if option == "EX" || option == "PX" {
-            let (sum, overflow) = now.addingReportingOverflow(result.0)
-            guard !overflow else { throw .invalidExpire(command) }
-            return sum
-        }
-        return result.0
     }
 
     // MARK: Keyspace
