@@ -138,7 +138,8 @@ final class CommandExecutor: Sendable {
         for command in commands {
             // Another option, a bad expiry or a key the loop cannot address (another
             // node's shard, a handover) leaves the batch to the writer, which replies as usual.
-            if command.arguments.count % 2 == 1, CommandName(command.arguments[0]).upper == "MSET" {
+            // The check above let only SET and MSET through: the first letter tells them apart.
+            if command.arguments[0].readableBytesView.first.map({ $0 | 0x20 }) == UInt8(ascii: "m") {
                 guard let pairs = try? run.multiSetPairs(command.arguments, tenant, session) else { return nil }
                 prepared += pairs
                 continue
