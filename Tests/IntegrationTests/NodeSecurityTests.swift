@@ -25,6 +25,13 @@ struct NodeSecurityTests {
         return try NodeProcess.clusterNode(config: tenantConfig(directory: directory, port: port, access: .never), id: "n1", directory: directory)
     }
 
+    /// A connection to `node` authenticated as `tenant` (whose secret is `<tenant>-secret`).
+    static func client(of node: NodeProcess, as tenant: String) throws -> RESPTestClient {
+        let client = try node.client()
+        #expect(try client.call("AUTH", tenant, "\(tenant)-secret").text == "OK")
+        return client
+    }
+
     @Test("tenant A cannot see, scan, count, delete or overwrite tenant B's keys")
     func tenantIsolation() throws {
         let node = try Self.tenantNode()
@@ -60,10 +67,8 @@ struct NodeSecurityTests {
     func pipelinedPlainSets() throws {
         let node = try Self.tenantNode()
         defer { node.cleanup() }
-        let alpha = try node.client()
-        let beta = try node.client()
-        #expect(try alpha.call("AUTH", "alpha", "alpha-secret").text == "OK")
-        #expect(try beta.call("AUTH", "beta", "beta-secret").text == "OK")
+        let alpha = try Self.client(of: node, as: "alpha")
+        let beta = try Self.client(of: node, as: "beta")
         // Same key names, many shards, two rounds so every key is rewritten.
         for round in 0..<2 {
             try alpha.send(pipeline: (0..<200).map { ["SET", "k\($0)", "alpha-\(round)-\($0)"] })
@@ -102,8 +107,7 @@ struct NodeSecurityTests {
     func pipelinedExpiringSets() throws {
         let node = try Self.tenantNode()
         defer { node.cleanup() }
-        let c = try node.client()
-        #expect(try c.call("AUTH", "alpha", "alpha-secret").text == "OK")
+        let c = try Self.client(of: node, as: "alpha")
         let nowSeconds = Int64(Date().timeIntervalSince1970)
         // Every command a blind SET: the event loop prepares the batch.
         try c.send(pipeline: [
@@ -146,10 +150,8 @@ struct NodeSecurityTests {
     func pipelinedMultiSets() throws {
         let node = try Self.tenantNode()
         defer { node.cleanup() }
-        let alpha = try node.client()
-        let beta = try node.client()
-        #expect(try alpha.call("AUTH", "alpha", "alpha-secret").text == "OK")
-        #expect(try beta.call("AUTH", "beta", "beta-secret").text == "OK")
+        let alpha = try Self.client(of: node, as: "alpha")
+        let beta = try Self.client(of: node, as: "beta")
         // Forty MSETs of five keys each (many shards), with a SET between every two.
         var pipeline: [[String]] = []
         for m in 0..<40 {
@@ -192,8 +194,7 @@ struct NodeSecurityTests {
         #expect(try big.read()?.isError == true)
         #expect(try big.read() == nil)
         // After AUTH the normal limits apply.
-        let authed = try node.client()
-        #expect(try authed.call("AUTH", "alpha", "alpha-secret").text == "OK")
+        let authed = try Self.client(of: node, as: "alpha")
         #expect(try authed.call(([Array("MSET".utf8)] + (0..<20).map { Array("k\($0)".utf8) })).text == "OK")
         #expect(try authed.call([Array("SET".utf8), Array("big".utf8), [UInt8](repeating: 66, count: 100_000)]).text == "OK")
     }

@@ -20,6 +20,10 @@ struct ReplicationLogTests {
         DataKey(hash: hash, tenant: Array("t".utf8), key: Array(name.utf8))
     }
 
+    /// Two keys of shard 1 (`a` sorts first), for the restaging tests.
+    private var a: RecordAddress { RecordAddress(shard: ShardID(1), dataKey: key("a", hash: 10)) }
+    private var b: RecordAddress { RecordAddress(shard: ShardID(1), dataKey: key("b", hash: 12)) }
+
     @Test("every commit writes one entry per shard, in the same batch; a follower's keyspace applies them to the same state")
     func commitAndApply() throws {
         let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
@@ -86,8 +90,6 @@ struct ReplicationLogTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (database, keyspace) = try openKeyspace(directory, retention: 100)
         defer { database.close() }
-        let a = RecordAddress(shard: ShardID(1), dataKey: key("a", hash: 10))
-        let b = RecordAddress(shard: ShardID(1), dataKey: key("b", hash: 12))
         let group = keyspace.beginGroup()
         #expect(try group.stage(a, current: nil, .put(value: [1], expiresAt: nil, flags: 0)) == 1)
         #expect(try group.stage(b, current: nil, .put(value: [9], expiresAt: nil, flags: 0)) == 2)
@@ -111,8 +113,6 @@ struct ReplicationLogTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (database, keyspace) = try openKeyspace(directory, retention: 100)
         defer { database.close() }
-        let a = RecordAddress(shard: ShardID(1), dataKey: key("a", hash: 10))
-        let b = RecordAddress(shard: ShardID(1), dataKey: key("b", hash: 12))
         let c = RecordAddress(shard: ShardID(2), dataKey: key("c", hash: 11))
         let group = keyspace.beginGroup()
         // Blind writes: a three times, b twice, interleaved with c.
