@@ -32,12 +32,23 @@ public struct ColumnFamilyOptions: Sendable, Equatable {
     /// Block compression of every level of this family, or `nil` for the
     /// database's (`StorageOptions.compression` at the bottom, `upperLevelCompression` above).
     public var compression: Compression?
+    /// How many level-0 files wait before a compaction merges them into
+    /// level 1, or `nil` for RocksDB's 4. The write slowdown and stop
+    /// triggers move up with it (RocksDB's 20 and 36 are 16 and 32 above its
+    /// 4), so a later compaction does not stall writes sooner. A larger
+    /// trigger suits a family whose every flush overlaps all of level 1: each
+    /// compaction rewrites level 1 once for more new data.
+    public var level0CompactionTrigger: Int?
 
     /// Creates column family options.
-    public init(name: String, dropsExpiredRecords: Bool = false, compression: Compression? = nil) {
+    public init(
+        name: String, dropsExpiredRecords: Bool = false, compression: Compression? = nil,
+        level0CompactionTrigger: Int? = nil
+    ) {
         self.name = name
         self.dropsExpiredRecords = dropsExpiredRecords
         self.compression = compression
+        self.level0CompactionTrigger = level0CompactionTrigger
     }
 }
 

@@ -49,20 +49,40 @@ struct DatabaseTests {
         options.columnFamilies.append(ColumnFamilyOptions(name: "log", compression: .lz4))
         let db = try Database(path: dir.sub("db"), options: options)
         db.close()
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.sub("db")).filter { $0.hasPrefix("OPTIONS-") }
-        let text = try String(contentsOfFile: dir.sub("db") + "/" + #require(files.max()), encoding: .utf8)
-        // The OPTIONS file has one `[CFOptions "name"]` section per family.
-        func section(_ family: String) throws -> Substring {
-            let start = try #require(text.range(of: "[CFOptions \"\(family)\"]"))
-            let rest = text[start.upperBound...]
-            return rest[..<(rest.range(of: "\n[")?.lowerBound ?? rest.endIndex)]
-        }
-        let log = try section("log")
+        let log = try optionsSection(of: "log", in: dir.sub("db"))
         #expect(log.contains("\n  compression=kLZ4Compression\n"))
         #expect(log.contains("\n  bottommost_compression=kLZ4Compression\n"))
-        let data = try section("data")
+        let data = try optionsSection(of: "data", in: dir.sub("db"))
         #expect(data.contains("\n  compression=kLZ4Compression\n"))
         #expect(data.contains("\n  bottommost_compression=kZSTD\n"))
+    }
+
+    @Test("a family's level-0 compaction trigger moves its write stall triggers with it; the other families keep RocksDB's")
+    func level0TriggerPerFamily() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanup() }
+        var options = recordOptions()
+        options.columnFamilies.append(ColumnFamilyOptions(name: "log", level0CompactionTrigger: 16))
+        let db = try Database(path: dir.sub("db"), options: options)
+        db.close()
+        let log = try optionsSection(of: "log", in: dir.sub("db"))
+        #expect(log.contains("\n  level0_file_num_compaction_trigger=16\n"))
+        #expect(log.contains("\n  level0_slowdown_writes_trigger=32\n"))
+        #expect(log.contains("\n  level0_stop_writes_trigger=48\n"))
+        let data = try optionsSection(of: "data", in: dir.sub("db"))
+        #expect(data.contains("\n  level0_file_num_compaction_trigger=4\n"))
+        #expect(data.contains("\n  level0_slowdown_writes_trigger=20\n"))
+        #expect(data.contains("\n  level0_stop_writes_trigger=36\n"))
+    }
+
+    /// The `[CFOptions "family"]` section of the newest OPTIONS file RocksDB
+    /// wrote in the database directory `path` (the options it runs with).
+    private func optionsSection(of family: String, in path: String) throws -> Substring {
+        let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasPrefix("OPTIONS-") }
+        let text = try String(contentsOfFile: path + "/" + #require(files.max()), encoding: .utf8)
+        let start = try #require(text.range(of: "[CFOptions \"\(family)\"]"))
+        let rest = text[start.upperBound...]
+        return rest[..<(rest.range(of: "\n[")?.lowerBound ?? rest.endIndex)]
     }
 
     @Test("column families are separate key spaces")
