@@ -59,10 +59,10 @@ final class DatabaseHandle: @unchecked Sendable {
             rocksdb_options_set_max_background_jobs(o, Int32(max(options.backgroundJobs, 1)))
             rocksdb_options_set_block_based_table_factory(o, tableOptions)
             if let trigger = spec?.level0CompactionTrigger {
-                let files = Int32(clamping: max(trigger, 1))
-                rocksdb_options_set_level0_file_num_compaction_trigger(o, files)
-                rocksdb_options_set_level0_slowdown_writes_trigger(o, files &+ 16)
-                rocksdb_options_set_level0_stop_writes_trigger(o, files &+ 32)
+                let files = min(max(trigger, 1), 1 << 20)
+                rocksdb_options_set_level0_file_num_compaction_trigger(o, Int32(files))
+                rocksdb_options_set_level0_slowdown_writes_trigger(o, Int32(files + 16))
+                rocksdb_options_set_level0_stop_writes_trigger(o, Int32(files + 32))
             }
             if spec?.dropsExpiredRecords == true {
                 rocksdb_options_set_compaction_filter(o, expiryFilter)
