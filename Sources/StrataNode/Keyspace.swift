@@ -318,8 +318,6 @@ final class WriteGroup {
     struct StagedEntry {
         let key: DataKey
         var write: StagedWrite
-        /// Where it was staged in the group (of two entries of a key, the later one counts).
-        let order: Int
     }
 
     /// Staged writes in staging order: the commit sorts this array in place.
@@ -364,7 +362,7 @@ final class WriteGroup {
             positions![key] = index
             writes[index].write = write
         } else {
-            writes.append(StagedEntry(key: key, write: write, order: writes.count))
+            writes.append(StagedEntry(key: key, write: write))
         }
     }
 
@@ -374,7 +372,8 @@ final class WriteGroup {
         positions = nil
         var entries = writes
         writes = []
-        entries.sort { $0.key.encodedPrecedes($1.key) || ($0.key == $1.key && $0.order < $1.order) }
+        // Swift's sort is stable: two entries of a key stay in staging order.
+        entries.sort { $0.key.encodedPrecedes($1.key) }
         // Keys staged twice before the group was indexed: the later entry wins.
         var kept = 0
         for index in entries.indices where index + 1 == entries.count || entries[index + 1].key != entries[index].key {
