@@ -1,0 +1,125 @@
+import NIOCore
+
+extension CommandTable {
+    /// Strata's protocol between its own parts: the client library's request
+    /// ids and read-your-writes, the change feed, replication.
+    static let strataSpecs: [CommandSpec] = [
+        CommandSpec(
+            "reqid", arity: -3, flags: [.write, .denyOOM, .noMulti], categories: [.write, .slow], group: .strata,
+            servers: .node, syntax: "id command [argument ...]",
+            summary: "Runs a write once per request id; answers [reply, shard, version].",
+            parse: { (a: inout CommandArguments) throws(CommandError) in
+                let id = try a.next()
+                let inner = CommandTable.node.parse(Array(a.takeRest()))
+                guard let spec = inner.spec, spec.flags.contains(.write), spec.name != "reqid", spec.name != "exec" else {
+                    throw CommandError(message: "ERR REQID wraps one write command")
+                }
+                return .requestID(id: id, command: inner)
+            }),
+        CommandSpec(
+            "waitseq", arity: 4, flags: [.readOnly, .noMulti], categories: [.read, .slow], group: .strata,
+            servers: .node, syntax: "shard sequence timeout-milliseconds",
+            summary: "Waits until this node applied a shard up to a sequence number; answers its position.",
+            parse: { (a: inout CommandArguments) throws(CommandError) in
+                .waitForSequence(shard: try a.integer(), sequence: try a.integer(), timeoutMilliseconds: try a.integer())
+            }),
+        CommandSpec(
+            "feed", arity: -3, flags: [.readOnly, .noMulti, .internalToo], categories: [.read, .slow], group: .strata,
+            servers: .node, syntax: "shard after [shard after ...]",
+            summary: "The change feed: keys written in each shard after a sequence number.",
+            parse: { (a: inout CommandArguments) throws(CommandError) in
+                guard a.remaining % 2 == 0 else { throw .arity("feed") }
+                var positions: [(shard: Int64, after: Int64)] = []
+                while a.hasMore { positions.append((try a.integer(), try a.integer())) }
+                return .feed(positions: positions)
+            }),
+        CommandSpec(
+            "replfetch", arity: -6, flags: [.internal, .readOnly], categories: [.replication, .slow], group: .replication,
+            servers: .node, syntax: "node shard after epoch map-epoch [shard after epoch map-epoch ...]",
+            summary: "A follower's fetch of log entries from a primary (internal).",
+            parse: { (a: inout CommandArguments) throws(CommandError) in
+                let follower = try a.next()
+                guard a.remaining % 4 == 0 else { throw .arity("replfetch") }
+                var shards: [ReplicationFetchShard] = []
+                while a.hasMore {
+                    shards.append(ReplicationFetchShard(
+                        shard: try a.integer(), after: try a.integer(), epoch: try a.integer(), mapEpoch: try a.integer()))
+                }
+                return .replicationFetch(follower: follower, shards: shards)
+            }),
+        CommandSpec(
+            "replsnapshot", arity: 2, flags: [.internal, .readOnly], categories: [.replication, .slow], group: .replication,
+            servers: .node, syntax: "shard", summary: "Every record of a shard from one snapshot (internal).",
+            parse: { (a: inout CommandArguments) throws(CommandError) in .replicationSnapshot(shard: try a.integer()) }),
+        CommandSpec(
+            "shardchecksum", arity: 2, flags: [.internal, .readOnly], categories: [.replication, .slow],
+            group: .replication, servers: .node, syntax: "shard",
+            summary: "[last sequence, records, checksum] of a shard, to compare copies (internal).",
+            parse: { (a: inout CommandArguments) throws(CommandError) in .shardChecksum(shard: try a.integer()) }),
+    ]
+
+    /// The coordinator's commands.
+    static let clusterSpecs: [CommandSpec] = [
+        CommandSpec(
+            "cluster", arity: -2, flags: [], categories: [.cluster, .slow], group: .cluster, servers: .coordinator,
+            summary: "The cluster map and the nodes' heartbeats.",
+            subcommands: [
+                cluster("map", arity: 2, summary: "The cluster map as JSON.") { _ in .map },
+                cluster("epoch", arity: 2, summary: "The map epoch.") { _ in .epoch },
+                cluster("nodes", arity: 2, summary: "The status table.") { _ in .nodes },
+                cluster("subscribe", arity: 2, summary: "Pushes [\"map\", json] now and after every change.") { _ in .subscribe },
+                CommandSpec(
+                    "cluster|heartbeat", arity: -3, flags: [.internal], categories: [.cluster, .slow], group: .cluster,
+                    servers: .coordinator, syntax: "node [shard sequence ...] [CAUGHTUP [shard epoch follower ...]]",
+                    summary: "A node's heartbeat (internal).", parse: parseHeartbeat),
+                CommandSpec(
+                    "cluster|failover", arity: -3, flags: [.admin], categories: [.cluster, .admin, .slow, .dangerous],
+                    group: .cluster, servers: .coordinator, syntax: "shard [node]", summary: "A planned primary move.",
+                    parse: { (a: inout CommandArguments) throws(CommandError) in
+                        guard a.remaining <= 2 else { throw CommandError(message: "ERR usage: CLUSTER FAILOVER <shard> [<node>]") }
+                        guard let shard = parseInteger(try a.next().readableBytesView), shard >= 0 else {
+                            throw CommandError(message: "ERR usage: CLUSTER FAILOVER <shard> [<node>]")
+                        }
+                        return .cluster(.failover(shard: shard, target: a.nextIfAny()))
+                    }),
+            ]),
+    ]
+
+    private static func cluster(
+        _ name: String, arity: Int, summary: String, _ make: @escaping @Sendable (inout CommandArguments) -> ClusterCommand
+    ) -> CommandSpec {
+        CommandSpec(
+            "cluster|" + name, arity: arity, flags: [.readOnly, .eventLoop], categories: [.cluster, .slow],
+            group: .cluster, servers: .coordinator, summary: summary,
+            parse: { (a: inout CommandArguments) throws(CommandError) in .cluster(make(&a)) })
+    }
+
+    static func parseHeartbeat(_ a: inout CommandArguments) throws(CommandError) -> Command {
+        let usage = CommandError(
+            message: "ERR usage: CLUSTER HEARTBEAT <node> [<shard> <sequence>]... [CAUGHTUP [<shard> <epoch> <follower>]...]")
+        let node = try a.next()
+        var applied: [(shard: Int64, sequence: Int64)] = []
+        var caughtUp: [(shard: Int64, epoch: Int64, follower: ByteBuffer)] = []
+        var inCaughtUp = false
+        while let argument = a.nextIfAny() {
+            if !inCaughtUp, CommandArguments.keyword(argument) == "CAUGHTUP" {
+                inCaughtUp = true
+                continue
+            }
+            if inCaughtUp {
+                guard a.remaining >= 2 else { throw usage }
+                guard let shard = parseInteger(argument.readableBytesView), shard >= 0,
+                    let epoch = parseInteger(try a.next().readableBytesView), epoch >= 0
+                else { throw CommandError(message: "ERR shard and epoch must be integers") }
+                caughtUp.append((shard, epoch, try a.next()))
+            } else {
+                guard a.hasMore else { throw usage }
+                guard let shard = parseInteger(argument.readableBytesView), shard >= 0,
+                    let sequence = parseInteger(try a.next().readableBytesView), sequence >= 0
+                else { throw CommandError(message: "ERR shard and sequence must be integers") }
+                applied.append((shard, sequence))
+            }
+        }
+        return .cluster(.heartbeat(node: node, applied: applied, caughtUp: caughtUp))
+    }
+}
