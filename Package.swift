@@ -77,6 +77,11 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .target(
+            name: "StrataServer",
+            dependencies: ["StrataWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: serverPathSettings
+        ),
+        .target(
             name: "StrataHTTP",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -98,7 +103,7 @@ let package = Package(
         .target(
             name: "StrataNode",
             dependencies: [
-                "StrataStorage", "StrataWire", "StrataCluster", "StrataHTTP",
+                "StrataStorage", "StrataWire", "StrataCluster", "StrataHTTP", "StrataServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

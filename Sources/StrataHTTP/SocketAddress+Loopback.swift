@@ -12,3 +12,11 @@ extension SocketAddress {
         }
     }
 }
+
+extension SocketAddress {
+    /// `host:port`, as `CLIENT INFO` shows addresses (`unix` for a Unix socket).
+    public var endpoint: String {
+        guard let ipAddress, let port else { return "unix" }
+        return "\(ipAddress):\(port)"
+    }
+}

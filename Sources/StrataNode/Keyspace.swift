@@ -384,6 +384,15 @@ final class WriteGroup {
         return entries
     }
 
+    /// The keys of `tenant` staged in this group with their staged state
+    /// (`nil`: deleted), sorted in RocksDB's key order, the later staging of a key winning.
+    /// - Complexity: O(*n* log *n*) in the group's staged writes.
+    func staged(tenant: [UInt8]) -> [(key: DataKey, record: Record?)] {
+        var latest: [DataKey: Record?] = [:]
+        for entry in writes where entry.key.tenant == tenant { latest[entry.key] = entry.write.record }
+        return latest.map { ($0.key, $0.value) }.sorted { $0.key.encodedPrecedes($1.key) }
+    }
+
     /// The live record at `address`, staged or stored.
     func read(_ address: RecordAddress, now: Int64) throws(StorageError) -> Record? {
         if positions == nil {

@@ -1,3 +1,4 @@
+import StrataServer
 import NIOCore
 import StrataCluster
 import StrataStorage
@@ -32,7 +33,7 @@ public struct NodeConfiguration: Sendable {
     /// Close connections idle this long (0 = never).
     public var idleTimeoutSeconds: Int = 300
     /// Per-connection limits.
-    public var connectionLimits = ConnectionLimits()
+    public var connectionLimits = ConnectionConfiguration()
     /// Event-loop threads (default: one per core less the one the writer
     /// thread keeps busy under load, at least one). More loops than free
     /// cores only adds wake-ups and cache misses: on two cores one loop

@@ -6,6 +6,7 @@ import NIOPosix
 import ServiceLifecycle
 import StrataCluster
 import StrataHTTP
+import StrataServer
 import StrataStorage
 import StrataWire
 
@@ -59,7 +60,8 @@ public final class NodeServer: Service, Sendable {
             stats: NodeStats(),
             info: ServerInfo(
                 host: configuration.host, port: configuration.port, dataDir: configuration.dataDir,
-                maxClients: configuration.maxClients, idleTimeoutSeconds: configuration.idleTimeoutSeconds))
+                maxClients: configuration.maxClients, idleTimeoutSeconds: configuration.idleTimeoutSeconds),
+            maxValueBytes: configuration.connectionLimits.limits.maxBulkLength)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
         pool = NIOThreadPool(numberOfThreads: max(configuration.storageThreads, 1))
         if let coordinator = configuration.coordinator {
@@ -175,9 +177,12 @@ public final class NodeServer: Service, Sendable {
 
     private func bindDataPort() async throws -> Channel {
         let executor = self.executor
-        let pool = self.pool
-        let writer = self.writer
+        let connections = NodeConnections(executor: executor, pool: pool, writer: writer)
         let configuration = self.configuration
+        var connectionConfiguration = configuration.connectionLimits
+        connectionConfiguration.answersInPlace = true
+        connectionConfiguration.idleTimeout =
+            configuration.idleTimeoutSeconds > 0 ? .seconds(configuration.idleTimeoutSeconds) : nil
         let state = self.state
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -203,14 +208,14 @@ public final class NodeServer: Service, Sendable {
                 channel.closeFuture.whenComplete { _ in _ = state.withLockedValue { $0.children.removeValue(forKey: key) } }
                 let peer = channel.remoteAddress
                 let isLoopback = peer?.isLoopback ?? false
-                let session = Session(
-                    id: id, peer: peer?.description ?? "unknown", isLoopback: isLoopback,
-                    tenant: executor.tenants.defaultTenant(isLoopback: isLoopback))
+                let session = NodeSession(
+                    client: ClientSession(
+                        id: id, peer: peer?.endpoint ?? "unknown", local: channel.localAddress?.endpoint ?? "",
+                        isLoopback: isLoopback, openedAt: Record.nowMilliseconds()),
+                    defaultTenant: executor.tenants.defaultTenant(isLoopback: isLoopback))
                 return channel.eventLoop.makeCompletedFuture {
-                    let idle = configuration.idleTimeoutSeconds > 0 ? TimeAmount.seconds(Int64(configuration.idleTimeoutSeconds)) : nil
-                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
-                        executor: executor, pool: pool, writer: writer, limits: configuration.connectionLimits,
-                        session: session, idleTimeout: idle))
+                    try channel.pipeline.syncOperations.addHandler(
+                        RESPServerHandler(server: connections, session: session, configuration: connectionConfiguration))
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()

@@ -1,4 +1,5 @@
 import StrataCluster
+import StrataWire
 import Synchronization
 
 /// What a primary knows of its followers, and the `acks=all` writes waiting on them.

@@ -15,8 +15,13 @@ struct Reply {
     mutating func bulk(_ bytes: ByteBuffer) { RESPEncoder.writeBulkString(bytes, into: &buffer) }
     mutating func bulk(_ text: String) { RESPEncoder.writeBulkString(text, into: &buffer) }
     mutating func null() { RESPEncoder.writeNull(version: version, into: &buffer) }
+    /// The null array (`*-1` in RESP2): EXEC's answer when a watched key changed.
+    mutating func nullArray() { RESPEncoder.writeNullArray(version: version, into: &buffer) }
     mutating func arrayHeader(_ count: Int) { RESPEncoder.writeArrayHeader(count: count, into: &buffer) }
     mutating func mapHeader(_ count: Int) { RESPEncoder.writeMapHeader(count: count, version: version, into: &buffer) }
+    mutating func setHeader(_ count: Int) { RESPEncoder.writeSetHeader(count: count, version: version, into: &buffer) }
+    /// Any value, in this reply's protocol version.
+    mutating func value(_ value: RESPValue) { value.encode(into: &buffer, version: version) }
 
     mutating func bulkOrNull(_ bytes: [UInt8]?) {
         if let bytes { bulk(bytes) } else { null() }

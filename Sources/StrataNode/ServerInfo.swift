@@ -33,7 +33,7 @@ struct ServerInfo: Sendable {
 
     func render(
         sections: [String], stats: NodeStats, topology: NodeTopology, keyspace: Keyspace,
-        progress: ReplicationProgress, tenant: TenantContext?, countKeys: ([UInt8]) -> Int
+        progress: ReplicationProgress, tenant: TenantContext?, keyCount: Int?
     ) -> String {
         let all = ["server", "clients", "stats", "keyspace", "replication"]
         let wanted = sections.isEmpty || sections.contains("all") || sections.contains("everything") || sections.contains("default")
@@ -56,8 +56,8 @@ struct ServerInfo: Sendable {
                 out += "auth_failures:\(stats.authFailures.current)\r\nprotocol_errors:\(stats.protocolErrors.current)\r\n\r\n"
             case "keyspace":
                 out += "# Keyspace\r\n"
-                if let tenant {
-                    out += "db0:keys=\(countKeys(tenant.name)),expires=0,avg_ttl=0\r\n"
+                if let keyCount, keyCount > 0 {
+                    out += "db0:keys=\(keyCount),expires=0,avg_ttl=0\r\n"
                 }
                 out += "\r\n"
             case "replication":

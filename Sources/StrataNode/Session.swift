@@ -1,22 +1,13 @@
+import StrataServer
 import StrataWire
 
-/// Per-connection state, owned by the connection and handed to the executor
-/// with each batch of commands.
-struct Session: Sendable {
-    /// The connection's id (CLIENT ID).
-    let id: UInt64
-    /// The peer's address, for INFO and logs.
-    let peer: String
-    /// Whether the peer connects from the loopback interface.
-    let isLoopback: Bool
+/// A node connection's state: the shared session and the node's own
+/// settings. Owned by the connection and handed to the executor with each batch.
+struct NodeSession: ServerSession {
+    /// What every server keeps (protocol, name, transaction, …).
+    var client: ClientSession
     /// The tenant the connection acts for, or `nil` before a required AUTH.
     var tenant: TenantContext?
-    /// Whether the connection authenticated explicitly with AUTH or HELLO.
-    var authenticated = false
-    /// RESP2 until HELLO 3.
-    var protocolVersion: RESPVersion = .resp2
-    /// CLIENT SETNAME.
-    var name: [UInt8]? = nil
     /// Authenticated as another node of the cluster (`AUTH @internal <secret>`):
     /// may run the replication commands, and nothing else.
     var isInternal = false
@@ -24,8 +15,27 @@ struct Session: Sendable {
     var readOnly = false
     /// `CLIENT ACKS ALL|LEADER`: overrides the tenant's acknowledgement policy.
     var acksAll: Bool? = nil
-    /// Set by QUIT: close after the reply.
-    var closeAfterReply = false
+    /// The tenant an unauthenticated connection acts for (`defaultTenant` in cluster.json), restored by RESET.
+    let defaultTenant: TenantContext?
+
+    init(client: ClientSession, defaultTenant: TenantContext?) {
+        self.client = client
+        self.defaultTenant = defaultTenant
+        self.tenant = defaultTenant
+    }
+
+    var isAuthenticated: Bool { tenant != nil || isInternal }
+
+    mutating func resetIdentity() {
+        tenant = defaultTenant
+        isInternal = false
+        readOnly = false
+        acksAll = nil
+        client.user = "default"
+    }
+
+    /// Whether this connection's writes wait for every in-sync replica.
+    var waitsForReplicas: Bool { acksAll ?? tenant?.acksAll ?? false }
 }
 
 /// The tenant a connection acts for, resolved once at AUTH.
@@ -36,9 +46,4 @@ struct TenantContext: Sendable, Equatable {
     let colocated: Bool
     /// Whether its writes wait for every in-sync replica (`acks: all`).
     var acksAll: Bool = false
-}
-
-extension Session {
-    /// Whether this connection's writes wait for every in-sync replica.
-    var waitsForReplicas: Bool { acksAll ?? tenant?.acksAll ?? false }
 }

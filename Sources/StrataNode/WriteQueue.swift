@@ -13,12 +13,12 @@ import StrataWire
 /// assigned in commit order.
 final class WriteQueue: Sendable {
     private struct Request {
-        let commands: [RESPCommand]
+        let commands: [ParsedCommand]
         /// The commands as the event loop prepared them, if it could (`CommandExecutor.prepareWrites`).
-        let prepared: [CommandExecutor.PreparedSet]?
-        let session: Session
+        let prepared: [PreparedSet]?
+        let session: NodeSession
         let allocator: ByteBufferAllocator
-        let promise: EventLoopPromise<(ByteBuffer, Session)>
+        let promise: EventLoopPromise<(ByteBuffer, NodeSession)>
 
         /// The same error as the reply to every command of the request.
         func errorReplies(_ error: CommandError) -> ByteBuffer {
@@ -101,10 +101,10 @@ final class WriteQueue: Sendable {
     /// Queues a batch (with its prepared form, if any); the future completes
     /// with its replies and the updated session after the commit.
     func submit(
-        _ commands: [RESPCommand], prepared: [CommandExecutor.PreparedSet]? = nil, session: Session,
+        _ commands: [ParsedCommand], prepared: [PreparedSet]? = nil, session: NodeSession,
         allocator: ByteBufferAllocator, on eventLoop: EventLoop
-    ) -> EventLoopFuture<(ByteBuffer, Session)> {
-        let promise = eventLoop.makePromise(of: (ByteBuffer, Session).self)
+    ) -> EventLoopFuture<(ByteBuffer, NodeSession)> {
+        let promise = eventLoop.makePromise(of: (ByteBuffer, NodeSession).self)
         let startDrain = state.withLockedValue { state -> Bool in
             state.requests.append(
                 Request(commands: commands, prepared: prepared, session: session, allocator: allocator, promise: promise))
@@ -152,7 +152,7 @@ final class WriteQueue: Sendable {
             let expectedWrites = requests.reduce(0) { $0 + $1.commands.count } + entries.reduce(0) { $0 + $1.entry.changes.count }
             let group = executor.keyspace.beginGroup(epochs: { map.shard($0)?.epoch ?? 0 }, expectedWrites: expectedWrites)
             for (shard, entry) in entries { _ = group.apply(entry, to: shard) }
-            var results: [(ByteBuffer, Session)] = []
+            var results: [(ByteBuffer, NodeSession)] = []
             results.reserveCapacity(requests.count)
             // Per request that waits for its replicas (acks=all): the shards it wrote.
             var replicated: [Int: Set<ShardID>] = [:]
@@ -168,7 +168,7 @@ final class WriteQueue: Sendable {
                     out = requests[index].errorReplies(Self.noLease)
                 } else if let prepared = requests[index].prepared {
                     out = executor.stage(
-                        prepared, group: group, protocolVersion: session.protocolVersion,
+                        prepared, group: group, protocolVersion: session.client.protocolVersion,
                         allocator: requests[index].allocator)
                 } else {
                     out = requests[index].allocator.buffer(capacity: 64 * requests[index].commands.count)
@@ -232,8 +232,8 @@ final class WriteQueue: Sendable {
     /// `except` are answered elsewhere). The requests go along and are
     /// released on their loops, which allocated their commands: `requests`
     /// is empty afterwards, so the writer thread does not spend its time freeing them.
-    private func complete(_ requests: inout [Request], _ results: [(ByteBuffer, Session)], except: [Int: Set<ShardID>]) {
-        var byLoop: [ObjectIdentifier: (EventLoop, [(Request, (ByteBuffer, Session))])] = [:]
+    private func complete(_ requests: inout [Request], _ results: [(ByteBuffer, NodeSession)], except: [Int: Set<ShardID>]) {
+        var byLoop: [ObjectIdentifier: (EventLoop, [(Request, (ByteBuffer, NodeSession))])] = [:]
         for index in requests.indices where except[index] == nil {
             let loop = requests[index].promise.futureResult.eventLoop
             byLoop[ObjectIdentifier(loop), default: (loop, [])].1.append((requests[index], results[index]))

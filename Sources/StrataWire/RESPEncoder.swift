@@ -140,6 +140,23 @@ public enum RESPEncoder {
         }
     }
 
+    /// Writes a null array: RESP3 `_`, RESP2 `*-1` (EXEC aborted by WATCH).
+    /// - Parameters:
+    ///   - version: The connection's protocol version.
+    ///   - buffer: The buffer to append to.
+    public static func writeNullArray(version: RESPVersion, into buffer: inout ByteBuffer) {
+        switch version {
+        case .resp3:
+            buffer.writeInteger(UInt8.underscore)
+            buffer.writeInteger(UInt16.crlf)
+        case .resp2:
+            buffer.writeInteger(UInt8.asterisk)
+            buffer.writeInteger(UInt8.minus)
+            buffer.writeInteger(UInt8.one)
+            buffer.writeInteger(UInt16.crlf)
+        }
+    }
+
     /// Writes an array header, `*3\r\n`; the caller then writes `count` elements.
     /// - Parameters:
     ///   - count: The number of elements that follow.

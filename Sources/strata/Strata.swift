@@ -164,7 +164,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
         configuration.idleTimeoutSeconds = idleTimeout
         configuration.maxClients = maxClients
-        configuration.connectionLimits.parser.maxBulkLength = maxBulk
+        configuration.connectionLimits.limits.maxBulkLength = maxBulk
         configuration.connectionLimits.maxOutputBytes = max(maxOutputMb, 1) << 20
         configuration.writeBufferBytes = max(writeBufferMb, 1) << 20
         if let eventLoops { configuration.eventLoopThreads = max(eventLoops, 1) }

@@ -1,0 +1,84 @@
+import NIOCore
+import StrataServer
+import StrataStorage
+import StrataWire
+
+/// The node's part of the connection and server commands: authentication
+/// (tenants and `@internal`), `CLIENT ACKS`, `READONLY`, `INFO`, `CONFIG`.
+/// The rest of the session model is `SessionCommands`, shared by every server.
+extension CommandRun {
+    /// `AUTH [tenant] secret`, also `HELLO … AUTH`: the one-argument form is the `default` tenant.
+    func authenticate(_ credentials: Credentials, session: inout NodeSession) throws(CommandError) {
+        let tenantName = credentials.user.map { Array($0.readableBytesView) } ?? Array("default".utf8)
+        let secret = Array(credentials.password.readableBytesView)
+        if tenantName.elementsEqual(TenantDirectory.internalUser.utf8) {
+            guard tenants.isInternalSecret(secret) else {
+                stats.authFailures.add(1)
+                throw .wrongPass
+            }
+            session.tenant = nil
+            session.isInternal = true
+            session.client.user = TenantDirectory.internalUser
+            return
+        }
+        guard let context = tenants.authenticate(tenant: tenantName, secret: secret) else {
+            stats.authFailures.add(1)
+            throw .wrongPass
+        }
+        session.tenant = context
+        session.isInternal = false
+        session.client.user = String(decoding: tenantName, as: UTF8.self)
+    }
+
+    /// Runs `command` if it is one of the node's own connection or server commands.
+    /// - Returns: Whether it was one.
+    func connection(_ command: Command, session: inout NodeSession, reply: inout Reply) throws(CommandError) -> Bool {
+        switch command {
+        case .client(.acks(let all)):
+            session.acksAll = all
+            reply.ok()
+        case .readOnly:
+            session.readOnly = true
+            reply.ok()
+        case .readWrite:
+            session.readOnly = false
+            reply.ok()
+        case .configGet(let patterns):
+            var matched: [(String, String)] = []
+            for pattern in patterns {
+                let bytes = Array(pattern.readableBytesView)
+                for (key, value) in info.configValues
+                where GlobPattern.matches(pattern: bytes[...], string: Array(key.utf8)[...], caseInsensitive: true) {
+                    if !matched.contains(where: { $0.0 == key }) { matched.append((key, value)) }
+                }
+            }
+            reply.mapHeader(matched.count)
+            for (key, value) in matched {
+                reply.bulk(key)
+                reply.bulk(value)
+            }
+        case .configChange:
+            throw CommandError(message: "ERR CONFIG is read-only on Strata; change cluster.json or the command line and restart")
+        case .info(let sections):
+            let tenant = session.tenant
+            let names = sections.map { CommandArguments.keyword($0).lowercased() }
+            let wantsKeyspace = names.isEmpty || !Set(names).isDisjoint(with: ["keyspace", "all", "everything", "default"])
+            var keyCount: Int?
+            if let tenant, wantsKeyspace {
+                var count = 0
+                try forEachKey(of: tenant) { (_: DataKey) throws(CommandError) in
+                    count += 1
+                    return true
+                }
+                keyCount = count
+            }
+            let text = info.render(
+                sections: names, stats: stats, topology: topology,
+                keyspace: keyspace, progress: executor.progress, tenant: tenant, keyCount: keyCount)
+            reply.value(.verbatim(text))
+        default:
+            return false
+        }
+        return true
+    }
+}

@@ -1,0 +1,91 @@
+import NIOCore
+import NIOPosix
+import StrataServer
+import StrataWire
+
+/// The node behind its connections' `RESPServerHandler`: parses each batch
+/// with the command table and runs it where its commands belong — reads that
+/// memory can answer on the event loop (RocksDB's memory-only read tier
+/// never touches the disk), other reads on the storage pool, writes on the
+/// single writer thread — and answers runs of `GET`s in place from the input.
+final class NodeConnections: RESPServer {
+    typealias Session = NodeSession
+
+    let executor: CommandExecutor
+    private let pool: NIOThreadPool
+    private let writer: WriteQueue
+
+    init(executor: CommandExecutor, pool: NIOThreadPool, writer: WriteQueue) {
+        self.executor = executor
+        self.pool = pool
+        self.writer = writer
+    }
+
+    func execute(_ batch: [RESPCommand], session: NodeSession, eventLoop: EventLoop, allocator: ByteBufferAllocator)
+        -> BatchResult<NodeSession>
+    {
+        let parsed = batch.map { CommandTable.node.parse($0) }
+        switch CommandExecutor.classify(parsed) {
+        case .write:
+            // Plain SETs and MSETs are addressed here, off the writer thread.
+            let prepared = executor.prepareWrites(parsed, session: session)
+            return .later(writer.submit(parsed, prepared: prepared, session: session, allocator: allocator, on: eventLoop))
+        case .inlineRead:
+            var inlineSession = session
+            var out = allocator.buffer(capacity: 64 * parsed.count)
+            if executor.execute(parsed, session: &inlineSession, into: &out, mode: .inline) {
+                return .done(out, inlineSession)
+            }
+            // A read needed the disk: the whole batch runs again on the pool.
+            return .later(runBlocking(parsed, session: session, allocator: allocator, eventLoop: eventLoop))
+        case .blocking:
+            return .later(runBlocking(parsed, session: session, allocator: allocator, eventLoop: eventLoop))
+        }
+    }
+
+    /// The hot path: whole `GET`s at the head of the input that memory can
+    /// answer, answered from the input bytes in place (no command is built).
+    /// Stops at the first command that is not such a GET or after 256 KiB of replies.
+    func answerInPlace(_ input: inout ByteBuffer, session: NodeSession, into out: inout ByteBuffer) {
+        guard session.tenant != nil, !session.isInternal, session.client.transaction == nil else { return }
+        let decoder = RESPCommandDecoder(limits: .default)
+        let run = executor.inlineRun()
+        var reply = Reply(buffer: out, version: session.client.protocolVersion)
+        out = ByteBuffer()
+        defer { out = reply.buffer }
+        var answered = 0
+        while reply.buffer.readableBytes < 256 << 10, let get = decoder.nextGet(in: input) {
+            let done = input.withUnsafeReadableBytes { bytes in
+                run.inlineGet(UnsafeRawBufferPointer(rebasing: bytes[get.key]), session: session, reply: &reply)
+            }
+            guard done else { break }
+            input.moveReaderIndex(forwardBy: get.consumed)
+            answered += 1
+        }
+        if answered > 0 { executor.stats.commands.add(UInt64(answered)) }
+    }
+
+    func connectionCountChanged(by delta: Int) {
+        executor.stats.connectedClients.add(Int64(delta))
+    }
+
+    func connectionRefused(_ reason: RESPServerHandlerCloseReason) {
+        switch reason {
+        case .idle: executor.stats.idleClosed.add(1)
+        case .protocolError: executor.stats.protocolErrors.add(1)
+        case .outputLimit: executor.stats.outputOverflowClosed.add(1)
+        }
+    }
+
+    private func runBlocking(
+        _ batch: [ParsedCommand], session: NodeSession, allocator: ByteBufferAllocator, eventLoop: EventLoop
+    ) -> EventLoopFuture<(ByteBuffer, NodeSession)> {
+        let executor = self.executor
+        return pool.runIfActive(eventLoop: eventLoop) { () -> (ByteBuffer, NodeSession) in
+            var session = session
+            var out = allocator.buffer(capacity: 64 * batch.count)
+            _ = executor.execute(batch, session: &session, into: &out, mode: .blocking)
+            return (out, session)
+        }
+    }
+}
