@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "StrataGateway",
             dependencies: [
-                "StrataCache", "StrataClient", "StrataCluster", "StrataWire", "StrataHTTP",
+                "StrataCache", "StrataClient", "StrataCluster", "StrataWire", "StrataHTTP", "StrataServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

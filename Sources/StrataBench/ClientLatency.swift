@@ -52,7 +52,7 @@ public struct ClientLatencyBenchmark: Sendable {
             samples.reserveCapacity(requests)
             let started = ContinuousClock.now
             for _ in 0..<requests {
-                let key = "key:\(Int.random(in: 0..<keyspace, using: &generator))"
+                let key: StrataKey = "key:\(Int.random(in: 0..<keyspace, using: &generator))"
                 let begin = ContinuousClock.now
                 if operation == "set" {
                     try await client.set(key, value)

@@ -43,7 +43,7 @@ public struct StampedeBenchmark: Sendable {
 
     /// Runs with or without coalescing.
     public func run(coalescing: Bool) async throws -> Result {
-        let key = "stampede:hot"
+        let key: StrataKey = "stampede:hot"
         try await client.set(key, [UInt8](repeating: 120, count: 100))
         let counters = Counters()
         let client = self.client
@@ -58,9 +58,9 @@ public struct StampedeBenchmark: Sendable {
                 group.addTask {
                     while ContinuousClock.now < end {
                         if coalescing {
-                            _ = try await cache.get(key) { key in
+                            _ = try await cache.get(key.description) { key in
                                 counters.loads.add(1, ordering: .relaxed)
-                                return Loaded(value: try await client.get(key), version: 0)
+                                return Loaded(value: try await client.get(StrataKey(key)), version: 0)
                             }
                         } else {
                             let fresh = counters.plain.withLock { $0.expires > .now ? $0.value : nil }

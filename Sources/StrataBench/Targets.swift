@@ -29,9 +29,9 @@ public struct ClientTarget: BenchTarget {
         self.client = client
     }
 
-    public func read(_ key: String, client index: Int) async throws { _ = try await client.get(key) }
-    public func write(_ key: String, _ value: [UInt8], client index: Int) async throws { try await client.set(key, value) }
-    public func readMany(_ keys: [String], client index: Int) async throws { _ = try await client.multiGet(keys) }
+    public func read(_ key: String, client index: Int) async throws { _ = try await client.get(StrataKey(key)) }
+    public func write(_ key: String, _ value: [UInt8], client index: Int) async throws { try await client.set(StrataKey(key), value) }
+    public func readMany(_ keys: [String], client index: Int) async throws { _ = try await client.multiGet(keys.map { StrataKey($0) }) }
 }
 
 /// Any RESP server, one connection per bench client (as `redis-benchmark -c N`).

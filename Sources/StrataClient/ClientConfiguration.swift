@@ -1,5 +1,6 @@
 import StrataCache
 import StrataCluster
+import StrataWire
 
 /// How a `StrataClient` finds the cluster, who it is, and how it behaves.
 public struct StrataClientConfiguration: Sendable {
@@ -54,6 +55,10 @@ public struct StrataClientConfiguration: Sendable {
     public var hedgeAfterAtLeast: Duration?
     /// How long a replica behind a read-your-writes token may wait to catch up before the read goes to the primary.
     public var readYourWritesWait: Duration = .milliseconds(50)
+    /// The protocol the client's connections speak: RESP2 by default; RESP3
+    /// (`HELLO 3` when a connection opens) gives typed replies (maps, doubles),
+    /// which the gateway passes on to its RESP3 clients.
+    public var protocolVersion: RESPVersion = .resp2
     /// The near-cache: off (`nil`) by default. When set, reads are served from an
     /// in-process `StrataCache` (coalesced, stale-while-revalidate), writes update
     /// it, and `run()` follows the tenant's change feed to drop entries other

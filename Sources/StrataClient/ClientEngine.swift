@@ -14,6 +14,14 @@ struct Operation: Sendable {
     /// Whether it writes (goes to the primary, carries a request id).
     var isWrite: Bool
     var options: RequestOptions
+    /// Commands sent just before `arguments` on the same connection, in one
+    /// write (a transaction's `MULTI` and queued commands); only the reply to
+    /// `arguments` is returned.
+    var preamble: [[ByteBuffer]] = []
+    /// Whether a write carries a request id, so a retry applies it once. A
+    /// transaction does not: it is sent once, and sent again only after a
+    /// `MOVED`, which says nothing ran.
+    var deduplicated = true
 }
 
 /// The machinery behind `StrataClient`: map, pools, routing, retries, breakers.
@@ -91,6 +99,7 @@ final class ClientEngine: Sendable {
             // Replica reads need READONLY; it changes nothing for reads and writes on a primary.
             // (Internal connections, used to follow change feeds, only replicate.)
             if configuration.tenant != "@internal" { setup.append([ByteBuffer(string: "READONLY")]) }
+            if configuration.protocolVersion == .resp3 { setup.append(["HELLO", "3"].map { ByteBuffer(string: $0) }) }
             if let acks {
                 setup.append(["CLIENT", "ACKS", acks == .all ? "ALL" : "LEADER"].map { ByteBuffer(string: $0) })
             }
@@ -147,7 +156,7 @@ final class ClientEngine: Sendable {
     func executeVersioned(_ operation: Operation) async throws -> (reply: RESPValue, version: UInt64?) {
         let deadline = ContinuousClock.now + (operation.options.timeout ?? configuration.requestTimeout)
         var operation = operation
-        if operation.isWrite {
+        if operation.isWrite && operation.deduplicated {
             // One id for every attempt: the primary applies it once.
             let id = requestPrefix + "-" + String(requestCounter.add(1, ordering: .relaxed).newValue, radix: 36)
             operation.arguments = [ByteBuffer(string: "REQID"), ByteBuffer(string: id)] + operation.arguments
@@ -196,7 +205,7 @@ final class ClientEngine: Sendable {
                     throw StrataError.fromReply(text, node: node, shard: shard.id)
                 }
                 return try unwrap(reply, operation: operation, node: node, shard: shard.id)
-            } catch let error as StrataError where error.isRetryable {
+            } catch let error as StrataError where error.isRetryable && (operation.deduplicated || !operation.isWrite) {
                 failure = error
                 if let node = error.node, error.code != .busy { failedNodes.insert(node) }
             }
@@ -297,7 +306,7 @@ final class ClientEngine: Sendable {
                     throw StrataError(.unavailable, "replica behind the session and no primary", node: node.id, shard: shard.id)
                 }
             } else {
-                reply = try await pool.send([operation.arguments], deadline: deadline)[0]
+                reply = try await pool.send(operation.preamble + [operation.arguments], deadline: deadline).last!
             }
             recordOutcome(node.id, failed: false)
             if !operation.isWrite { latencies.withLock { $0.add(ContinuousClock.now - started) } }
@@ -347,7 +356,7 @@ final class ClientEngine: Sendable {
     private func unwrap(_ reply: RESPValue, operation: Operation, node: NodeID, shard: ShardID) throws
         -> (reply: RESPValue, version: UInt64?)
     {
-        guard operation.isWrite else { return (reply, nil) }
+        guard operation.isWrite, operation.deduplicated else { return (reply, nil) }
         guard case .array(let parts) = reply, parts.count == 3, case .integer(let writtenShard) = parts[1],
             case .integer(let version) = parts[2]
         else {

@@ -30,7 +30,7 @@ extension StrataClient {
     /// The value at `key` decoded as `T`, or `nil` when the key does not exist.
     /// - Throws: `StrataError` `invalidArgument` when the stored bytes do not decode.
     public func get<T: Decodable>(
-        _ key: String, as type: T.Type, coder: some StrataValueCoder = JSONValueCoder(), options: RequestOptions = .init()
+        _ key: StrataKey, as type: T.Type, coder: some StrataValueCoder = JSONValueCoder(), options: RequestOptions = .init()
     ) async throws -> T? {
         guard let bytes = try await get(key, options: options) else { return nil }
         do {
@@ -43,7 +43,7 @@ extension StrataClient {
     /// Stores `value` at `key`, encoded by `coder`.
     @discardableResult
     public func set<T: Encodable>(
-        _ key: String, encoding value: T, coder: some StrataValueCoder = JSONValueCoder(), ttl: Duration? = nil,
+        _ key: StrataKey, encoding value: T, coder: some StrataValueCoder = JSONValueCoder(), ttl: Duration? = nil,
         condition: SetCondition = .always, options: RequestOptions = .init()
     ) async throws -> Bool {
         let bytes: [UInt8]

@@ -15,6 +15,46 @@ extension StrataClient {
             Operation(arguments: arguments.map { ByteBuffer(bytes: $0) }, hash: hash, isWrite: isWrite, options: options))
     }
 
+    /// Runs a transaction on the primary of `key`'s shard (any primary when
+    /// `nil`): `WATCHVER` for `watching`, `MULTI`, `commands`, `EXEC`, pipelined
+    /// on one connection. Sent again only after a `MOVED` (nothing ran); other
+    /// failures are not retried, since the transaction may have run.
+    /// - Returns: `EXEC`'s reply: the commands' replies, or null when a watched key changed.
+    public func executeTransaction(
+        _ commands: [[[UInt8]]], watching: [(key: [UInt8], version: UInt64)], key: [UInt8]?, options: RequestOptions = .init()
+    ) async throws -> RESPValue {
+        var preamble: [[ByteBuffer]] = []
+        if !watching.isEmpty {
+            preamble.append([ByteBuffer(string: "WATCHVER")] + watching.flatMap { [ByteBuffer(bytes: $0.key), ByteBuffer(string: String($0.version))] })
+        }
+        preamble.append([ByteBuffer(string: "MULTI")])
+        for command in commands { preamble.append(command.map { ByteBuffer(bytes: $0) }) }
+        let hash = key.map { PlacementKey.hash(tenant: engine.tenant, key: $0, placement: engine.configuration.placement) } ?? 0
+        var operation = Operation(arguments: [ByteBuffer(string: "EXEC")], hash: hash, isWrite: true, options: options)
+        operation.preamble = preamble
+        operation.deduplicated = false
+        return try await engine.execute(operation)
+    }
+
+    /// Sends `arguments` to every node that leads at least one shard, in
+    /// parallel (FLUSHDB, KEYS, DBSIZE, RANDOMKEY through the gateway): each
+    /// node answers for the shards it leads.
+    /// - Returns: The replies, one per node, in the map's node order.
+    public func executeOnPrimaries(_ arguments: [[UInt8]]) async throws -> [RESPValue] {
+        let map = try await engine.view.current()
+        let nodes = map.nodes.filter { !map.shards(primaryOn: $0.id).isEmpty }
+        let buffers = arguments.map { ByteBuffer(bytes: $0) }
+        let deadline = ContinuousClock.now + engine.configuration.requestTimeout
+        return try await withThrowingTaskGroup(of: (Int, RESPValue).self) { group in
+            for (index, node) in nodes.enumerated() {
+                group.addTask { (index, try await engine.nodeCommand(buffers, on: node, deadline: deadline)) }
+            }
+            var replies = [RESPValue](repeating: .null, count: nodes.count)
+            for try await (index, reply) in group { replies[index] = reply }
+            return replies
+        }
+    }
+
     /// Sends one command to `node` itself: no routing, no retry.
     public func execute(_ arguments: [[UInt8]], on node: NodeID) async throws -> RESPValue {
         let map = try await engine.view.current()

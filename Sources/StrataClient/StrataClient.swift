@@ -206,8 +206,8 @@ public struct StrataClient: Sendable, Service {
     private static func buffers(_ parts: [[UInt8]]) -> [ByteBuffer] { parts.map { ByteBuffer(bytes: $0) } }
 
     /// The value of `key`, or `nil` when it does not exist.
-    public func get(_ key: String, options: RequestOptions = .init()) async throws -> [UInt8]? {
-        let key = Array(key.utf8)
+    public func get(_ key: StrataKey, options: RequestOptions = .init()) async throws -> [UInt8]? {
+        let key = key.bytes
         if let cached = try await cachedRead(key, options) { return cached.value }
         switch try await run(Self.buffers([Array("GET".utf8), key]), key: key, write: false, options) {
         case .bulkString(let value): return Array(value.readableBytesView)
@@ -217,13 +217,13 @@ public struct StrataClient: Sendable, Service {
     }
 
     /// The value of `key` as UTF-8 text, or `nil` when it does not exist.
-    public func getString(_ key: String, options: RequestOptions = .init()) async throws -> String? {
+    public func getString(_ key: StrataKey, options: RequestOptions = .init()) async throws -> String? {
         try await get(key, options: options).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The value of `key` with its version, or `nil` when it does not exist.
-    public func getWithVersion(_ key: String, options: RequestOptions = .init()) async throws -> Versioned? {
-        let key = Array(key.utf8)
+    public func getWithVersion(_ key: StrataKey, options: RequestOptions = .init()) async throws -> Versioned? {
+        let key = key.bytes
         if let cached = try await cachedRead(key, options) {
             return cached.value.map { Versioned(value: $0, version: cached.version) }
         }
@@ -240,10 +240,10 @@ public struct StrataClient: Sendable, Service {
     /// - Returns: whether it was written (`false` when the condition did not hold).
     @discardableResult
     public func set(
-        _ key: String, _ value: some Sequence<UInt8>, ttl: Duration? = nil, condition: SetCondition = .always,
+        _ key: StrataKey, _ value: some Sequence<UInt8>, ttl: Duration? = nil, condition: SetCondition = .always,
         options: RequestOptions = .init()
     ) async throws -> Bool {
-        let key = Array(key.utf8)
+        let key = key.bytes
         var parts: [[UInt8]] = [Array("SET".utf8), key, Array(value)]
         if let ttl { parts += [Array("PX".utf8), Array(String(max(Int64(ttl / .milliseconds(1)), 1)).utf8)] }
         switch condition {
@@ -261,7 +261,7 @@ public struct StrataClient: Sendable, Service {
     /// Sets `key` to the UTF-8 bytes of `value`.
     @discardableResult
     public func set(
-        _ key: String, _ value: String, ttl: Duration? = nil, condition: SetCondition = .always,
+        _ key: StrataKey, _ value: String, ttl: Duration? = nil, condition: SetCondition = .always,
         options: RequestOptions = .init()
     ) async throws -> Bool {
         try await set(key, Array(value.utf8), ttl: ttl, condition: condition, options: options)
@@ -272,12 +272,12 @@ public struct StrataClient: Sendable, Service {
     /// - Throws: `StrataError` `versionConflict` (with `currentVersion`) when another write came first.
     @discardableResult
     public func compareAndSet(
-        _ key: String, _ value: some Sequence<UInt8>, expectedVersion: UInt64, options: RequestOptions = .init()
+        _ key: StrataKey, _ value: some Sequence<UInt8>, expectedVersion: UInt64, options: RequestOptions = .init()
     ) async throws -> UInt64 {
         let session = options.session ?? StrataSession()
         var options = options
         options.session = session
-        let keyBytes = Array(key.utf8)
+        let keyBytes = key.bytes
         let reply = try await run(
             Self.buffers([Array("SET".utf8), keyBytes, Array(value), Array("IFVERSION".utf8), Array(String(expectedVersion).utf8)]),
             key: keyBytes, write: true, options)
@@ -288,8 +288,8 @@ public struct StrataClient: Sendable, Service {
 
     /// Deletes `key`. - Returns: whether it existed.
     @discardableResult
-    public func delete(_ key: String, options: RequestOptions = .init()) async throws -> Bool {
-        let key = Array(key.utf8)
+    public func delete(_ key: StrataKey, options: RequestOptions = .init()) async throws -> Bool {
+        let key = key.bytes
         guard case .integer(let removed) = try await run(Self.buffers([Array("DEL".utf8), key]), key: key, write: true, options) else {
             throw StrataError(.invalidArgument, "unexpected reply to DEL")
         }
@@ -299,8 +299,8 @@ public struct StrataClient: Sendable, Service {
     /// Adds `amount` to the integer at `key` (missing counts as 0), applied once even when retried.
     /// - Returns: the new value.
     @discardableResult
-    public func increment(_ key: String, by amount: Int64 = 1, options: RequestOptions = .init()) async throws -> Int64 {
-        let key = Array(key.utf8)
+    public func increment(_ key: StrataKey, by amount: Int64 = 1, options: RequestOptions = .init()) async throws -> Int64 {
+        let key = key.bytes
         let reply = try await run(
             Self.buffers([Array("INCRBY".utf8), key, Array(String(amount).utf8)]), key: key, write: true, options)
         guard case .integer(let value) = reply else { throw StrataError(.invalidArgument, "unexpected reply to INCRBY: \(reply)") }
@@ -309,8 +309,8 @@ public struct StrataClient: Sendable, Service {
 
     /// Makes `key` expire after `ttl`. - Returns: whether the key exists.
     @discardableResult
-    public func expire(_ key: String, after ttl: Duration, options: RequestOptions = .init()) async throws -> Bool {
-        let key = Array(key.utf8)
+    public func expire(_ key: StrataKey, after ttl: Duration, options: RequestOptions = .init()) async throws -> Bool {
+        let key = key.bytes
         let reply = try await run(
             Self.buffers([Array("PEXPIRE".utf8), key, Array(String(max(Int64(ttl / .milliseconds(1)), 1)).utf8)]),
             key: key, write: true, options)
@@ -332,8 +332,8 @@ public struct StrataClient: Sendable, Service {
     }
 
     /// The values of `keys`, in order (`nil` for missing ones): one `MGET` per shard, all shards in parallel.
-    public func multiGet(_ keys: [String], options: RequestOptions = .init()) async throws -> [[UInt8]?] {
-        let keys = keys.map { Array($0.utf8) }
+    public func multiGet(_ keys: [StrataKey], options: RequestOptions = .init()) async throws -> [[UInt8]?] {
+        let keys = keys.map(\.bytes)
         var values = [[UInt8]?](repeating: nil, count: keys.count)
         try await withThrowingTaskGroup(of: ([Int], RESPValue).self) { group in
             for (hash, indexes) in try await byShard(keys) {
@@ -355,8 +355,8 @@ public struct StrataClient: Sendable, Service {
     }
 
     /// Sets every pair: one `MSET` per shard (each applied atomically on its shard), all shards in parallel.
-    public func multiSet(_ pairs: [(key: String, value: [UInt8])], options: RequestOptions = .init()) async throws {
-        let keys = pairs.map { Array($0.key.utf8) }
+    public func multiSet(_ pairs: [(key: StrataKey, value: [UInt8])], options: RequestOptions = .init()) async throws {
+        let keys = pairs.map(\.key.bytes)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (hash, indexes) in try await byShard(keys) {
                 let arguments = Self.buffers([Array("MSET".utf8)] + indexes.flatMap { [keys[$0], pairs[$0].value] })
@@ -374,7 +374,7 @@ public struct StrataClient: Sendable, Service {
     /// Every key of the tenant matching `pattern` (a Redis glob), shard by shard:
     /// each node is scanned for the keys of the shards it leads. A key written or
     /// moved during the scan may be missed or seen twice, as with Redis `SCAN`.
-    public func scan(matching pattern: String = "*", batch: Int = 256) -> AsyncThrowingStream<String, Error> {
+    public func scan(matching pattern: StrataKey = "*", batch: Int = 256) -> AsyncThrowingStream<StrataKey, Error> {
         let engine = self.engine
         let client = self
         return AsyncThrowingStream { continuation in
@@ -384,7 +384,7 @@ public struct StrataClient: Sendable, Service {
                     for node in map.nodes where !map.shards(primaryOn: node.id).isEmpty {
                         var cursor = "0"
                         repeat {
-                            let arguments = ["SCAN", cursor, "MATCH", pattern, "COUNT", String(batch)].map { ByteBuffer(string: $0) }
+                            let arguments = [ByteBuffer(string: "SCAN"), ByteBuffer(string: cursor), ByteBuffer(string: "MATCH"), ByteBuffer(bytes: pattern.bytes), ByteBuffer(string: "COUNT"), ByteBuffer(string: String(batch))]
                             let reply = try await engine.scanPage(arguments, on: node)
                             guard case .array(let parts) = reply, parts.count == 2, case .bulkString(let next) = parts[0],
                                 case .array(let keys) = parts[1]
@@ -394,7 +394,7 @@ public struct StrataClient: Sendable, Service {
                                 let bytes = Array(key.readableBytesView)
                                 // Only the keys this node leads: each key once, from its primary.
                                 if map.shard(forHash: client.hash(bytes)).primary == node.id {
-                                    continuation.yield(String(decoding: bytes, as: UTF8.self))
+                                    continuation.yield(StrataKey(bytes))
                                 }
                             }
                         } while cursor != "0" && !Task.isCancelled

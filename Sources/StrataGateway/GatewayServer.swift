@@ -7,6 +7,8 @@ import StrataCache
 import StrataClient
 import StrataCluster
 import StrataHTTP
+import StrataServer
+import StrataWire
 import Synchronization
 
 /// What the connection handlers share: tenants, counters, INFO and metrics text.
@@ -25,15 +27,38 @@ final class GatewayCore: Sendable {
         tenants.all.reduce(into: CacheStatistics()) { total, route in total.add(route.cache.statistics) }
     }
 
-    /// `INFO` text: server, clients, stats and cache sections.
-    func info(section: String?) -> String {
+    /// The gateway's version, as `HELLO` and `INFO` report it.
+    static let version = "0.2.0"
+
+    /// `CONFIG GET`'s parameters: what redis-benchmark and redis-cli ask for.
+    var configParameters: [(String, String)] {
+        [("save", ""), ("appendonly", "no"), ("maxclients", String(configuration.maxClients)),
+         ("port", String(configuration.port)), ("bind", configuration.host), ("databases", "1"),
+         ("maxmemory", String(configuration.maxBytes))]
+    }
+
+    /// The parameters matching any of the glob `patterns`, each once.
+    func configValues(matching patterns: ArraySlice<ByteBuffer>) -> [(String, String)] {
+        var matched: [(String, String)] = []
+        for pattern in patterns {
+            let bytes = Array(pattern.readableBytesView)
+            for (key, value) in configParameters
+            where GlobPattern.matches(pattern: bytes[...], string: Array(key.utf8)[...], caseInsensitive: true) {
+                if !matched.contains(where: { $0.0 == key }) { matched.append((key, value)) }
+            }
+        }
+        return matched
+    }
+
+    /// `INFO` text: server, clients, stats and cache sections (all when `sections` is empty).
+    func info(sections wanted: [String]) -> String {
         let cache = cacheTotals
         var sections: [(String, [(String, String)])] = [
-            ("Server", [("strata_mode", "cache"), ("gateway_id", configuration.id), ("tcp_port", String(configuration.port))]),
+            ("Server", [("strata_version", Self.version), ("strata_mode", "cache"), ("gateway_id", configuration.id), ("tcp_port", String(configuration.port))]),
             ("Clients", [("connected_clients", String(stats.connections.load(ordering: .relaxed)))]),
             ("Stats", [
                 ("total_commands_processed", String(stats.commands.load(ordering: .relaxed))),
-                ("served_from_memory", String(stats.servedInline.load(ordering: .relaxed))),
+                ("served_from_memory", String(stats.servedFromMemory.load(ordering: .relaxed))),
                 ("writes_forwarded", String(stats.writes.load(ordering: .relaxed))),
                 ("feed_changes", String(stats.feedChanges.load(ordering: .relaxed))),
                 ("feed_gaps", String(stats.feedGaps.load(ordering: .relaxed))),
@@ -46,8 +71,8 @@ final class GatewayCore: Sendable {
                 ("cache_entries", String(cache.entries)),
             ]),
         ]
-        if let section, section.lowercased() != "all", section.lowercased() != "everything" {
-            sections = sections.filter { $0.0.lowercased() == section.lowercased() }
+        if !wanted.isEmpty, !wanted.contains("all"), !wanted.contains("everything"), !wanted.contains("default") {
+            sections = sections.filter { wanted.contains($0.0.lowercased()) }
         }
         return sections.map { name, fields in
             "# \(name)\r\n" + fields.map { "\($0.0):\($0.1)\r\n" }.joined()
@@ -106,6 +131,7 @@ public final class GatewayServer: Service, Sendable {
         let group = MultiThreadedEventLoopGroup.singleton
         let core = self.core
         let ids = Atomic<Int>(0)
+        let connections = GatewayConnections(gateway: core)
         // The default tenant, when cluster.json lets unauthenticated connections use it.
         let access = configuration.cluster.defaultTenant ?? .loopback
         let channel = try await ServerBootstrap(group: group)
@@ -115,14 +141,20 @@ public final class GatewayServer: Service, Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 8 << 20))
             .childChannelInitializer { channel in
                 let id = ids.add(1, ordering: .relaxed).newValue
-                let loopback = channel.remoteAddress?.isLoopback ?? false
+                let peer = channel.remoteAddress
+                let loopback = peer?.isLoopback ?? false
                 let allowed = access == .always || (access == .loopback && loopback)
-                let route = allowed ? try? core.tenants.route(tenant: "default", secret: nil) : nil
                 return channel.eventLoop.makeCompletedFuture {
                     if core.stats.connections.load(ordering: .relaxed) >= configuration.maxClients {
                         throw GatewayError("max number of clients reached")
                     }
-                    try channel.pipeline.syncOperations.addHandler(GatewayHandler(gateway: core, clientID: id, route: route))
+                    let session = GatewaySession(
+                        client: ClientSession(
+                            id: UInt64(id), peer: peer?.endpoint ?? "unknown", local: channel.localAddress?.endpoint ?? "",
+                            isLoopback: loopback),
+                        defaultRoute: allowed ? try core.tenants.defaultRoute() : nil)
+                    try channel.pipeline.syncOperations.addHandler(
+                        RESPServerHandler(server: connections, session: session, configuration: ConnectionConfiguration.gateway))
                 }
             }
             .bind(host: configuration.host, port: configuration.port).get()

@@ -5,7 +5,7 @@ final class GatewayStats: Sendable {
     /// Commands answered.
     let commands = Atomic<Int>(0)
     /// Commands answered from memory on the event loop.
-    let servedInline = Atomic<Int>(0)
+    let servedFromMemory = Atomic<Int>(0)
     /// Writes forwarded.
     let writes = Atomic<Int>(0)
     /// Connections open.

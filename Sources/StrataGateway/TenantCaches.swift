@@ -31,20 +31,29 @@ final class TenantCaches: Sendable {
         self.started = started
     }
 
-    /// The route for `tenant`, authenticating `secret` against cluster.json's hash
-    /// (the default tenant needs none); `nil` when the secret does not match.
-    func route(tenant: String, secret: String?) throws -> TenantRoute? {
-        let settings = configuration.cluster.tenants?[tenant]
-        if tenant != "default" {
-            guard let expected = settings?.secretHash, let secret,
-                TenantSecret.hash(Array(secret.utf8)) == expected
-            else { return nil }
-        }
+    /// The route for `tenant` if `secret` matches cluster.json's hash for it
+    /// (`AUTH`): `nil` for an unknown tenant, a tenant without a secret, or a
+    /// wrong secret.
+    func route(tenant: String, secret: String) throws -> TenantRoute? {
+        guard let expected = configuration.cluster.tenants?[tenant]?.secretHash,
+            TenantSecret.hash(Array(secret.utf8)) == expected
+        else { return nil }
+        return try route(named: tenant, secret: secret)
+    }
+
+    /// The route of the `default` tenant, for connections cluster.json lets in without AUTH.
+    func defaultRoute() throws -> TenantRoute {
+        try route(named: "default", secret: nil)
+    }
+
+    private func route(named tenant: String, secret: String?) throws -> TenantRoute {
         if let existing = routes.withLock({ $0[tenant] }) { return existing }
         var client = try StrataClientConfiguration(
-            clusterConfigPath: configuration.clusterConfigPath, tenant: tenant == "default" ? nil : tenant,
+            clusterConfigPath: configuration.clusterConfigPath, tenant: tenant == "default" && secret == nil ? nil : tenant,
             secret: secret)
         client.readPolicy = .primary
+        // Typed replies from the nodes, passed on to RESP3 clients as they are.
+        client.protocolVersion = .resp3
         let tenantCount = max(configuration.cluster.tenants?.count ?? 1, 1)
         let cache = StrataCache<CacheKey, [UInt8], ContinuousClock>(
             maxBytes: configuration.maxBytes / tenantCount, policy: configuration.policy(for: tenant),

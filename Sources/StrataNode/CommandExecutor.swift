@@ -128,7 +128,7 @@ struct CommandRun {
     /// Runs one command: admission (AUTH, internal), `MULTI` queueing, the
     /// shared connection commands, then the node's own, by family.
     func execute(_ parsed: ParsedCommand, session: inout NodeSession, reply: inout Reply) throws(CommandError) {
-        try SessionCommands.admit(parsed, session: session)
+        try SessionCommands.admit(parsed, session: &session)
         if let queued = SessionCommands.queueInTransaction(parsed, session: &session) { return reply.value(queued) }
         let command = try parsed.parsed.get()
         if let answer = try SessionCommands.execute(

@@ -10,14 +10,21 @@ import StrataWire
 public enum SessionCommands {
     /// Checks that `session` may run `parsed` at all: before authentication
     /// only commands flagged `no_auth`; an internal connection only the
-    /// replication commands (and those flagged for both); a tenant's never the internal ones.
+    /// replication commands (and those flagged for both); a tenant's never the
+    /// internal ones. A command refused inside `MULTI` aborts the transaction, as in Redis.
     /// - Throws: `NOAUTH`, `NOPERM`, or the parse's own error for a command that was rejected.
-    public static func admit<Session: ServerSession>(_ parsed: ParsedCommand, session: Session) throws(CommandError) {
-        guard let spec = parsed.spec else {
-            if case .failure(let error) = parsed.parsed { throw error }
-            return
+    public static func admit<Session: ServerSession>(_ parsed: ParsedCommand, session: inout Session) throws(CommandError) {
+        do {
+            try check(parsed, session: session)
+        } catch {
+            session.client.transaction?.aborted = true
+            throw error
         }
+    }
+
+    private static func check<Session: ServerSession>(_ parsed: ParsedCommand, session: Session) throws(CommandError) {
         if parsed.rejectedBeforeExecution, case .failure(let error) = parsed.parsed { throw error }
+        guard let spec = parsed.spec else { return }
         guard session.isAuthenticated || spec.flags.contains(.noAuth) else { throw .noAuth }
         if session.isInternal {
             guard spec.flags.contains(.internal) || spec.flags.contains(.internalToo) || spec.flags.contains(.noAuth) else {
@@ -28,9 +35,9 @@ public enum SessionCommands {
         }
     }
 
-    /// Inside `MULTI`: queues `parsed` and answers `+QUEUED`, or refuses it
-    /// (an unknown command, a wrong argument count, a command not allowed in a
-    /// transaction) and marks the transaction aborted, as Redis does.
+    /// Inside `MULTI` (after ``admit(_:session:)``): queues `parsed` and
+    /// answers `+QUEUED`, or refuses a command not allowed in a transaction
+    /// and marks the transaction aborted, as Redis does.
     /// - Returns: The reply, or `nil` when no transaction is open or the
     ///   command runs at once (`EXEC`, `DISCARD`, `MULTI`, `WATCH`, `QUIT`, `RESET`).
     public static func queueInTransaction<Session: ServerSession>(
@@ -42,12 +49,6 @@ public enum SessionCommands {
             case .exec, .discard, .multi, .watch, .watchVersions, .quit, .reset: return nil
             default: break
             }
-        }
-        if parsed.rejectedBeforeExecution || !session.isAuthenticated && !(parsed.spec?.flags.contains(.noAuth) ?? false) {
-            session.client.transaction?.aborted = true
-            let error: CommandError
-            if case .failure(let failure) = parsed.parsed, parsed.rejectedBeforeExecution { error = failure } else { error = .noAuth }
-            return .error(ByteBuffer(string: error.message))
         }
         if parsed.spec?.flags.contains(.noMulti) ?? false {
             session.client.transaction?.aborted = true

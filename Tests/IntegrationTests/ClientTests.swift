@@ -135,8 +135,8 @@ struct ClientTests {
             downAfterMs: 1500, heartbeatIntervalMs: 200, internalSecret: ReplicationTests.secret)
         defer { cluster.cleanup() }
         try FailoverTests.waitUntilHealthy(cluster)
-        let key = "ryw-key"
-        let shard = try cluster.map().shard(forHash: Self.hash(key))
+        let key: StrataKey = "ryw-key"
+        let shard = try cluster.map().shard(forHash: Self.hash(key.description))
         let (primary, replica) = (shard.primary!, shard.replicas[1])
         var configuration = Self.configuration(cluster)
         configuration.readPolicy = .zoneAffinity
@@ -206,7 +206,7 @@ struct ClientTests {
         defer { cluster.cleanup() }
         try FailoverTests.waitUntilHealthy(cluster)
         let map = try cluster.map()
-        let key = (0..<1000).map { "breaker-\($0)" }.first { map.shard(forHash: Self.hash($0)).primary != "n3" }!
+        let key = StrataKey((0..<1000).map { "breaker-\($0)" }.first { map.shard(forHash: Self.hash($0)).primary != "n3" }!)
         var configuration = Self.configuration(cluster)
         configuration.readPolicy = .zoneAffinity
         configuration.zone = "n3"
@@ -288,17 +288,17 @@ extension ClientTests {
         let client = try StrataClient(configuration: Self.configuration(cluster))
 
         // 100 keys over many shards: one MSET per shard, results in request order.
-        let pairs = (0..<100).map { (key: "user:\($0)", value: Array("value \($0)".utf8)) }
+        let pairs = (0..<100).map { (key: StrataKey("user:\($0)"), value: Array("value \($0)".utf8)) }
         let map = try cluster.map()
-        #expect(Set(pairs.map { map.shard(forHash: Self.hash($0.key)).id }).count > 5)
+        #expect(Set(pairs.map { map.shard(forHash: Self.hash($0.key.description)).id }).count > 5)
         try await client.multiSet(pairs)
-        let keys = pairs.map(\.key) + ["user:missing"]
+        let keys = pairs.map(\.key) + [StrataKey("user:missing")]
         let values = try await client.multiGet(keys.reversed())
         #expect(values.first! == nil)
         #expect(values.dropFirst().map { $0.map { String(decoding: $0, as: UTF8.self) } } == (0..<100).reversed().map { "value \($0)" })
 
         // Scan: every key exactly once, across all shards and nodes.
-        var scanned: [String] = []
+        var scanned: [StrataKey] = []
         for try await key in client.scan(matching: "user:*", batch: 7) { scanned.append(key) }
         #expect(scanned.count == 100 && Set(scanned) == Set(pairs.map(\.key)))
 

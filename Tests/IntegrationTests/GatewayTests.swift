@@ -92,9 +92,9 @@ struct GatewayTests {
         }
         for reader in readers { reader.start() }
         for round in 0..<200 {
-            let key = "mono\(round % 5)"
+            let key: StrataKey = "mono\(round % 5)"
             if round % 2 == 0 {
-                _ = try g1.call("SET", key, "r\(round)")
+                _ = try g1.call("SET", key.description, "r\(round)")
             } else {
                 try await direct.set(key, "r\(round)")
             }

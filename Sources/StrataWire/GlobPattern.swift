@@ -1,7 +1,13 @@
 /// Redis-style glob matching for SCAN MATCH and CONFIG GET: `*`, `?`, `[abc]`,
 /// `[^a-z]`, `\x` escapes. Binary-safe; iterative with single-star backtracking.
-enum GlobPattern {
-    static func matches(pattern: ArraySlice<UInt8>, string: ArraySlice<UInt8>, caseInsensitive: Bool = false) -> Bool {
+public enum GlobPattern {
+    /// Whether `string` matches `pattern`.
+    /// - Parameters:
+    ///   - pattern: The glob.
+    ///   - string: The bytes to match.
+    ///   - caseInsensitive: Whether ASCII letters match either case (CONFIG GET).
+    /// - Complexity: O(*n* × *m*) at worst, in the two lengths.
+    public static func matches(pattern: ArraySlice<UInt8>, string: ArraySlice<UInt8>, caseInsensitive: Bool = false) -> Bool {
         let p = Array(pattern)
         let s = Array(string)
         var pi = 0
