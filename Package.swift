@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "StrataCoordinator",
             dependencies: [
-                "StrataWire", "StrataCluster", "StrataHTTP",
+                "StrataWire", "StrataCluster", "StrataHTTP", "StrataServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -6,6 +6,7 @@ import NIOPosix
 import ServiceLifecycle
 import StrataCluster
 import StrataHTTP
+import StrataServer
 import StrataWire
 
 /// The coordinator: owns the cluster map, persists it before publishing it,
@@ -54,6 +55,7 @@ public final class CoordinatorServer: Service, Sendable {
         var mapChanges = 0
         /// The last refused change, logged once rather than on every tick.
         var lastRefusal: String?
+        var nextConnectionID: UInt64 = 1
     }
 
     private let configuration: Configuration
@@ -81,6 +83,13 @@ public final class CoordinatorServer: Service, Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     }
 
+    private func nextConnectionID() -> UInt64 {
+        state.withLockedValue { state in
+            defer { state.nextConnectionID += 1 }
+            return state.nextConnectionID
+        }
+    }
+
     /// The RESP port once bound.
     public var boundPort: Int? { state.withLockedValue { $0.boundPort } }
 
@@ -89,12 +98,18 @@ public final class CoordinatorServer: Service, Sendable {
 
     /// Serves until graceful shutdown.
     public func run() async throws {
+        let connections = CoordinatorConnections(coordinator: self)
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(CoordinatorConnectionHandler(coordinator: self))
+                let peer = channel.remoteAddress
+                let session = CoordinatorSession(client: ClientSession(
+                    id: self.nextConnectionID(), peer: peer?.endpoint ?? "unknown", local: channel.localAddress?.endpoint ?? "",
+                    isLoopback: peer?.isLoopback ?? false))
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        RESPServerHandler(server: connections, session: session, configuration: ConnectionConfiguration()))
                 }
             }
             .bind(host: configuration.host, port: configuration.port).get()
@@ -199,7 +214,9 @@ public final class CoordinatorServer: Service, Sendable {
         for channel in subscribers { Self.push(map, to: channel) }
     }
 
-    func subscribe(_ channel: Channel) {
+    /// Registers `channel` for map pushes after every change.
+    /// - Returns: The current map, the subscription's first push.
+    func subscribe(_ channel: Channel) -> ClusterMap {
         let map = state.withLockedValue { state -> ClusterMap in
             state.subscribers[ObjectIdentifier(channel)] = channel
             return state.core.map
@@ -207,16 +224,18 @@ public final class CoordinatorServer: Service, Sendable {
         channel.closeFuture.whenComplete { _ in
             _ = self.state.withLockedValue { $0.subscribers.removeValue(forKey: ObjectIdentifier(channel)) }
         }
-        Self.push(map, to: channel)
+        return map
+    }
+
+    /// A map push: `["map", <json>]` (an array, so RESP2 and RESP3 clients read it alike).
+    static func pushValue(_ map: ClusterMap) -> RESPValue {
+        let json = (try? map.jsonData()).map { Array($0) } ?? Array("{}".utf8)
+        return .array([.bulk("map"), .bulk(json)])
     }
 
     private static func push(_ map: ClusterMap, to channel: Channel) {
-        guard let json = try? map.jsonData() else { return }
-        var buffer = channel.allocator.buffer(capacity: json.count + 32)
-        // RESP2-compatible push: ["map", <json>]; RESP3 clients see the same array.
-        RESPEncoder.writeArrayHeader(count: 2, into: &buffer)
-        RESPEncoder.writeBulkString("map", into: &buffer)
-        RESPEncoder.writeBulkString(Array(json), into: &buffer)
+        var buffer = channel.allocator.buffer(capacity: 4096)
+        pushValue(map).encode(into: &buffer, version: .resp2)
         channel.writeAndFlush(buffer, promise: nil)
     }
 
@@ -236,126 +255,5 @@ extension Optional {
     func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
         guard let self else { return nil }
         return try await transform(self)
-    }
-}
-
-/// One RESP connection to the coordinator.
-final class CoordinatorConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    private let coordinator: CoordinatorServer
-    private var decoder = RESPCommandDecoder(limits: .default)
-    private var input: ByteBuffer?
-    private var subscribed = false
-
-    init(coordinator: CoordinatorServer) {
-        self.coordinator = coordinator
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        if input == nil { input = bytes } else { input!.writeBuffer(&bytes) }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        guard var buffer = input else { return }
-        var out = context.channel.allocator.buffer(capacity: 256)
-        var close = false
-        while !subscribed {
-            do {
-                guard let command = try decoder.decode(&buffer) else { break }
-                close = handle(command, context: context, out: &out)
-                if close { break }
-            } catch {
-                RESPEncoder.writeError(error.redisErrorMessage, into: &out)
-                close = true
-                break
-            }
-        }
-        input = buffer.readableBytes > 0 ? buffer : nil
-        if out.readableBytes > 0 {
-            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
-        }
-        if close { context.close(promise: nil) }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
-    }
-
-    /// Handles one command; returns whether to close the connection.
-    private func handle(_ command: RESPCommand, context: ChannelHandlerContext, out: inout ByteBuffer) -> Bool {
-        let args = command.arguments.map { String(decoding: $0.readableBytesView, as: UTF8.self) }
-        guard let name = args.first?.uppercased() else { return false }
-        switch (name, args.count > 1 ? args[1].uppercased() : "") {
-        case ("PING", _):
-            RESPEncoder.writeSimpleString("PONG", into: &out)
-        case ("QUIT", _):
-            RESPEncoder.writeSimpleString("OK", into: &out)
-            return true
-        case ("CLUSTER", "MAP"):
-            let json = (try? coordinator.map.jsonData()) ?? Data()
-            RESPEncoder.writeBulkString(Array(json), into: &out)
-        case ("CLUSTER", "FAILOVER"):
-            // CLUSTER FAILOVER <shard> [<node>]: a planned primary move.
-            guard args.count == 3 || args.count == 4, let shard = UInt32(args[2]) else {
-                RESPEncoder.writeError("ERR usage: CLUSTER FAILOVER <shard> [<node>]", into: &out)
-                return false
-            }
-            do {
-                let map = try coordinator.failover(shard: ShardID(shard), to: args.count == 4 ? NodeID(args[3]) : nil)
-                let assignment = map.shard(ShardID(shard))!
-                RESPEncoder.writeArrayHeader(count: 2, into: &out)
-                RESPEncoder.writeBulkString(assignment.primary!.rawValue, into: &out)
-                RESPEncoder.writeInteger(Int64(assignment.epoch), into: &out)
-            } catch {
-                RESPEncoder.writeError("ERR \(error.message)", into: &out)
-            }
-        case ("CLUSTER", "EPOCH"):
-            RESPEncoder.writeInteger(Int64(coordinator.map.epoch), into: &out)
-        case ("CLUSTER", "NODES"):
-            RESPEncoder.writeBulkString(StatusReport.render(coordinator.map), into: &out)
-        case ("CLUSTER", "HEARTBEAT"):
-            // CLUSTER HEARTBEAT <node> [<shard> <applied sequence>]... [CAUGHTUP [<shard> <epoch> <follower>]...]
-            let usage = "ERR usage: CLUSTER HEARTBEAT <node> [<shard> <sequence>]... [CAUGHTUP [<shard> <epoch> <follower>]...]"
-            let marker = args.firstIndex(of: "CAUGHTUP") ?? args.count
-            guard args.count >= 3, marker >= 3, (marker - 3) % 2 == 0, (args.count - marker - 1) % 3 == 0 || marker == args.count else {
-                RESPEncoder.writeError(usage, into: &out)
-                return false
-            }
-            var applied: [ShardID: UInt64] = [:]
-            for i in stride(from: 3, to: marker, by: 2) {
-                guard let shard = UInt32(args[i]), let sequence = UInt64(args[i + 1]) else {
-                    RESPEncoder.writeError("ERR shard and sequence must be integers", into: &out)
-                    return false
-                }
-                applied[ShardID(shard)] = sequence
-            }
-            var caughtUp: [ShardID: CoordinatorCore.CaughtUp] = [:]
-            for i in stride(from: marker + 1, to: args.count, by: 3) {
-                guard let shard = UInt32(args[i]), let epoch = UInt64(args[i + 1]) else {
-                    RESPEncoder.writeError("ERR shard and epoch must be integers", into: &out)
-                    return false
-                }
-                caughtUp[ShardID(shard), default: .init(epoch: epoch, followers: [])].followers.insert(NodeID(args[i + 2]))
-            }
-            do {
-                let epoch = try coordinator.heartbeat(node: NodeID(args[2]), applied: applied, caughtUp: caughtUp)
-                RESPEncoder.writeInteger(Int64(epoch), into: &out)
-            } catch {
-                RESPEncoder.writeError("ERR \(error.message)", into: &out)
-            }
-        case ("CLUSTER", "SUBSCRIBE"):
-            if out.readableBytes > 0 {
-                context.write(wrapOutboundOut(out), promise: nil)
-                out.clear()
-            }
-            subscribed = true
-            coordinator.subscribe(context.channel)
-        default:
-            RESPEncoder.writeError("ERR unknown command '\(args.joined(separator: " ").prefix(64))'", into: &out)
-        }
-        return false
     }
 }

@@ -17,9 +17,9 @@ final class GatewayConnections: RESPServer {
         self.gateway = gateway
     }
 
-    func execute(_ batch: [RESPCommand], session: GatewaySession, eventLoop: EventLoop, allocator: ByteBufferAllocator)
-        -> BatchResult<GatewaySession>
-    {
+    func execute(_ batch: [RESPCommand], session: GatewaySession, connection: Channel) -> BatchResult<GatewaySession> {
+        let eventLoop = connection.eventLoop
+        let allocator = connection.allocator
         let parsed = batch.map { CommandTable.gateway.parse($0) }
         var session = session
         var out = allocator.buffer(capacity: 64 * parsed.count)

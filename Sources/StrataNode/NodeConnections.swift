@@ -21,9 +21,9 @@ final class NodeConnections: RESPServer {
         self.writer = writer
     }
 
-    func execute(_ batch: [RESPCommand], session: NodeSession, eventLoop: EventLoop, allocator: ByteBufferAllocator)
-        -> BatchResult<NodeSession>
-    {
+    func execute(_ batch: [RESPCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
+        let eventLoop = connection.eventLoop
+        let allocator = connection.allocator
         let parsed = batch.map { CommandTable.node.parse($0) }
         switch CommandExecutor.classify(parsed) {
         case .write:

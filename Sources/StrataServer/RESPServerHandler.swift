@@ -16,9 +16,8 @@ public protocol RESPServer: AnyObject, Sendable {
     /// The server's per-connection state.
     associatedtype Session: ServerSession
 
-    /// Runs `batch` for `session` on `eventLoop` or hands it elsewhere.
-    func execute(_ batch: [RESPCommand], session: Session, eventLoop: EventLoop, allocator: ByteBufferAllocator)
-        -> BatchResult<Session>
+    /// Runs `batch` for `session` on the connection's event loop, or hands it elsewhere.
+    func execute(_ batch: [RESPCommand], session: Session, connection: Channel) -> BatchResult<Session>
 
     /// Answers what it can from the head of `input` without decoding it (a
     /// run of `GET`s answered from memory), moving the reader index past what
@@ -144,7 +143,7 @@ public final class RESPServerHandler<Server: RESPServer>: ChannelInboundHandler 
                 writeAndClose(error, context: context)
                 return
             case .run(let batch):
-                switch server.execute(batch, session: session, eventLoop: context.eventLoop, allocator: context.channel.allocator) {
+                switch server.execute(batch, session: session, connection: context.channel) {
                 case .done(let reply, let session):
                     guard finish(reply, session: session, flush: false, context: context) else {
                         unflushed = false

@@ -69,7 +69,7 @@ extension CommandTable {
                 cluster("nodes", arity: 2, summary: "The status table.") { _ in .nodes },
                 cluster("subscribe", arity: 2, summary: "Pushes [\"map\", json] now and after every change.") { _ in .subscribe },
                 CommandSpec(
-                    "cluster|heartbeat", arity: -3, flags: [.internal], categories: [.cluster, .slow], group: .cluster,
+                    "cluster|heartbeat", arity: -3, flags: [], categories: [.cluster, .slow], group: .cluster,
                     servers: .coordinator, syntax: "node [shard sequence ...] [CAUGHTUP [shard epoch follower ...]]",
                     summary: "A node's heartbeat (internal).", parse: parseHeartbeat),
                 CommandSpec(

@@ -1,0 +1,109 @@
+import Foundation
+import NIOCore
+import StrataCluster
+import StrataServer
+import StrataWire
+
+/// A coordinator connection's state: the shared session, and whether it now only receives map pushes.
+struct CoordinatorSession: ServerSession {
+    /// What every server keeps.
+    var client: ClientSession
+    /// `CLUSTER SUBSCRIBE` was sent.
+    var isSubscribed = false
+
+    var isAuthenticated: Bool { true }
+    var isInternal: Bool { false }
+    mutating func resetIdentity() {}
+}
+
+/// The coordinator behind its connections' `RESPServerHandler`: the shared
+/// connection commands, `INFO`, and `CLUSTER MAP|EPOCH|NODES|HEARTBEAT|SUBSCRIBE|FAILOVER`.
+final class CoordinatorConnections: RESPServer {
+    typealias Session = CoordinatorSession
+
+    private let coordinator: CoordinatorServer
+    private let identity = ServerIdentity(version: "0.2.0", mode: "coordinator")
+
+    init(coordinator: CoordinatorServer) {
+        self.coordinator = coordinator
+    }
+
+    func execute(_ batch: [RESPCommand], session: CoordinatorSession, connection: Channel) -> BatchResult<CoordinatorSession> {
+        var session = session
+        var out = connection.allocator.buffer(capacity: 256)
+        for command in batch {
+            if session.client.closeAfterReply || session.isSubscribed { break }
+            let reply: RESPValue
+            do {
+                reply = try run(CommandTable.coordinator.parse(command), session: &session, connection: connection)
+            } catch {
+                reply = .errorMessage(error.message)
+            }
+            reply.encode(into: &out, version: session.client.protocolVersion)
+        }
+        return .done(out, session)
+    }
+
+    private func run(_ parsed: ParsedCommand, session: inout CoordinatorSession, connection: Channel) throws(CommandError) -> RESPValue {
+        try SessionCommands.admit(parsed, session: &session)
+        let command = try parsed.parsed.get()
+        if let answer = try SessionCommands.execute(
+            command, session: &session, table: .coordinator, identity: identity,
+            authenticate: { (_, _) throws(CommandError) in throw CommandError(message: "ERR the coordinator takes no AUTH yet") })
+        {
+            return answer
+        }
+        switch command {
+        case .info:
+            let map = coordinator.map
+            return .verbatim(
+                "# Server\r\nstrata_mode:coordinator\r\nmap_epoch:\(map.epoch)\r\nnodes:\(map.nodes.count)\r\nshards:\(map.shards.count)\r\n")
+        case .cluster(let cluster):
+            return try self.cluster(cluster, session: &session, connection: connection)
+        default:
+            throw CommandError.unknownCommand(parsed.arguments.map { $0.readableBytesView })
+        }
+    }
+
+    private func cluster(_ command: ClusterCommand, session: inout CoordinatorSession, connection: Channel) throws(CommandError) -> RESPValue {
+        switch command {
+        case .map:
+            return .bulk((try? coordinator.map.jsonData()).map { Array($0) } ?? Array("{}".utf8))
+        case .epoch:
+            return .integer(Int64(coordinator.map.epoch))
+        case .nodes:
+            return .bulk(StatusReport.render(coordinator.map))
+        case .failover(let shard, let target):
+            let map: ClusterMap
+            do {
+                map = try coordinator.failover(
+                    shard: ShardID(UInt32(clamping: shard)),
+                    to: target.map { NodeID(String(decoding: $0.readableBytesView, as: UTF8.self)) })
+            } catch {
+                throw CommandError(message: "ERR \(error.message)")
+            }
+            guard let assignment = map.shard(ShardID(UInt32(clamping: shard))), let primary = assignment.primary else {
+                throw CommandError(message: "ERR shard \(shard) has no primary")
+            }
+            return .array([.bulk(primary.rawValue), .integer(Int64(assignment.epoch))])
+        case .heartbeat(let node, let appliedList, let caughtUpList):
+            var applied: [ShardID: UInt64] = [:]
+            for entry in appliedList { applied[ShardID(UInt32(clamping: entry.shard))] = UInt64(entry.sequence) }
+            var caughtUp: [ShardID: CoordinatorCore.CaughtUp] = [:]
+            for entry in caughtUpList {
+                caughtUp[ShardID(UInt32(clamping: entry.shard)), default: .init(epoch: UInt64(entry.epoch), followers: [])]
+                    .followers.insert(NodeID(String(decoding: entry.follower.readableBytesView, as: UTF8.self)))
+            }
+            do {
+                let epoch = try coordinator.heartbeat(
+                    node: NodeID(String(decoding: node.readableBytesView, as: UTF8.self)), applied: applied, caughtUp: caughtUp)
+                return .integer(Int64(epoch))
+            } catch {
+                throw CommandError(message: "ERR \(error.message)")
+            }
+        case .subscribe:
+            session.isSubscribed = true
+            return CoordinatorServer.pushValue(coordinator.subscribe(connection))
+        }
+    }
+}
