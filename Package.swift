@@ -132,16 +132,42 @@ let package = Package(
         .testTarget(name: "StrataClientTests", dependencies: ["StrataClient"]),
         .testTarget(name: "StrataCacheTests", dependencies: ["StrataCache"]),
         .testTarget(name: "StrataBenchTests", dependencies: ["StrataBench", "StrataCache"]),
-        .testTarget(name: "StrataCoordinatorTests", dependencies: ["StrataCoordinator", "StrataCluster"]),
+        .testTarget(
+            name: "StrataCoordinatorTests",
+            dependencies: [
+                "StrataCoordinator", "StrataCluster", "StrataServer", "StrataWire",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "StrataGatewayTests",
+            dependencies: [
+                "StrataGateway", "StrataServer", "StrataWire",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "StrataNodeTests",
-            dependencies: ["StrataNode", "StrataStorage", "StrataWire", "StrataCluster", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "StrataNode", "StrataStorage", "StrataWire", "StrataCluster", "StrataServer",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "strata", "StrataWire", "StrataCluster", "StrataClient",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "StrataServerTests",
+            dependencies: [
+                "StrataServer", "StrataWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -1,0 +1,59 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import StrataCluster
+import StrataServer
+import StrataWire
+import Testing
+@testable import StrataCoordinator
+
+/// The coordinator's connections on an NIO testing channel: the map, the
+/// shared session model, a subscription's first push; no sockets.
+@Suite("Coordinator connections on a testing channel")
+struct CoordinatorConnectionsTests {
+    @Test("HELLO 3 answers a map; CLUSTER EPOCH and MAP; SUBSCRIBE pushes the map and the connection takes no more commands")
+    func commands() async throws {
+        let directory = NSTemporaryDirectory() + "strata-coordinator-handler-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = try ClusterConfig(
+            coordinator: .init(host: "127.0.0.1", port: 0, dataDir: directory),
+            nodes: [.init(id: "n1", host: "127.0.0.1", dataPort: 1, dataDir: directory + "/n1")], replicationFactor: 1, shardCount: 4, vnodes: 16)
+        let coordinator = try CoordinatorServer(configuration: .init(config: config), logger: .init(label: "test"))
+        let channel = NIOAsyncTestingChannel()
+        let session = CoordinatorSession(client: ClientSession(id: 1, peer: "test", isLoopback: true))
+        try await channel.pipeline.addHandler(
+            RESPServerHandler(server: CoordinatorConnections(coordinator: coordinator), session: session, configuration: .init()))
+        try await channel.connect(to: .init(ipAddress: "127.0.0.1", port: 7000))
+        var input = ByteBuffer()
+        for command in [["HELLO", "3"], ["CLUSTER", "EPOCH"], ["CLUSTER", "MAP"], ["CLUSTER", "NOPE"], ["CLUSTER", "SUBSCRIBE"], ["PING"]] {
+            RESPCommand(arguments: command.map { ByteBuffer(string: $0) }).respValue.encode(into: &input, version: .resp2)
+        }
+        try await channel.writeInbound(input)
+        var buffer = ByteBuffer()
+        while var out = try await channel.readOutbound(as: ByteBuffer.self) { buffer.writeBuffer(&out) }
+        var decoder = RESPDecoder()
+        var replies: [RESPValue] = []
+        while let value = try decoder.decode(buffer: &buffer) { replies.append(value) }
+        #expect(replies.count == 5, "PING after SUBSCRIBE gets no answer")
+        guard case .map = replies[0] else {
+            Issue.record("HELLO 3 answers a map")
+            return
+        }
+        #expect(replies[1] == .integer(Int64(coordinator.map.epoch)))
+        guard case .bulkString(let json) = replies[2] else {
+            Issue.record("CLUSTER MAP answers JSON")
+            return
+        }
+        #expect(try ClusterMap(jsonData: Data(json.readableBytesView)).epoch == coordinator.map.epoch)
+        #expect(replies[3] == .errorMessage("ERR unknown subcommand 'NOPE'. Try CLUSTER HELP."))
+        #expect(replies[4].arrayCount == 2)
+        _ = try await channel.finish()
+    }
+}
+
+extension RESPValue {
+    var arrayCount: Int? {
+        if case .array(let items) = self { return items.count }
+        return nil
+    }
+}
