@@ -16,16 +16,16 @@ extension StrataClient {
     }
 
     /// Runs a transaction on the primary of `key`'s shard (any primary when
-    /// `nil`): `WATCHVER` for `watching`, `MULTI`, `commands`, `EXEC`, pipelined
+    /// `nil`): `WATCHVER` for `watching` (points read with `WATCHPOINT`), `MULTI`, `commands`, `EXEC`, pipelined
     /// on one connection. Sent again only after a `MOVED` (nothing ran); other
     /// failures are not retried, since the transaction may have run.
     /// - Returns: `EXEC`'s reply: the commands' replies, or null when a watched key changed.
     public func executeTransaction(
-        _ commands: [[[UInt8]]], watching: [(key: [UInt8], version: UInt64)], key: [UInt8]?, options: RequestOptions = .init()
+        _ commands: [[[UInt8]]], watching: [(key: [UInt8], point: WatchPoint)], key: [UInt8]?, options: RequestOptions = .init()
     ) async throws -> RESPValue {
         var preamble: [[ByteBuffer]] = []
         if !watching.isEmpty {
-            preamble.append([ByteBuffer(string: "WATCHVER")] + watching.flatMap { [ByteBuffer(bytes: $0.key), ByteBuffer(string: String($0.version))] })
+            preamble.append([ByteBuffer(string: "WATCHVER")] + watching.flatMap { [ByteBuffer(bytes: $0.key), ByteBuffer(string: String($0.point.wire))] })
         }
         preamble.append([ByteBuffer(string: "MULTI")])
         for command in commands { preamble.append(command.map { ByteBuffer(bytes: $0) }) }

@@ -153,10 +153,15 @@ enum GatewayCommands {
             try SessionCommands.checkWatch(session: session)
             for key in keys {
                 let bytes = Array(key.readableBytesView)
-                let reply = try await client.execute([Array("GETVER".utf8), bytes], key: bytes, isWrite: false).reply
-                var version: UInt64 = 0
-                if case .array(let parts) = reply, parts.count == 2, case .integer(let held) = parts[1] { version = UInt64(bitPattern: held) }
-                session.client.watched.append(WatchedKey(key: ByteBuffer(bytes: bytes), version: version))
+                // The primary's watch point: the node's EXEC compares with it (WATCHVER).
+                let reply = try await client.execute(
+                    [Array("WATCHPOINT".utf8), bytes], key: bytes, isWrite: false, options: RequestOptions(readPolicy: .primary)
+                ).reply
+                guard case .integer(let point) = reply else {
+                    if case .error(let message) = reply { return .error(message) }
+                    throw CommandError(message: "ERR unexpected reply to WATCHPOINT: \(reply)")
+                }
+                session.client.watched.append(WatchedKey(key: ByteBuffer(bytes: bytes), point: WatchPoint(wire: point)))
             }
             return .simple("OK")
         case .exec:
@@ -285,7 +290,7 @@ enum GatewayCommands {
         guard Set(keys.map { client.shard(of: $0, in: map) }).count <= 1 else { throw CommandError.crossShard }
         let reply = try await client.executeTransaction(
             transaction.queued.map { bytes($0.arguments) },
-            watching: watched.map { (Array($0.key.readableBytesView), $0.version) }, key: keys.first)
+            watching: watched.map { (Array($0.key.readableBytesView), $0.point) }, key: keys.first)
         for key in keys { route.cache.invalidate(CacheKey(key)) }
         if writesEverything { route.cache.invalidateAll { _ in true } }
         gateway.stats.writes.add(1, ordering: .relaxed)

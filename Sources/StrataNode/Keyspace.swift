@@ -393,6 +393,12 @@ final class WriteGroup {
         return latest.map { ($0.key, $0.value) }.sorted { $0.key.encodedPrecedes($1.key) }
     }
 
+    /// Whether this group has staged a write (or a deletion) of `key`.
+    func isStaged(_ key: DataKey) -> Bool {
+        if let positions { return positions[key] != nil }
+        return writes.contains { $0.key == key }
+    }
+
     /// The live record at `address`, staged or stored.
     func read(_ address: RecordAddress, now: Int64) throws(StorageError) -> Record? {
         if positions == nil {

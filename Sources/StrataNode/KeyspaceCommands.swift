@@ -36,7 +36,8 @@ extension CommandRun {
         case .expireTime(let key, let milliseconds):
             guard let record = try read(try address(key, tenant, session, write: false)) else { reply.integer(-2); return true }
             guard let expiresAt = record.expiresAt else { reply.integer(-1); return true }
-            reply.integer(milliseconds ? expiresAt : expiresAt / 1000)
+            // Rounded to the nearest second, as Redis does ((ms + 500) / 1000, without its overflow).
+            reply.integer(milliseconds ? expiresAt : expiresAt / 1000 + (expiresAt % 1000 >= 500 ? 1 : 0))
         case .persist(let key):
             let changed = try mutate(try address(key, tenant, session, write: true)) { current in
                 guard let current, current.expiresAt != nil else { return (.keep, false) }

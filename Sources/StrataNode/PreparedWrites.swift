@@ -15,6 +15,8 @@ struct PreparedSet {
     let expiry: SetExpiry?
     /// Whether this is the last (for SET the only) write of its command, which then gets its reply.
     var endsCommand = true
+    /// The command's name, for its errors (`set`, `setex`, `psetex`, `mset`).
+    var command = "set"
 }
 
 extension CommandExecutor {
@@ -34,7 +36,8 @@ extension CommandExecutor {
             switch command.parsed {
             case .success(.set(let set)) where set.isBlind:
                 guard let address = try? run.address(set.key, tenant, session, write: true) else { return nil }
-                prepared.append(PreparedSet(address: address, value: Array(set.value.readableBytesView), expiry: set.expiry))
+                prepared.append(PreparedSet(
+                    address: address, value: Array(set.value.readableBytesView), expiry: set.expiry, command: set.name))
             case .success(.multiSet(let pairs, onlyIfNoneExist: false)):
                 guard let pairs = try? run.multiSetPairs(pairs, tenant, session) else { return nil }
                 prepared += pairs

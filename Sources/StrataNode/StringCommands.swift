@@ -121,11 +121,13 @@ extension CommandRun {
     private func set(_ set: SetCommand, _ tenant: TenantContext, _ session: NodeSession, _ reply: inout Reply) throws(CommandError) {
         let target = try address(set.key, tenant, session, write: true)
         if set.isBlind {
-            try stagePrepared(PreparedSet(address: target, value: Array(set.value.readableBytesView), expiry: set.expiry))
+            try stagePrepared(PreparedSet(
+                address: target, value: Array(set.value.readableBytesView), expiry: set.expiry, command: set.name))
             return reply.ok()
         }
         let value = Array(set.value.readableBytesView)
-        let now = self.now
+        // Redis checks the expiry before the key and the conditions.
+        let newExpiry = set.expiry == .keepTTL ? nil : try set.expiry?.expiresAt(now: now, command: set.name)
         let outcome = try mutate(target) { (current: Record?) throws(CommandError) -> (Mutation, (applied: Bool, old: Record?)) in
             if let expected = set.ifVersion, (current?.version ?? 0) != expected {
                 throw .versionMismatch(current: current?.version ?? 0)
@@ -135,7 +137,7 @@ extension CommandRun {
             case .ifPresent where current == nil: return (.keep, (false, current))
             default: break
             }
-            let expiresAt = set.expiry == .keepTTL ? current?.expiresAt : try set.expiry?.expiresAt(now: now, command: set.name)
+            let expiresAt = set.expiry == .keepTTL ? current?.expiresAt : newExpiry
             return (.put(value: value, expiresAt: expiresAt, flags: 0), (true, current))
         }
         stats.writes.add(1)
@@ -264,7 +266,7 @@ extension CommandRun {
     /// from now for EX and PX, whatever was there (the caller replies `+OK`).
     func stagePrepared(_ prepared: PreparedSet) throws(CommandError) {
         let group = try writerGroup()
-        let expiresAt = try prepared.expiry.flatMap { (expiry) throws(CommandError) in try expiry.expiresAt(now: now, command: "set") }
+        let expiresAt = try prepared.expiry.flatMap { (expiry) throws(CommandError) in try expiry.expiresAt(now: now, command: prepared.command) }
         do {
             _ = try group.stage(prepared.address, current: nil, .put(value: prepared.value, expiresAt: expiresAt, flags: 0))
         } catch {

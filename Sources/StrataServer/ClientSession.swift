@@ -67,17 +67,17 @@ public struct Transaction: Sendable {
     public init() {}
 }
 
-/// A key `WATCH`ed at a version.
+/// A key `WATCH`ed, at its watch point.
 public struct WatchedKey: Sendable {
     /// The key's bytes (a copy, not a slice of the input).
     public var key: ByteBuffer
-    /// Its version then; 0 when it did not exist.
-    public var version: UInt64
+    /// What `EXEC` compares with: its version then, or the shard's sequence number when it did not exist.
+    public var point: WatchPoint
 
     /// A watched key.
-    public init(key: ByteBuffer, version: UInt64) {
+    public init(key: ByteBuffer, point: WatchPoint) {
         self.key = key
-        self.version = version
+        self.point = point
     }
 }
 

@@ -11,12 +11,20 @@ public enum SessionCommands {
     /// Checks that `session` may run `parsed` at all: before authentication
     /// only commands flagged `no_auth`; an internal connection only the
     /// replication commands (and those flagged for both); a tenant's never the
-    /// internal ones. A command refused inside `MULTI` aborts the transaction, as in Redis.
+    /// internal ones. A command refused inside `MULTI` aborts the transaction, and a refused
+    /// `EXEC` discards it (`EXECABORT`), as in Redis.
     /// - Throws: `NOAUTH`, `NOPERM`, or the parse's own error for a command that was rejected.
     public static func admit<Session: ServerSession>(_ parsed: ParsedCommand, session: inout Session) throws(CommandError) {
         do {
             try check(parsed, session: session)
         } catch {
+            if parsed.spec?.name == "exec" {
+                // Redis's EXEC refused before it runs discards the transaction.
+                session.client.transaction = nil
+                session.client.watched = []
+                let reason = error.message.hasPrefix("ERR ") ? String(error.message.dropFirst(4)) : error.message
+                throw CommandError(message: "EXECABORT Transaction discarded because of: \(reason)")
+            }
             session.client.transaction?.aborted = true
             throw error
         }

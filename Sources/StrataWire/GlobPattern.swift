@@ -1,5 +1,5 @@
 /// Redis-style glob matching for SCAN MATCH and CONFIG GET: `*`, `?`, `[abc]`,
-/// `[^a-z]`, `\x` escapes. Binary-safe; iterative with single-star backtracking.
+/// `[^a-z]`, `\x` escapes, with Redis's `stringmatchlen` quirks. Binary-safe; iterative with single-star backtracking.
 public enum GlobPattern {
     /// Whether `string` matches `pattern`.
     /// - Parameters:
@@ -8,6 +8,9 @@ public enum GlobPattern {
     ///   - caseInsensitive: Whether ASCII letters match either case (CONFIG GET).
     /// - Complexity: O(*n* × *m*) at worst, in the two lengths.
     public static func matches(pattern: ArraySlice<UInt8>, string: ArraySlice<UInt8>, caseInsensitive: Bool = false) -> Bool {
+        // Redis's matcher never matches an empty string (but with an empty
+        // pattern); its KEYS and SCAN take a lone `*` to mean every key.
+        if string.isEmpty { return pattern.isEmpty || pattern.elementsEqual([UInt8(ascii: "*")]) }
         let p = Array(pattern)
         let s = Array(string)
         var pi = 0
@@ -29,9 +32,12 @@ public enum GlobPattern {
                     if p[i] == UInt8(ascii: "\\"), i + 1 < p.count {
                         if fold(p[i + 1]) == fold(c) { matched = true }
                         i += 2
-                    } else if i + 2 < p.count, p[i + 1] == UInt8(ascii: "-"), p[i + 2] != UInt8(ascii: "]") {
-                        let (lo, hi) = (min(fold(p[i]), fold(p[i + 2])), max(fold(p[i]), fold(p[i + 2])))
-                        if fold(c) >= lo && fold(c) <= hi { matched = true }
+                    } else if i + 2 < p.count, p[i + 1] == UInt8(ascii: "-") {
+                        // As Redis: the bounds and the byte compare as C `char`s (signed), and
+                        // `a-]` is a range up to `]`.
+                        let (start, end) = (Int8(bitPattern: fold(p[i])), Int8(bitPattern: fold(p[i + 2])))
+                        let byte = Int8(bitPattern: fold(c))
+                        if byte >= min(start, end) && byte <= max(start, end) { matched = true }
                         i += 3
                     } else {
                         if fold(p[i]) == fold(c) { matched = true }

@@ -109,9 +109,12 @@ public indirect enum Command: Sendable {
     case watch(keys: ArraySlice<ByteBuffer>)
     /// `WATCHVER key version…` (Strata): watch keys as of versions read earlier
     /// (how the gateway forwards a client's `WATCH`).
-    case watchVersions(pairs: [(key: ByteBuffer, version: UInt64)])
+    case watchVersions(pairs: [(key: ByteBuffer, point: WatchPoint)])
     /// `UNWATCH`.
     case unwatch
+    /// `WATCHPOINT key` (Strata): the version a watch of the key compares
+    /// against (what the gateway reads for a client's `WATCH`).
+    case watchPoint(key: ByteBuffer)
 
     // MARK: Strata's client protocol
     /// `REQID id command…`: the write `command` runs once per id.
@@ -405,4 +408,28 @@ public enum ClusterCommand: Sendable {
     case subscribe
     /// `CLUSTER FAILOVER shard [node]`.
     case failover(shard: Int64, target: ByteBuffer?)
+}
+
+/// What a watch of a key compares against at `EXEC`: the version of the key
+/// when it existed, or — when it did not — the shard's sequence number then.
+/// On the wire (`WATCHPOINT`'s reply, `WATCHVER`'s arguments) one integer:
+/// the version, or `-(sequence + 1)` for a key that did not exist.
+public enum WatchPoint: Sendable, Equatable {
+    /// The key existed, written last at this version.
+    case version(UInt64)
+    /// The key did not exist; the shard was at this sequence number.
+    case absent(since: UInt64)
+
+    /// The point an integer on the wire stands for.
+    public init(wire: Int64) {
+        self = wire >= 0 ? .version(UInt64(wire)) : .absent(since: UInt64(-(wire + 1)))
+    }
+
+    /// The integer that stands for it on the wire.
+    public var wire: Int64 {
+        switch self {
+        case .version(let version): return Int64(truncatingIfNeeded: version)
+        case .absent(let sequence): return -Int64(truncatingIfNeeded: sequence) - 1
+        }
+    }
 }

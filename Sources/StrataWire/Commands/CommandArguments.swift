@@ -75,6 +75,14 @@ public struct CommandArguments: Sendable {
         return value
     }
 
+    /// `bytes` as a C `int`, as Redis reads a database index: an integer
+    /// first (`value is not an integer or out of range`), then in range.
+    public static func cInt(_ bytes: ByteBuffer) throws(CommandError) -> Int64 {
+        let value = try integer(bytes)
+        guard value >= Int64(Int32.min), value <= Int64(Int32.max) else { throw .outOfCIntRange }
+        return value
+    }
+
     /// `bytes` as a Redis long double (`string2ld`: `strtold` over the whole
     /// argument, no leading space, not NaN), or `nil`.
     public static func longDouble(_ bytes: some Collection<UInt8>) -> Float80? {

@@ -44,7 +44,10 @@ public struct CommandError: Error, Sendable, Equatable {
     public static let wrongPass = CommandError(message: "WRONGPASS invalid username-password pair or user is disabled.")
     /// `ERR no such key`.
     public static let noSuchKey = CommandError(message: "ERR no such key")
-    /// `ERR DB index is out of range`.
+    /// An integer that does not fit a C `int` (a database index).
+    public static let outOfCIntRange = CommandError(
+        message: "ERR value is out of range, value must between -2147483648 and 2147483647")
+    /// Redis's reply to `SELECT` or `COPY … DB` with an index other than 0.
     public static let databaseOutOfRange = CommandError(message: "ERR DB index is out of range")
 
     /// `ERR wrong number of arguments for '<name>' command`.
@@ -57,14 +60,19 @@ public struct CommandError: Error, Sendable, Equatable {
         CommandError(message: "ERR invalid expire time in '\(name)' command")
     }
 
-    /// Redis's reply to an unknown command: its name and its first arguments, quoted.
+    /// Redis's reply to an unknown command: its name and its first arguments,
+    /// quoted, each cut at a NUL byte as C's `%s` does, within 128 bytes.
+    /// (Bytes that are not UTF-8 are replaced: an error is text here.)
     public static func unknownCommand(_ arguments: [some Collection<UInt8>]) -> CommandError {
-        let name = arguments.first.map { String(decoding: $0.prefix(128), as: UTF8.self) } ?? ""
-        var preview = ""
-        for argument in arguments.dropFirst() where preview.utf8.count < 128 {
-            preview += "'\(String(decoding: argument.prefix(128 - preview.utf8.count), as: UTF8.self))' "
+        let name = String(decoding: (arguments.first?.prefix { $0 != 0 } ?? []).prefix(128), as: UTF8.self)
+        var preview: [UInt8] = []
+        for argument in arguments.dropFirst() where preview.count < 128 {
+            preview.append(UInt8(ascii: "'"))
+            preview += argument.prefix { $0 != 0 }.prefix(128 - preview.count + 1)
+            preview += Array("' ".utf8)
         }
-        return CommandError(message: "ERR unknown command '\(name)', with args beginning with: \(preview)")
+        let previewText = String(decoding: preview, as: UTF8.self)
+        return CommandError(message: "ERR unknown command '\(name)', with args beginning with: \(previewText)")
     }
 
     /// Redis's reply to an unknown subcommand of `container`.

@@ -28,10 +28,7 @@ extension CommandTable {
             group: .connection, servers: .all, syntax: "index", summary: "Selects database 0, the only one.",
             parse: { (a: inout CommandArguments) throws(CommandError) in
                 let index = try a.next()
-                // Redis reads the index as a C int.
-                guard let value = parseInteger(index.readableBytesView), value >= Int32.min, value <= Int32.max else {
-                    throw .notInteger
-                }
+                let value = try CommandArguments.cInt(index)
                 return .select(value)
             }),
         CommandSpec(

@@ -113,7 +113,7 @@ extension CommandTable {
 
     static func parseScan(_ a: inout CommandArguments) throws(CommandError) -> Command {
         let cursorText = try a.next()
-        guard let cursor = parseUnsigned(cursorText.readableBytesView) else {
+        guard let cursor = parseCursor(cursorText.readableBytesView) else {
             throw CommandError(message: "ERR invalid cursor")
         }
         var scan = ScanCommand(cursor: cursor)
@@ -145,9 +145,7 @@ extension CommandTable {
             case "REPLACE": replace = true
             case "DB" where a.hasMore:
                 let index = try a.next()
-                guard let value = parseInteger(index.readableBytesView), value >= Int32.min, value <= Int32.max else {
-                    throw .notInteger
-                }
+                let value = try CommandArguments.cInt(index)
                 guard value == 0 else { throw .databaseOutOfRange }
             default: throw .syntax
             }
@@ -157,6 +155,28 @@ extension CommandTable {
     }
 
     /// An unsigned decimal cursor, as Redis's `strtoul` check accepts it.
+    /// A SCAN cursor as Redis reads one (`strtoul` in base 10): no leading
+    /// space, an optional sign (a negative one wraps), the digits up to the
+    /// end or a NUL byte; the empty cursor is 0.
+    static func parseCursor(_ bytes: some Collection<UInt8>) -> UInt64? {
+        var digits = bytes.prefix { $0 != 0 }[...]
+        var negative = false
+        if let sign = digits.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+            negative = sign == UInt8(ascii: "-")
+            digits = digits.dropFirst()
+            guard !digits.isEmpty else { return nil }
+        }
+        guard digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        var value: UInt64 = 0
+        for digit in digits {
+            let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times.addingReportingOverflow(UInt64(digit - 48))
+            guard !overflow, !carry else { return nil }
+            value = sum
+        }
+        return negative ? 0 &- value : value
+    }
+
     static func parseUnsigned(_ bytes: some Collection<UInt8>) -> UInt64? {
         guard !bytes.isEmpty, bytes.count <= 20, bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
         return UInt64(String(decoding: bytes, as: UTF8.self))

@@ -16,7 +16,7 @@ extension CommandTable {
                 introspection("docs", arity: -2, summary: "Each named command's summary and group.") {
                     .docs(names: $0.takeRest())
                 },
-                introspection("getkeys", arity: -3, summary: "The keys of a command, per its spec.") {
+                introspection("getkeys", arity: -4, summary: "The keys of a command, per its spec.") {
                     .getKeys(arguments: $0.takeRest())
                 },
                 introspection("help", arity: 2, summary: "Lists the COMMAND subcommands.") { _ in .help },

@@ -25,21 +25,24 @@ extension CommandTable {
         CommandSpec(
             "watchver", arity: -3, flags: [.noScript, .loading, .stale, .fast, .noMulti, .eventLoop],
             keys: .pairs, categories: [.fast, .transaction], group: .strata, servers: .node,
-            syntax: "key version [key version ...]",
-            summary: "Strata: WATCH as of versions read earlier (how the gateway forwards a client's WATCH).",
+            syntax: "key point [key point ...]",
+            summary: "Strata: WATCH as of watch points read earlier with WATCHPOINT (how the gateway forwards a client's WATCH).",
             parse: { (a: inout CommandArguments) throws(CommandError) in
                 guard a.remaining % 2 == 0 else { throw .arity("watchver") }
-                var pairs: [(key: ByteBuffer, version: UInt64)] = []
+                var pairs: [(key: ByteBuffer, point: WatchPoint)] = []
                 while a.hasMore {
                     let key = try a.next()
-                    let version = try a.integer()
-                    guard version >= 0 else { throw .notInteger }
-                    pairs.append((key, UInt64(version)))
+                    pairs.append((key, WatchPoint(wire: try a.integer())))
                 }
                 return .watchVersions(pairs: pairs)
             }),
         CommandSpec(
-            "unwatch", arity: 1, flags: [.noScript, .loading, .stale, .fast, .noMulti, .eventLoop],
+            "watchpoint", arity: 2, flags: [.readOnly, .fast, .eventLoop], keys: .single,
+            categories: [.fast, .transaction], group: .strata, servers: .node, syntax: "key",
+            summary: "Strata: the key's watch point for WATCHVER: its version, or -(the shard's sequence number + 1) when it does not exist.",
+            parse: { (a: inout CommandArguments) throws(CommandError) in .watchPoint(key: try a.next()) }),
+        CommandSpec(
+            "unwatch", arity: 1, flags: [.noScript, .loading, .stale, .fast, .eventLoop],
             categories: [.fast, .transaction], group: .transactions, servers: .data, summary: "Forgets the watched keys.",
             parse: { (_: inout CommandArguments) throws(CommandError) in .unwatch }),
     ]
