@@ -199,9 +199,13 @@ extension CommandRun {
         of tenant: TenantContext, from start: UInt64 = 0, through end: UInt64 = .max,
         otherTenants: (DataKey) -> Bool = { _ in true }, _ body: (DataKey) throws(CommandError) -> Bool
     ) throws(CommandError) {
+        let ranges = topology.localPrimaryRanges.filter { $0.upperBound >= start && $0.lowerBound <= end }
         var staged: [(key: DataKey, record: Record?)] = []
         if case .writer(let group) = mode {
-            staged = group.staged(tenant: tenant.name).filter { $0.key.hash >= start && $0.key.hash <= end }
+            // The group also holds what replication applies to replica shards here: only the primaries' keys count.
+            staged = group.staged(tenant: tenant.name).filter { entry in
+                entry.key.hash >= start && entry.key.hash <= end && ranges.contains { $0.contains(entry.key.hash) }
+            }
         }
         var next = 0
         // Staged keys before `key` go first; returns false when `body` stopped.
@@ -213,7 +217,7 @@ extension CommandRun {
             }
             return true
         }
-        for range in topology.localPrimaryRanges where range.upperBound >= start && range.lowerBound <= end {
+        for range in ranges {
             let iterator: RecordIterator
             do {
                 iterator = try keyspace.records.scan(hashes: max(range.lowerBound, start)...min(range.upperBound, end), now: now)

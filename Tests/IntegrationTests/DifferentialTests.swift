@@ -94,7 +94,7 @@ enum DocumentedDifference: String, CaseIterable, Sendable {
     }
 }
 
-/// A server the stream is sent to besides Redis: the node now, the gateway later.
+/// A server the stream is sent to besides Redis: a standalone node or the gateway.
 struct DifferentialTarget {
     /// For messages.
     var name: String
@@ -105,6 +105,14 @@ struct DifferentialTarget {
     /// The commands that answer CROSSSHARD for keys of different shards (lower-case names);
     /// other multi-key commands must answer as Redis does.
     var crossShardCommands: Set<String>
+
+    /// The cache gateway in front of a cluster: the same differences, and the
+    /// same commands refuse keys of several shards.
+    static func gateway(port: Int) -> DifferentialTarget {
+        DifferentialTarget(
+            name: "strata gateway", port: port, differences: Set(DocumentedDifference.allCases),
+            crossShardCommands: ["rename", "renamenx", "copy", "msetnx", "exec"])
+    }
 
     /// A standalone storage node.
     static func node(port: Int) -> DifferentialTarget {
@@ -195,5 +203,26 @@ struct DifferentialTests {
         }
         let missing = Set(CommandTable.gateway.specs.map(\.name)).subtracting(covered).subtracting(differentialExclusions.keys)
         #expect(missing.isEmpty, "never generated: \(missing.sorted())")
+    }
+
+    @Test("the cache gateway in front of a three-node cluster answers as redis-server does, RESP2 and RESP3", .timeLimit(.minutes(10)))
+    func gateway() throws {
+        let settings = DifferentialSettings.fromEnvironment()
+        print("DifferentialTests: gateway, seed \(settings.seed), \(settings.commands) commands per protocol")
+        let redis = try RedisServerProcess()
+        defer { redis.stop() }
+        let cluster = try ClusterTests.Cluster.start(internalSecret: ReplicationTests.secret)
+        defer { cluster.cleanup() }
+        let (_, processes) = try GatewayTests.gateways(cluster, ids: ["g1"])
+        defer { for process in processes { process.stop() } }
+        let target = DifferentialTarget.gateway(port: processes[0].port)
+        for version in [2, 3] {
+            let started = Date()
+            let report = try runDifferential(
+                against: target, referencePort: redis.port, protocolVersion: version, seed: settings.seed,
+                commands: settings.commands)
+            print("DifferentialTests: gateway RESP\(version): \(report.commandsSent) commands in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+            for mismatch in report.mismatches { Issue.record(Comment(rawValue: mismatch.description)) }
+        }
     }
 }
