@@ -167,6 +167,10 @@ final class ClientEngine: Sendable {
         var failedNodes: Set<NodeID> = []
         // Where a MOVED said to go, when the map could not say better.
         var direct: NodeID?
+        // The nodes that answered MOVED since the last map refresh: one answering
+        // again means two nodes point at each other (their maps disagree for a
+        // moment after a failover), and following them would only go round.
+        var redirectedBy: Set<NodeID> = []
         var generator = SystemRandomNumberGenerator()
         while true {
             let map = try await view.current()
@@ -179,6 +183,25 @@ final class ClientEngine: Sendable {
                 if case .error(let message) = reply {
                     let text = String(buffer: message)
                     if text.hasPrefix("MOVED ") {
+                        // MOVED <shard> <host:port> <shard epoch>.
+                        let parts = text.split(separator: " ")
+                        let movedEpoch = parts.count >= 4 ? UInt64(parts[3]) ?? 0 : 0
+                        if movedEpoch < shard.epoch {
+                            // The node is behind our map: it points at a copy older than our own view.
+                            // Never follow it; ask the map's node again after a pause, as for TRYAGAIN.
+                            direct = nil
+                            throw StrataError(
+                                .unavailable, "\(node) is behind shard \(shard.id)'s epoch \(shard.epoch): \(text)",
+                                shard: shard.id)
+                        }
+                        if !redirectedBy.insert(node).inserted {
+                            // A loop: fetch the map, and try again after a pause, as for TRYAGAIN.
+                            (redirectedBy, redirects, direct) = ([], 0, nil)
+                            _ = try? await view.refresh(newerThan: map.epoch)
+                            throw StrataError(
+                                .unavailable, "MOVED loop for shard \(shard.id) (\(text)): the nodes' maps disagree",
+                                shard: shard.id)
+                        }
                         redirects += 1
                         self.redirects.add(1, ordering: .relaxed)
                         guard redirects <= configuration.maxRedirects else {
@@ -186,11 +209,9 @@ final class ClientEngine: Sendable {
                                 .movedExhausted, "still redirected after \(redirects - 1) redirects: \(text)",
                                 node: node, shard: shard.id)
                         }
-                        // MOVED <shard> <host:port> <shard epoch>: a newer epoch than ours means our map
-                        // is stale: refresh it once (shared, rate-limited). Otherwise, or if the refresh
-                        // brought nothing newer, go where the node says.
-                        let parts = text.split(separator: " ")
-                        let movedEpoch = parts.count >= 4 ? UInt64(parts[3]) ?? 0 : 0
+                        // A newer epoch than ours means our map is stale: refresh it once (shared,
+                        // rate-limited). Otherwise, or if the refresh brought nothing newer, go where
+                        // the node says.
                         var refreshed = map
                         if movedEpoch > shard.epoch {
                             refreshed = (try? await view.refresh(newerThan: map.epoch)) ?? map

@@ -68,10 +68,15 @@ struct ClusterTests {
 
     /// Sends a command to `port`, following MOVED redirects (at most 3) and
     /// retrying TRYAGAIN (a node between leases or maps) for up to 5 s, as a client would.
+    /// A MOVED loop (two nodes whose maps disagree for a moment after a failover
+    /// point at each other) or a MOVED older than one already seen is not
+    /// followed: like TRYAGAIN, it is retried from `port` after a pause.
     static func callFollowingMoved(_ port: Int, retryTryAgain: Bool = true, _ arguments: String...) throws -> RESPValue {
         let deadline = Date().addingTimeInterval(retryTryAgain ? 5 : 0)
         var target = port
         var redirects = 0
+        var visited: Set<Int> = []
+        var newestEpoch: UInt64 = 0
         while true {
             let reply = try RESPTestClient(port: target).call(arguments.map { Array($0.utf8) })
             guard let text = reply.text, reply.isError else { return reply }
@@ -80,9 +85,17 @@ struct ClusterTests {
                 continue
             }
             guard text.hasPrefix("MOVED ") else { return reply }
+            let parts = text.split(separator: " ")
+            let epoch = parts.count >= 4 ? UInt64(parts[3]) ?? 0 : 0
+            if !visited.insert(target).inserted || epoch < newestEpoch, Date() < deadline {
+                (target, redirects, visited, newestEpoch) = (port, 0, [], 0)
+                usleep(50_000)
+                continue
+            }
+            newestEpoch = max(newestEpoch, epoch)
             redirects += 1
             guard redirects <= 3 else { throw RESPTestClient.Failure(description: "too many redirects for \(arguments)") }
-            target = Int(text.split(separator: " ")[2].split(separator: ":")[1])!
+            target = Int(parts[2].split(separator: ":")[1])!
         }
     }
 
