@@ -1,11 +1,13 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-/// The node's server path (wire codec, storage wrapper, node) skips the
-/// runtime's dynamic exclusivity checks in release builds: they cost 6-15% of
-/// the node's CPU per request (a thread-local access-set lookup on every class
-/// property access; measured side by side, see README). The compiler's static
-/// exclusivity checks still apply, and debug builds and tests keep the dynamic ones.
+/// The node's server path (connection core, node) skips the runtime's dynamic
+/// exclusivity checks in release builds: they cost 6-15% of the node's CPU per
+/// request (a thread-local access-set lookup on every class property access;
+/// see docs/performance.md). The compiler's static checks still apply, and
+/// debug builds and tests keep the dynamic ones. Only targets that no product
+/// exports carry the flag: SwiftPM refuses `unsafeFlags` in any product a
+/// package depending on Strata by version uses (Examples/ builds that way).
 let serverPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 let package = Package(
@@ -34,15 +36,9 @@ let package = Package(
             pkgConfig: "rocksdb",
             providers: [.apt(["librocksdb-dev"])]
         ),
-        .target(name: "StrataStorage", dependencies: ["CRocksDB"], swiftSettings: serverPathSettings),
-        .target(
-            name: "StrataWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: serverPathSettings),
-        .target(
-            name: "StrataCluster",
-            // Placement math (token allocation walks the ring millions of times) is
-            // optimized in debug builds too, so the property tests stay fast.
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
-        ),
+        .target(name: "StrataStorage", dependencies: ["CRocksDB"]),
+        .target(name: "StrataWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "StrataCluster"),
         .target(
             name: "StrataClient",
             dependencies: [
@@ -71,11 +67,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(
-            name: "StrataCache",
-            // The eviction policy runs millions of simulated accesses in the hit-ratio tests.
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
-        ),
+        .target(name: "StrataCache"),
         .target(
             name: "StrataServer",
             dependencies: ["StrataWire", .product(name: "NIOCore", package: "swift-nio")],

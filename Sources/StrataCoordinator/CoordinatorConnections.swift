@@ -22,10 +22,12 @@ final class CoordinatorConnections: RESPServer {
     typealias Session = CoordinatorSession
 
     private let coordinator: CoordinatorServer
-    private let identity = ServerIdentity(version: "0.2.0", mode: "coordinator")
+    private let identity = ServerIdentity(mode: "coordinator")
+    private let credentials: ClusterCredentials
 
-    init(coordinator: CoordinatorServer) {
+    init(coordinator: CoordinatorServer, credentials: ClusterCredentials) {
         self.coordinator = coordinator
+        self.credentials = credentials
     }
 
     func execute(_ batch: [RESPCommand], session: CoordinatorSession, connection: Channel) -> BatchResult<CoordinatorSession> {
@@ -49,7 +51,7 @@ final class CoordinatorConnections: RESPServer {
         let command = try parsed.parsed.get()
         if let answer = try SessionCommands.execute(
             command, session: &session, table: .coordinator, identity: identity,
-            authenticate: { (_, _) throws(CommandError) in throw CommandError(message: "ERR the coordinator takes no AUTH yet") })
+            authenticate: { (credentials, session) throws(CommandError) in try authenticate(credentials, session: &session) })
         {
             return answer
         }
@@ -57,11 +59,25 @@ final class CoordinatorConnections: RESPServer {
         case .info:
             let map = coordinator.map
             return .verbatim(
-                "# Server\r\nstrata_mode:coordinator\r\nmap_epoch:\(map.epoch)\r\nnodes:\(map.nodes.count)\r\nshards:\(map.shards.count)\r\n")
+                "# Server\r\n" + ServerIdentity.infoVersionFields.map { "\($0.0):\($0.1)\r\n" }.joined() + "strata_mode:coordinator\r\nmap_epoch:\(map.epoch)\r\nnodes:\(map.nodes.count)\r\nshards:\(map.shards.count)\r\n")
         case .cluster(let cluster):
             return try self.cluster(cluster, session: &session, connection: connection)
         default:
             throw CommandError.unknownCommand(parsed.arguments.map { $0.readableBytesView })
+        }
+    }
+
+    /// `AUTH [user] secret`, also `HELLO … AUTH`: checked against cluster.json's
+    /// tenants and internal secret, so a client library that authenticates
+    /// every connection it opens can talk to the coordinator too. The
+    /// connection's rights do not change yet (the coordinator serves every connection).
+    private func authenticate(_ given: Credentials, session: inout CoordinatorSession) throws(CommandError) {
+        let principal = credentials.authenticate(
+            user: given.user.map { Array($0.readableBytesView) }, secret: Array(given.password.readableBytesView))
+        switch principal {
+        case .internal: session.client.user = ClusterCredentials.internalUser
+        case .tenant(let name): session.client.user = String(decoding: name, as: UTF8.self)
+        case nil: throw .wrongPass
         }
     }
 

@@ -32,6 +32,8 @@ public final class CoordinatorServer: Service, Sendable {
         public var downAfter: Duration
         /// How often failure detection runs.
         public var tickInterval: Duration = .milliseconds(50)
+        /// What `AUTH` is checked against: the tenants' and the internal secret.
+        public var credentials: ClusterCredentials
 
         /// Settings from cluster.json.
         public init(config: ClusterConfig) throws {
@@ -45,6 +47,7 @@ public final class CoordinatorServer: Service, Sendable {
             bootstrapMap = try config.bootstrapMap()
             suspectAfter = coordinator.suspectAfter
             downAfter = coordinator.downAfter
+            credentials = ClusterCredentials(tenants: config.tenants ?? [:], internalSecret: config.internalSecret)
         }
     }
 
@@ -98,7 +101,7 @@ public final class CoordinatorServer: Service, Sendable {
 
     /// Serves until graceful shutdown.
     public func run() async throws {
-        let connections = CoordinatorConnections(coordinator: self)
+        let connections = CoordinatorConnections(coordinator: self, credentials: configuration.credentials)
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)

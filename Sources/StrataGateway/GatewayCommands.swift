@@ -22,7 +22,7 @@ enum GatewayCommands {
     }
 
     /// The gateway as `HELLO` names it.
-    static let identity = ServerIdentity(version: GatewayCore.version, mode: "cache")
+    static let identity = ServerIdentity(mode: "cache")
 
     /// Admission, `MULTI` queueing, the shared connection commands and what
     /// memory can answer (fresh cache entries, INFO, CONFIG GET); otherwise

@@ -27,9 +27,6 @@ final class GatewayCore: Sendable {
         tenants.all.reduce(into: CacheStatistics()) { total, route in total.add(route.cache.statistics) }
     }
 
-    /// The gateway's version, as `HELLO` and `INFO` report it.
-    static let version = "0.2.0"
-
     /// `CONFIG GET`'s parameters: what redis-benchmark and redis-cli ask for.
     var configParameters: [(String, String)] {
         [("save", ""), ("appendonly", "no"), ("maxclients", String(configuration.maxClients)),
@@ -54,7 +51,7 @@ final class GatewayCore: Sendable {
     func info(sections wanted: [String]) -> String {
         let cache = cacheTotals
         var sections: [(String, [(String, String)])] = [
-            ("Server", [("strata_version", Self.version), ("strata_mode", "cache"), ("gateway_id", configuration.id), ("tcp_port", String(configuration.port))]),
+            ("Server", ServerIdentity.infoVersionFields + [("strata_mode", "cache"), ("gateway_id", configuration.id), ("tcp_port", String(configuration.port))]),
             ("Clients", [("connected_clients", String(stats.connections.load(ordering: .relaxed)))]),
             ("Stats", [
                 ("total_commands_processed", String(stats.commands.load(ordering: .relaxed))),

@@ -122,7 +122,7 @@ struct CommandRun {
 
     /// The node as `HELLO` names it.
     var identity: ServerIdentity {
-        ServerIdentity(version: ServerInfo.version, mode: topology.map.nodes.count > 1 ? "cluster" : "standalone")
+        ServerIdentity(mode: topology.map.nodes.count > 1 ? "cluster" : "standalone")
     }
 
     /// Runs one command: admission (AUTH, internal), `MULTI` queueing, the

@@ -1,4 +1,5 @@
 import NIOCore
+import StrataCluster
 import StrataServer
 import StrataStorage
 import StrataWire
@@ -9,25 +10,21 @@ import StrataWire
 extension CommandRun {
     /// `AUTH [tenant] secret`, also `HELLO … AUTH`: the one-argument form is the `default` tenant.
     func authenticate(_ credentials: Credentials, session: inout NodeSession) throws(CommandError) {
-        let tenantName = credentials.user.map { Array($0.readableBytesView) } ?? Array("default".utf8)
-        let secret = Array(credentials.password.readableBytesView)
-        if tenantName.elementsEqual(TenantDirectory.internalUser.utf8) {
-            guard tenants.isInternalSecret(secret) else {
-                stats.authFailures.add(1)
-                throw .wrongPass
-            }
+        let principal = tenants.credentials.authenticate(
+            user: credentials.user.map { Array($0.readableBytesView) }, secret: Array(credentials.password.readableBytesView))
+        switch principal {
+        case .internal:
             session.tenant = nil
             session.isInternal = true
-            session.client.user = TenantDirectory.internalUser
-            return
-        }
-        guard let context = tenants.authenticate(tenant: tenantName, secret: secret) else {
+            session.client.user = ClusterCredentials.internalUser
+        case .tenant(let name) where tenants.contexts[name] != nil:
+            session.tenant = tenants.contexts[name]
+            session.isInternal = false
+            session.client.user = String(decoding: name, as: UTF8.self)
+        case .tenant, nil:
             stats.authFailures.add(1)
             throw .wrongPass
         }
-        session.tenant = context
-        session.isInternal = false
-        session.client.user = String(decoding: tenantName, as: UTF8.self)
     }
 
     /// Runs `command` if it is one of the node's own connection or server commands.

@@ -114,7 +114,7 @@ final class ReplicaFollower: Sendable {
     private func connect(_ address: String) throws -> BlockingRESPClient {
         let parts = address.split(separator: ":")
         let client = try BlockingRESPClient(host: String(parts[0]), port: Int(parts[1]) ?? 0, timeout: .seconds(2))
-        let reply = try client.call(["AUTH", TenantDirectory.internalUser, secret])
+        let reply = try client.call(["AUTH", ClusterCredentials.internalUser, secret])
         guard case .simpleString = reply else {
             throw BlockingRESPClient.Failure(description: "internal AUTH refused by \(address): \(reply)")
         }

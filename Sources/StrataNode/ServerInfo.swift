@@ -1,11 +1,10 @@
 import Foundation
 import StrataCluster
+import StrataServer
 import StrataStorage
 
 /// Static facts about the running node, and the INFO renderer.
 struct ServerInfo: Sendable {
-    static let version = "0.1.0"
-
     let runID: String
     let host: String
     let port: Int
@@ -42,7 +41,9 @@ struct ServerInfo: Sendable {
         for section in all where wanted.contains(section) {
             switch section {
             case "server":
-                out += "# Server\r\nstrata_version:\(Self.version)\r\nredis_version:7.0.0\r\nredis_mode:\(topology.map.nodes.count > 1 ? "cluster" : "standalone")\r\n"
+                out += "# Server\r\n"
+                for (field, value) in ServerIdentity.infoVersionFields { out += "\(field):\(value)\r\n" }
+                out += "redis_mode:\(topology.map.nodes.count > 1 ? "cluster" : "standalone")\r\n"
                 out += "process_id:\(getpid())\r\nrun_id:\(runID)\r\ntcp_port:\(port)\r\nnode_id:\(topology.localNode)\r\n"
                 out += "uptime_in_seconds:\(Int(Date().timeIntervalSince(startedAt)))\r\ndata_dir:\(dataDir)\r\n\r\n"
             case "clients":

@@ -102,21 +102,33 @@ extension ServerSession {
     public var isSubscribed: Bool { false }
 }
 
-/// How a server names itself in `HELLO` and `CLIENT INFO`.
+/// How a server names itself in `HELLO`, `INFO` and `CLIENT INFO`.
 public struct ServerIdentity: Sendable {
+    /// Strata's own release, reported as `strata_version` by every server.
+    public static let strataVersion = "0.3.0"
+    /// The Redis release whose commands and replies Strata matches (the
+    /// differential tests run against it). `HELLO`'s `version` and `INFO`'s
+    /// `redis_version` report it, because client libraries read that field to
+    /// decide which commands a server has and refuse newer ones to an older version.
+    public static let redisVersion = "7.0.15"
+
     /// `HELLO`'s `server` field.
     public var server: String = "strata"
-    /// `HELLO`'s `version` field.
-    public var version: String
+    /// `HELLO`'s `version` field: the Redis version Strata matches.
+    public var version: String = Self.redisVersion
     /// `HELLO`'s `mode` field: `standalone`, `cluster`, `cache` or `coordinator`.
     public var mode: String
     /// `HELLO`'s `role` field.
     public var role: String = "master"
 
     /// An identity.
-    public init(version: String, mode: String, role: String = "master") {
-        self.version = version
+    public init(mode: String, role: String = "master") {
         self.mode = mode
         self.role = role
+    }
+
+    /// The `INFO` server section's version lines, the same on every server.
+    public static var infoVersionFields: [(String, String)] {
+        [("redis_version", redisVersion), ("strata_version", strataVersion)]
     }
 }

@@ -100,6 +100,7 @@ public enum SessionCommands {
                 (.bulk("mode"), .bulk(identity.mode)),
                 (.bulk("role"), .bulk(identity.role)),
                 (.bulk("modules"), .array([])),
+                (.bulk("strata_version"), .bulk(ServerIdentity.strataVersion)),
             ])
         case .auth(let credentials):
             try authenticate(credentials, &session)

@@ -5,7 +5,7 @@ import NIOCore
 /// It accepts what Redis accepts:
 /// - RESP arrays of bulk strings, `*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`, which every client
 ///   library sends. They are parsed straight into argument slices, without building
-///   ``RESPValue``s. `*0` and `*-1` are empty commands and are skipped, as in Redis.
+///   ``RESPValue``s. `*0`, `*-1` and any other count below one are empty commands and are skipped, as in Redis.
 /// - Inline commands, as typed into `telnet` or sent by `redis-cli` in pipe mode: any line
 ///   that does not start with `*`, ended by LF or CRLF and split on white space, with
 ///   double-quoted (`"a\x41\n"`) and single-quoted (`'it\'s'`) arguments roughly as
@@ -148,10 +148,10 @@ public struct RESPCommandDecoder: Sendable {
                 invalid: .multibulkLength(tooMany: false)
             )
         else { return .incomplete }
-        if count == 0 || count == -1 {
+        // Redis skips any count of zero or below (`*0`, `*-1`, `*-10`) without a reply.
+        if count <= 0 {
             return .skip(consumed: next)
         }
-        guard count > 0 else { throw .multibulkLength(tooMany: false) }
         guard count <= self.limits.maxElementCount else { throw .multibulkLength(tooMany: true) }
         // Offsets of a previous huge command are not worth keeping around.
         if self.ranges.capacity > 4096 {

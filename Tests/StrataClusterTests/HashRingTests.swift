@@ -2,7 +2,7 @@ import Testing
 import StrataCluster
 
 /// Node counts sampled from 3...100 for the property tests.
-let sampledNodeCounts = [3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50, 64, 80, 100]
+let sampledNodeCounts = sweep([3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50, 64, 80, 100], quick: [3, 4, 10, 32])
 
 /// Every (node count, replication factor) pair the property tests run.
 let sampledConfigurations = sampledNodeCounts.flatMap { count in (1...3).map { (count, $0) } }
@@ -79,7 +79,7 @@ struct HashRingTests {
         #expect(fineRatio <= balanceBound, "shards per node max/mean \(fineRatio)")
     }
 
-    @Test("a node of weight 2 gets about twice the share", arguments: [5, 20, 60])
+    @Test("a node of weight 2 gets about twice the share", arguments: sweep([5, 20, 60], quick: [5, 20]))
     func weights(nodeCount: Int) throws {
         var generator = SeededGenerator(seed: UInt64(nodeCount))
         var nodes = randomNodes(nodeCount, using: &generator)
@@ -113,7 +113,7 @@ struct HashRingTests {
         #expect(held[0] / others > 1.8 && held[0] / others < 2.2, "\(held[0]) vs \(others)")
     }
 
-    @Test("with 3 zones and RF 3 every replica set spans 3 zones", arguments: [3, 4, 7, 12, 30, 100])
+    @Test("with 3 zones and RF 3 every replica set spans 3 zones", arguments: sweep([3, 4, 7, 12, 30, 100], quick: [3, 4, 7, 12]))
     func zones(nodeCount: Int) throws {
         var generator = SeededGenerator(seed: UInt64(nodeCount * 7))
         var nodes = randomNodes(nodeCount, zones: 3, using: &generator)

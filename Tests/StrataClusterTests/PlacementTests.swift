@@ -88,7 +88,7 @@ struct PlacementTests {
         }
     }
 
-    @Test("adding a node with zones still moves replicas only onto it", arguments: [3, 6, 10, 25, 60])
+    @Test("adding a node with zones still moves replicas only onto it", arguments: sweep([3, 6, 10, 25, 60], quick: [3, 6, 10]))
     func zonedAddition(nodeCount: Int) throws {
         var generator = SeededGenerator(seed: UInt64(nodeCount * 17))
         var nodes = randomNodes(nodeCount + 1, zones: 3, using: &generator)
@@ -101,7 +101,7 @@ struct PlacementTests {
         }
     }
 
-    @Test("removing a node moves only its replicas and keeps the others", arguments: [4, 10, 40])
+    @Test("removing a node moves only its replicas and keeps the others", arguments: sweep([4, 10, 40], quick: [4, 10]))
     func removal(nodeCount: Int) throws {
         var generator = SeededGenerator(seed: UInt64(nodeCount * 3))
         let nodes = randomNodes(nodeCount, zones: 2, using: &generator)

@@ -1,4 +1,14 @@
+import Foundation
 import StrataCluster
+
+/// Whether the property tests sweep every sampled size. The suite's debug
+/// build runs a quick sample (placement math is unoptimized there);
+/// `Scripts/property-tests.sh` sets `STRATA_FULL_PROPERTIES=1` and runs the
+/// whole sweep on a release build.
+let fullPropertySweep = ProcessInfo.processInfo.environment["STRATA_FULL_PROPERTIES"] == "1"
+
+/// `full` when the whole sweep runs, else `quick` (a subset of it).
+func sweep<Value>(_ full: [Value], quick: [Value]) -> [Value] { fullPropertySweep ? full : quick }
 
 /// The library's SplitMix64, so every property test is reproducible.
 typealias SeededGenerator = SplitMix64

@@ -126,10 +126,10 @@ struct RESPCommandDecoderTests {
         #expect(try self.commands(bytes(input)) == [RESPCommand(arguments: expected.map { ByteBuffer(string: $0) })])
     }
 
-    @Test("empty lines and empty arrays are skipped")
+    @Test("empty lines, empty arrays and negative counts are skipped")
     func emptyLines() throws {
         var decoder = RESPCommandDecoder()
-        var buffer = ByteBuffer(string: "\r\n\n  \t \r\n*0\r\n*-1\r\n")
+        var buffer = ByteBuffer(string: "\r\n\n  \t \r\n*0\r\n*-1\r\n*-10\r\n")
         #expect(try decoder.decode(&buffer) == nil)
         #expect(buffer.readableBytes == 0)
     }
@@ -158,7 +158,7 @@ struct RESPCommandDecoderTests {
             ("*2147483648\r\n", RESPError.Code.tooManyElements, "invalid multibulk length"),
             ("*1048577\r\n", .tooManyElements, "invalid multibulk length"),
             ("*99999999999999999999\r\n", .invalidLength, "invalid multibulk length"),
-            ("*-2\r\n", .invalidLength, "invalid multibulk length"),
+            ("*-99999999999999999999\r\n", .invalidLength, "invalid multibulk length"),
             ("*x\r\n", .invalidLength, "invalid multibulk length"),
             ("*1\r\n$9223372036854775807\r\n", .bulkTooLong, "invalid bulk length"),
             ("*1\r\n$67108865\r\n", .bulkTooLong, "invalid bulk length"),
