@@ -5,7 +5,7 @@
 # (ServerIdentity.strataVersion). SwiftPM refuses such a dependency if any
 # target of the product carries unsafeFlags, so this is the check that the
 # client stays embeddable. With --run it also runs the example against a
-# standalone node it starts on a free port, and checks what it prints.
+# coordinator and a node it starts on free ports, and checks what it prints.
 # Usage: Scripts/examples.sh [--run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +16,9 @@ version=$(sed -n 's/.*static let strataVersion = "\(.*\)".*/\1/p' Sources/Strata
 [ -n "$version" ] || { echo "examples.sh: cannot read strataVersion" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/strata-examples.XXXXXX)
-node_pid=""
+pids=()
 cleanup() {
-  if [ -n "$node_pid" ]; then kill "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; fi
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -32,14 +32,22 @@ STRATA_PACKAGE_URL="file://$work/strata" swift build --package-path "$work/Examp
 
 if [ "${1:-}" = "--run" ]; then
   [ -x .build/debug/strata ] || swift build --product strata
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  ports=($(python3 -c 'import socket
+socks=[socket.socket() for _ in range(2)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))'))
   cat > "$work/cluster.json" <<JSON
-{ "nodes": [ { "id": "n1", "host": "127.0.0.1", "dataPort": $port, "dataDir": "$work/n1" } ],
+{ "coordinator": { "host": "127.0.0.1", "port": ${ports[0]}, "dataDir": "$work/coordinator" },
+  "nodes": [ { "id": "n1", "host": "127.0.0.1", "dataPort": ${ports[1]}, "dataDir": "$work/n1" } ],
   "replicationFactor": 1, "shardCount": 8, "defaultTenant": "loopback" }
 JSON
+  .build/debug/strata coordinator --config "$work/cluster.json" > "$work/coordinator.log" 2>&1 &
+  pids+=($!)
   .build/debug/strata node --config "$work/cluster.json" --id n1 > "$work/node.log" 2>&1 &
-  node_pid=$!
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  pids+=($!)
+  for port in "${ports[@]}"; do
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  done
   output=$(timeout 60 "$work/build/debug/StrataExample" "$work/cluster.json")
   echo "$output"
   [ "$output" = "hello from StrataClient; visit 1" ] || { echo "examples.sh: unexpected output" >&2; exit 1; }
