@@ -18,7 +18,7 @@ struct Strata: AsyncParsableCommand {
         commandName: "strata",
         abstract: "A sharded key-value store with a write-through cache tier.",
         subcommands: [
-            CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, FailoverCommand.self, HashSecretCommand.self,
+            CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, FailoverCommand.self, HashSecretCommand.self, CommandsCommand.self,
             ConfigCommand.self, CacheCommand.self, ClientLatencyCommand.self, CacheSimulationCommand.self, StampedeCommand.self, BenchCommand.self, BenchReportCommand.self,
         ]
     )
@@ -190,6 +190,18 @@ struct HashSecretCommand: ParsableCommand {
 
     func run() throws {
         print(TenantSecret.hash(Array(secret.utf8)))
+    }
+}
+
+/// `strata commands`: the command reference, generated from the command table.
+struct CommandsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "commands",
+        abstract: "Print every command the servers run, as the README's Markdown tables (generated from the command table)."
+    )
+
+    func run() throws {
+        print(CommandReference.markdown(), terminator: "")
     }
 }
 
