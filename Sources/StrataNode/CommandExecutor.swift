@@ -22,6 +22,8 @@ final class CommandExecutor: Sendable {
     let progress: ReplicationProgress
     /// Recent `REQID` request ids and their replies, so a retried write is applied once.
     let requests = RequestLog()
+    /// Followers' fetches waiting for this node's next commit.
+    let commits = CommitSignal()
     /// The largest value a write may produce (APPEND, SETRANGE), the node's bulk limit.
     let maxValueBytes: Int
 

@@ -1,4 +1,5 @@
 import NIOCore
+import StrataCluster
 import NIOPosix
 import StrataServer
 import StrataWire
@@ -25,6 +26,11 @@ final class NodeConnections: RESPServer {
         let eventLoop = connection.eventLoop
         let allocator = connection.allocator
         let parsed = batch.map { CommandTable.node.parse($0) }
+        if session.isInternal, parsed.count == 1,
+            case .success(.replicationFetch(let follower, let shards, let wait?)) = parsed[0].parsed, wait > 0
+        {
+            return .later(heldFetch(parsed, follower: follower, shards: shards, wait: wait, session: session, connection: connection))
+        }
         switch CommandExecutor.classify(parsed) {
         case .write:
             // Plain SETs and MSETs are addressed here, off the writer thread.
@@ -75,6 +81,26 @@ final class NodeConnections: RESPServer {
         case .protocolError: executor.stats.protocolErrors.add(1)
         case .outputLimit: executor.stats.outputOverflowClosed.add(1)
         }
+    }
+
+    /// The longest a follower's fetch is held.
+    static let maxFetchWait: Int64 = 5_000
+
+    /// `REPLFETCH … WAIT ms`: runs the fetch at once if it finds something,
+    /// else when one of its shards commits, the map changes, or `wait` is up.
+    /// The waiter is registered before the check, so a commit between the two
+    /// is not missed.
+    private func heldFetch(
+        _ parsed: [ParsedCommand], follower: ByteBuffer, shards: [ReplicationFetchShard], wait: Int64,
+        session: NodeSession, connection: Channel
+    ) -> EventLoopFuture<(ByteBuffer, NodeSession)> {
+        let eventLoop = connection.eventLoop
+        let allocator = connection.allocator
+        let (id, woken) = executor.commits.wait(
+            for: Set(shards.map { ShardID(UInt32(clamping: $0.shard)) }), on: eventLoop,
+            atMost: .milliseconds(min(wait, Self.maxFetchWait)))
+        if !executor.inlineRun().fetchFindsNothing(follower, shards) { executor.commits.cancel(id) }
+        return woken.flatMap { self.runBlocking(parsed, session: session, allocator: allocator, eventLoop: eventLoop) }
     }
 
     private func runBlocking(

@@ -86,6 +86,8 @@ public final class NodeServer: Service, Sendable {
                     if map.epoch > previous.epoch { executor.progress.adopt(previous: previous, current: map) }
                     if executor.topologyBox.replace(with: topology) {
                         executor.progress.evaluate()
+                        // Held fetches answer under the new map (a shard may have changed hands).
+                        executor.commits.wakeAll()
                         // One line per shard epoch this node starts leading: the audit trail of primaries.
                         for shard in map.shards where shard.primary == nodeID {
                             let before = previous.shard(shard.id)

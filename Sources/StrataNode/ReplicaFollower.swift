@@ -16,9 +16,9 @@ import StrataWire
 /// primary's (see `pull`).
 /// The applied sequence numbers reach the coordinator with the heartbeats.
 ///
-/// Runs on its own thread with blocking sockets; polls every 10 ms while the
-/// primaries have nothing new, and reconnects after failures with a pause
-/// that doubles up to a second.
+/// One thread per source with a blocking socket; each fetch waits at the
+/// source until it has new entries (`REPLFETCH … WAIT`), so followers do not
+/// poll; after failures a thread reconnects with a pause that doubles up to a second.
 final class ReplicaFollower: Sendable {
     private let nodeID: NodeID
     private let secret: String
@@ -31,8 +31,15 @@ final class ReplicaFollower: Sendable {
     /// Shards whose primary is behind this in-sync replica, reported once.
     private let waitingOnPrimary = NIOLockedValueBox(Set<ShardID>())
 
-    /// How long to wait before polling again when no primary had anything new.
+    /// How long to wait before asking again when a source answered at once with nothing new.
     static let idlePause: TimeInterval = 0.01
+    /// How long a source may hold a fetch while it has nothing new (well
+    /// within the connection's 2 s timeout).
+    static let fetchWaitMilliseconds = 500
+    /// How often the map is checked for sources without a follower thread.
+    static let sourceCheckInterval: TimeInterval = 0.05
+    /// The sources that have a follower thread now.
+    private let sources = NIOLockedValueBox(Set<String>())
 
     init(
         nodeID: NodeID, secret: String, topology: TopologyBox, keyspace: Keyspace, writer: WriteQueue,
@@ -77,37 +84,56 @@ final class ReplicaFollower: Sendable {
         return bySource
     }
 
+    /// Starts a thread for every source that has none, until stopped. A
+    /// source's thread ends when the map no longer names it.
     private func loop() {
-        var clients: [String: BlockingRESPClient] = [:]
-        var warned: Set<String> = []
-        // A primary that failed is retried after a pause that doubles up to a second.
-        var retryAt: [String: (date: Date, pause: TimeInterval)] = [:]
         while isRunning {
-            var progressed = false
+            for address in followedShards().keys where sources.withLockedValue({ $0.insert(address).inserted }) {
+                let thread = Thread { self.follow(address) }
+                thread.name = "strata-replica-follower"
+                thread.start()
+            }
+            Thread.sleep(forTimeInterval: Self.sourceCheckInterval)
+        }
+    }
+
+    /// Follows one source: each fetch waits at the source until it has
+    /// something new (`WAIT`), so an idle pair exchanges one round trip per
+    /// `fetchWait`. After a failure it reconnects after a pause that doubles up to a second.
+    private func follow(_ address: String) {
+        defer { sources.withLockedValue { _ = $0.remove(address) } }
+        var client: BlockingRESPClient?
+        var pause: TimeInterval = 0.025
+        var warned = false
+        while isRunning {
             if progress.isFollowingPaused {
                 Thread.sleep(forTimeInterval: Self.idlePause)
                 continue
             }
-            for (address, shards) in followedShards() {
-                if let retry = retryAt[address], retry.date > Date() { continue }
-                do {
-                    let client = try clients[address] ?? connect(address)
-                    clients[address] = client
-                    if try pull(shards, from: client, address: address) { progressed = true }
-                    warned.remove(address)
-                    retryAt[address] = nil
-                } catch {
-                    clients[address] = nil
-                    let pause = min((retryAt[address]?.pause ?? 0.025) * 2, 1)
-                    retryAt[address] = (Date().addingTimeInterval(pause), pause)
-                    if warned.insert(address).inserted {
-                        logger.warning("cannot follow primary; retrying", metadata: [
-                            "primary": "\(address)", "error": "\(error)",
-                        ])
-                    }
+            guard let shards = followedShards()[address] else { return }
+            let started = Date()
+            do {
+                let connected = try client ?? connect(address)
+                client = connected
+                let progressed = try pull(shards, from: connected, address: address)
+                warned = false
+                pause = 0.025
+                // A source that answered at once with nothing (an older map, a shard it
+                // no longer leads) is asked again after a pause, not in a tight loop.
+                if !progressed, Date().timeIntervalSince(started) < Self.idlePause {
+                    Thread.sleep(forTimeInterval: Self.idlePause)
                 }
+            } catch {
+                client = nil
+                if !warned {
+                    warned = true
+                    logger.warning("cannot follow primary; retrying", metadata: [
+                        "primary": "\(address)", "error": "\(error)",
+                    ])
+                }
+                Thread.sleep(forTimeInterval: pause)
+                pause = min(pause * 2, 1)
             }
-            if !progressed { Thread.sleep(forTimeInterval: Self.idlePause) }
         }
     }
 
@@ -123,7 +149,7 @@ final class ReplicaFollower: Sendable {
 
     /// One fetch from one primary; applies what came back. Returns whether anything did.
     private func pull(_ shards: [ShardID], from client: BlockingRESPClient, address: String) throws -> Bool {
-        var arguments = ["REPLFETCH", nodeID.rawValue]
+        var arguments = ["REPLFETCH", nodeID.rawValue, "WAIT", String(Self.fetchWaitMilliseconds)]
         var asked: [ShardID] = []
         let map = topology.current.map
         for shard in shards {
@@ -201,6 +227,9 @@ final class ReplicaFollower: Sendable {
                 index += 2
             }
         }
+        // A pause (DEBUG FOLLOW-PAUSE) that began while the fetch was held at the
+        // source drops what it brought: the replica lags from the moment it is asked to.
+        if progress.isFollowingPaused { return false }
         if !received.isEmpty { try perform(.entries(received)) }
         for (shard, last) in drained where keyspace.lastVersion(of: shard) == last {
             progress.completeHandoff(shard)

@@ -26,7 +26,7 @@ extension CommandRun {
     /// Runs a command of an internal (`@internal`) connection.
     func replication(_ command: Command, reply: inout Reply) throws(CommandError) {
         switch command {
-        case .replicationFetch(let follower, let shards): try replicationFetch(follower, shards, reply: &reply)
+        case .replicationFetch(let follower, let shards, _): try replicationFetch(follower, shards, reply: &reply)
         case .replicationSnapshot(let shard): try replicationSnapshot(shard, reply: &reply)
         case .shardChecksum(let shard): try shardChecksum(shard, reply: &reply)
         case .feed(let positions): try changeFeed(positions, tenant: nil, reply: &reply)
@@ -229,6 +229,28 @@ extension CommandRun {
                 }
             }
         }
+    }
+
+    /// Whether a follower's fetch would find nothing new in any of its shards
+    /// (each at this node's last sequence and epoch, under the current map), so
+    /// a `REPLFETCH … WAIT` may be held. When it is, the follower's positions
+    /// are recorded now, as the fetch would (`acks=all` writes waiting on them go on).
+    func fetchFindsNothing(_ followerName: ByteBuffer, _ requested: [ReplicationFetchShard]) -> Bool {
+        let follower = NodeID(String(decoding: followerName.readableBytesView, as: UTF8.self))
+        let map = topology.map
+        for request in requested {
+            let shard = ShardID(UInt32(clamping: request.shard))
+            guard let assignment = map.shard(shard), assignment.primary == topology.localNode,
+                UInt64(clamping: request.mapEpoch) == assignment.epoch,
+                let (sequence, epoch) = keyspace.position(of: shard),
+                sequence == UInt64(clamping: request.after), epoch == UInt64(clamping: request.epoch)
+            else { return false }
+        }
+        for request in requested where request.epoch != 0 || request.after == 0 {
+            executor.progress.record(
+                node: follower, shard: ShardID(UInt32(clamping: request.shard)), position: UInt64(clamping: request.after))
+        }
+        return true
     }
 
     /// The shard a replication command names, its hash range and last sequence

@@ -137,6 +137,7 @@ final class WriteQueue: Sendable {
                     do {
                         try executor.keyspace.installSnapshot(
                             shard, hashes: hashes, sequence: sequence, epoch: epoch, records: records)
+                        executor.commits.committed([shard])
                         replication.done(.success(()))
                     } catch {
                         replication.done(.failure(error))
@@ -182,6 +183,7 @@ final class WriteQueue: Sendable {
             }
             do {
                 try executor.keyspace.commit(group)
+                executor.commits.committed(group.dirtyShards)
                 for replication in pending { replication.done(.success(())) }
                 // A stall during the commit may have outlasted the lease: then a replica may
                 // already lead, and these writes cannot be acknowledged.

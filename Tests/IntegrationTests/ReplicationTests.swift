@@ -95,6 +95,48 @@ struct ReplicationTests {
     /// before, so the coordinator demotes it and promotes their in-sync
     /// replicas (which never copy the wiped node meanwhile); it then catches
     /// up on every shard it holds.
+    @Test("a follower's REPLFETCH … WAIT is held while the primary has nothing new and answered by the next commit of its shard", .timeLimit(.minutes(2)))
+    func heldFetch() throws {
+        let cluster = try ClusterTests.Cluster.start(downAfterMs: 60_000, internalSecret: Self.secret)
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let entry = Int(cluster.config.nodes[0].dataPort)
+        #expect(try ClusterTests.callFollowingMoved(entry, "SET", "held:0", "before").text == "OK")
+        let map = try cluster.map()
+        let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array("held:0".utf8), placement: .spread)
+        let shard = map.shard(forHash: hash)
+        let primaryPort = Int(map.node(shard.primary!)!.dataPort)
+        let follower = try RESPTestClient(port: primaryPort, receiveTimeout: .milliseconds(500))
+        #expect(try follower.call("AUTH", "@internal", Self.secret).text == "OK")
+        let last = try #require(try follower.call("SHARDCHECKSUM", String(shard.id.rawValue)).elements?.first?.int)
+        let fetch = [
+            "REPLFETCH", shard.replicas[1].rawValue, "WAIT", "10000", String(shard.id.rawValue), String(last),
+            String(shard.epoch), String(shard.epoch),
+        ]
+        // Nothing new: the primary holds the fetch (the read times out with no reply) ...
+        // A new map also answers held fetches (empty): then ask again.
+        var held = false
+        for _ in 0..<10 where !held {
+            try follower.send(pipeline: [fetch])
+            do {
+                let early = try follower.read()?.elements?.first?.elements
+                #expect(early?.count == 3, "answered early only without entries, by a map change")
+            } catch {
+                held = true
+            }
+        }
+        #expect(held, "the primary held the fetch")
+        // ... until a write to the shard commits; the answer carries it.
+        #expect(try RESPTestClient(port: primaryPort).call("SET", "held:0", "after").text == "OK")
+        let reply = try #require(try follower.read()?.elements?.first?.elements)
+        #expect(reply.count == 5, "shard, last sequence, epoch, and the one new entry")
+        #expect(reply.first?.int == Int64(shard.id.rawValue))
+        #expect(reply.count > 3 && reply[3].int == last + 1)
+        // A fetch that has something new is answered at once, WAIT or not.
+        let behind = fetch.prefix(5) + [String(last), String(shard.epoch), String(shard.epoch)]
+        #expect(try follower.call(Array(behind).map { Array($0.utf8) }).elements?.first?.elements?.count == 5)
+    }
+
     @Test("a wiped node, behind the primaries' trimmed logs, is demoted and catches up from snapshots")
     func wipedReplicaTakesASnapshot() throws {
         // 8 log entries per shard: 600 writes over 16 shards trim every log well past 0.

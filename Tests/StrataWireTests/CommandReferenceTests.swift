@@ -3,7 +3,7 @@ import StrataWire
 import Testing
 
 /// The README's command list is the table's: regenerate it with
-/// `swift run strata commands` and paste it between the markers.
+/// `Scripts/readme-commands.sh`.
 @Suite("Command reference")
 struct CommandReferenceTests {
     @Test("the README's command list is exactly the one generated from the command table")
@@ -13,7 +13,7 @@ struct CommandReferenceTests {
         let begin = try #require(readme.range(of: CommandReference.beginMarker + "\n"), "README.md has no commands:begin marker")
         let end = try #require(readme.range(of: CommandReference.endMarker, range: begin.upperBound..<readme.endIndex))
         let section = String(readme[begin.upperBound..<end.lowerBound])
-        #expect(section == CommandReference.markdown(), "README's command list is stale: run `swift run strata commands`")
+        #expect(section == CommandReference.markdown(), "README's command list is stale: run Scripts/readme-commands.sh")
     }
 
     @Test("every command of the table appears in the reference, subcommands by their container")

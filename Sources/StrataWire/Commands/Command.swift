@@ -125,8 +125,9 @@ public indirect enum Command: Sendable {
     case feed(positions: [(shard: Int64, after: Int64)])
 
     // MARK: Replication (internal)
-    /// `REPLFETCH node (shard after epoch mapEpoch)…`.
-    case replicationFetch(follower: ByteBuffer, shards: [ReplicationFetchShard])
+    /// `REPLFETCH node [WAIT ms] (shard after epoch mapEpoch)…`: `wait` is how
+    /// long the primary may hold the fetch while it has nothing new.
+    case replicationFetch(follower: ByteBuffer, shards: [ReplicationFetchShard], wait: Int64?)
     /// `REPLSNAPSHOT shard`.
     case replicationSnapshot(shard: Int64)
     /// `SHARDCHECKSUM shard`.

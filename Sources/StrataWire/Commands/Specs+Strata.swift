@@ -35,17 +35,24 @@ extension CommandTable {
             }),
         CommandSpec(
             "replfetch", arity: -6, flags: [.internal, .readOnly], categories: [.replication, .slow], group: .replication,
-            servers: .node, syntax: "node shard after epoch map-epoch [shard after epoch map-epoch ...]",
-            summary: "A follower's fetch of log entries from a primary (internal).",
+            servers: .node, syntax: "node [WAIT milliseconds] shard after epoch map-epoch [shard after epoch map-epoch ...]",
+            summary: "A follower's fetch of log entries from a primary; with WAIT the primary answers when it has new entries or the time is up (internal).",
             parse: { (a: inout CommandArguments) throws(CommandError) in
                 let follower = try a.next()
-                guard a.remaining % 4 == 0 else { throw .arity("replfetch") }
+                var wait: Int64?
+                if a.remaining % 4 == 2, let word = a.rest.first, CommandArguments.keyword(word) == "WAIT" {
+                    _ = a.nextIfAny()
+                    let milliseconds = try a.integer()
+                    guard milliseconds >= 0 else { throw CommandError(message: "ERR WAIT must not be negative") }
+                    wait = milliseconds
+                }
+                guard a.remaining % 4 == 0, a.hasMore else { throw .arity("replfetch") }
                 var shards: [ReplicationFetchShard] = []
                 while a.hasMore {
                     shards.append(ReplicationFetchShard(
                         shard: try a.integer(), after: try a.integer(), epoch: try a.integer(), mapEpoch: try a.integer()))
                 }
-                return .replicationFetch(follower: follower, shards: shards)
+                return .replicationFetch(follower: follower, shards: shards, wait: wait)
             }),
         CommandSpec(
             "replsnapshot", arity: 2, flags: [.internal, .readOnly], categories: [.replication, .slow], group: .replication,
