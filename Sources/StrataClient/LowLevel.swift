@@ -1,6 +1,7 @@
 import NIOCore
 import StrataCluster
 import StrataWire
+import Synchronization
 
 extension StrataClient {
     /// Runs any command routed by `key` (the cache gateway forwards its clients'
@@ -101,68 +102,105 @@ public struct ChangeFeedFollower: Sendable {
     private let client: StrataClient
     private let interval: Duration
     private let idleInterval: Duration
+    private let hold: Duration
 
     /// A follower reading through `client` (an `@internal` client sees every
-    /// tenant's changes; a tenant's client its own), polling every `interval`
-    /// while changes come; after polls that found none the pause doubles, up to
-    /// `idleInterval`, so an idle cluster is not polled 50 times a second (the
-    /// first change after a quiet spell arrives within `idleInterval`).
-    public init(client: StrataClient, interval: Duration = .milliseconds(20), idleInterval: Duration = .milliseconds(100)) {
+    /// tenant's changes; a tenant's client its own). Each primary holds a
+    /// request (`FEED WAIT`) until one of its shards has changes or `hold`
+    /// has passed, so changes arrive as they commit and an idle cluster costs
+    /// one round trip per primary per `hold`. `interval` is the pause after a
+    /// request answered at once with nothing, `idleInterval` after a failure
+    /// (a node down or moving), before the map is read again.
+    public init(
+        client: StrataClient, interval: Duration = .milliseconds(20), idleInterval: Duration = .milliseconds(100),
+        hold: Duration = .milliseconds(500)
+    ) {
         self.client = client
         self.interval = interval
         self.idleInterval = max(idleInterval, interval)
+        self.hold = hold
     }
 
-    /// Runs until cancelled: calls `changes` with each batch and `gap` for a shard whose changes were lost.
+    /// Runs until cancelled: calls `changes` with each batch and `gap` for a
+    /// shard whose changes were lost. One task per primary; when the map
+    /// changes (or a primary fails), the shards are regrouped by their new primaries.
     public func run(
+        changes: @escaping @Sendable ([Change]) -> Void, gap: @escaping @Sendable (ShardID) -> Void
+    ) async {
+        let positions = Positions()
+        while !Task.isCancelled {
+            guard let map = try? await client.clusterMap() else {
+                try? await Task.sleep(for: idleInterval)
+                continue
+            }
+            var byPrimary: [NodeID: [ShardID]] = [:]
+            for shard in map.shards {
+                guard let primary = shard.primary, map.node(primary)?.state != .down else { continue }
+                byPrimary[primary, default: []].append(shard.id)
+            }
+            guard !byPrimary.isEmpty else {
+                try? await Task.sleep(for: idleInterval)
+                continue
+            }
+            await withTaskGroup(of: Void.self) { group in
+                for (node, shards) in byPrimary {
+                    group.addTask {
+                        await follow(node, shards: shards, epoch: map.epoch, positions: positions, changes: changes, gap: gap)
+                    }
+                }
+                // The first primary whose map moved on (or that failed) ends the round.
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Follows `shards` on their primary `node` while the client's map is at `epoch`.
+    private func follow(
+        _ node: NodeID, shards: [ShardID], epoch: UInt64, positions: Positions,
         changes: @Sendable ([Change]) -> Void, gap: @Sendable (ShardID) -> Void
     ) async {
-        var positions: [ShardID: UInt64] = [:]
-        var pause = interval
+        let holdMilliseconds = hold.components.seconds * 1000 + hold.components.attoseconds / 1_000_000_000_000_000
         while !Task.isCancelled {
-            var changed = false
-            do {
-                let map = try await client.clusterMap()
-                var byPrimary: [NodeID: [ShardID]] = [:]
-                for shard in map.shards {
-                    guard let primary = shard.primary, map.node(primary)?.state != .down else { continue }
-                    byPrimary[primary, default: []].append(shard.id)
-                }
-                try await withThrowingTaskGroup(of: [(ShardID, Int64, [Change])].self) { group in
-                    for (node, shards) in byPrimary {
-                        var arguments: [[UInt8]] = [Array("FEED".utf8)]
-                        for shard in shards {
-                            arguments.append(Array(String(shard.rawValue).utf8))
-                            arguments.append(Array((positions[shard].map { String($0) } ?? "-1").utf8))
-                        }
-                        group.addTask { try await Self.parse(client.execute(arguments, on: node)) }
-                    }
-                    for try await results in group {
-                        var batch: [Change] = []
-                        for (shard, status, found) in results {
-                            if status >= 0 {
-                                positions[shard] = UInt64(status)
-                                batch += found
-                            } else if status != -2 {
-                                // A gap: what was cached of the shard has unknown staleness; start at the end.
-                                positions[shard] = nil
-                                gap(shard)
-                                changed = true
-                            }
-                        }
-                        if !batch.isEmpty {
-                            changes(batch)
-                            changed = true
-                        }
-                    }
-                }
-            } catch {
-                // A node down or moving: the next round asks whoever leads then.
-                changed = true
+            if let current = client.currentMap, current.epoch != epoch { return }
+            var arguments: [[UInt8]] = [Array("FEED".utf8), Array("WAIT".utf8), Array(String(holdMilliseconds).utf8)]
+            let known = positions.state.withLock { $0 }
+            for shard in shards {
+                arguments.append(Array(String(shard.rawValue).utf8))
+                arguments.append(Array((known[shard].map { String($0) } ?? "-1").utf8))
             }
-            pause = changed ? interval : min(pause * 2, idleInterval)
-            try? await Task.sleep(for: pause)
+            let started = ContinuousClock.now
+            do {
+                var batch: [Change] = []
+                var changed = false
+                for (shard, status, found) in try await Self.parse(client.execute(arguments, on: node)) {
+                    if status >= 0 {
+                        positions.state.withLock { $0[shard] = UInt64(status) }
+                        batch += found
+                    } else if status != -2 {
+                        // A gap: what was cached of the shard has unknown staleness; start at the end.
+                        positions.state.withLock { $0[shard] = nil }
+                        gap(shard)
+                        changed = true
+                    }
+                }
+                if !batch.isEmpty {
+                    changes(batch)
+                    changed = true
+                }
+                // Answered at once with nothing (a shard the node does not hold): not in a tight loop.
+                if !changed, ContinuousClock.now - started < interval { try? await Task.sleep(for: interval) }
+            } catch {
+                // A node down or moving: read the map again after a pause.
+                try? await Task.sleep(for: idleInterval)
+                return
+            }
         }
+    }
+
+    /// Each shard's resume position, shared by the tasks that follow the primaries.
+    private final class Positions: Sendable {
+        let state = Mutex<[ShardID: UInt64]>([:])
     }
 
     /// `[[shard, through, seq, tenant, key, ...], ...]` → per shard: status (the resume position or a negative code) and changes.

@@ -26,10 +26,20 @@ final class NodeConnections: RESPServer {
         let eventLoop = connection.eventLoop
         let allocator = connection.allocator
         let parsed = batch.map { CommandTable.node.parse($0) }
-        if session.isInternal, parsed.count == 1,
-            case .success(.replicationFetch(let follower, let shards, let wait?)) = parsed[0].parsed, wait > 0
-        {
-            return .later(heldFetch(parsed, follower: follower, shards: shards, wait: wait, session: session, connection: connection))
+        if parsed.count == 1, session.client.transaction == nil, case .success(let command) = parsed[0].parsed {
+            switch command {
+            case .replicationFetch(let follower, let shards, let wait?) where wait > 0 && session.isInternal:
+                let shardIDs = shards.map { ShardID(UInt32(clamping: $0.shard)) }
+                return .later(held(parsed, shards: shardIDs, wait: wait, session: session, connection: connection) {
+                    $0.fetchFindsNothing(follower, shards)
+                })
+            case .feed(let positions, let wait?) where wait > 0 && (session.isInternal || session.tenant != nil):
+                let shardIDs = positions.map { ShardID(UInt32(clamping: $0.shard)) }
+                return .later(held(parsed, shards: shardIDs, wait: wait, session: session, connection: connection) {
+                    $0.feedFindsNothing(positions)
+                })
+            default: break
+            }
         }
         switch CommandExecutor.classify(parsed) {
         case .write:
@@ -83,23 +93,22 @@ final class NodeConnections: RESPServer {
         }
     }
 
-    /// The longest a follower's fetch is held.
+    /// The longest a fetch or feed request is held.
     static let maxFetchWait: Int64 = 5_000
 
-    /// `REPLFETCH … WAIT ms`: runs the fetch at once if it finds something,
-    /// else when one of its shards commits, the map changes, or `wait` is up.
-    /// The waiter is registered before the check, so a commit between the two
-    /// is not missed.
-    private func heldFetch(
-        _ parsed: [ParsedCommand], follower: ByteBuffer, shards: [ReplicationFetchShard], wait: Int64,
-        session: NodeSession, connection: Channel
+    /// `REPLFETCH … WAIT ms` and `FEED WAIT ms …`: runs the command at once if
+    /// `findsNothing` says it would find something, else when one of its
+    /// shards commits, the map changes, or `wait` is up. The waiter is
+    /// registered before the check, so a commit between the two is not missed.
+    private func held(
+        _ parsed: [ParsedCommand], shards: [ShardID], wait: Int64, session: NodeSession, connection: Channel,
+        findsNothing: (CommandRun) -> Bool
     ) -> EventLoopFuture<(ByteBuffer, NodeSession)> {
         let eventLoop = connection.eventLoop
         let allocator = connection.allocator
         let (id, woken) = executor.commits.wait(
-            for: Set(shards.map { ShardID(UInt32(clamping: $0.shard)) }), on: eventLoop,
-            atMost: .milliseconds(min(wait, Self.maxFetchWait)))
-        if !executor.inlineRun().fetchFindsNothing(follower, shards) { executor.commits.cancel(id) }
+            for: Set(shards), on: eventLoop, atMost: .milliseconds(min(wait, Self.maxFetchWait)))
+        if !findsNothing(executor.inlineRun()) { executor.commits.cancel(id) }
         return woken.flatMap { self.runBlocking(parsed, session: session, allocator: allocator, eventLoop: eventLoop) }
     }
 

@@ -149,6 +149,8 @@ public final class NodeServer: Service, Sendable {
         try? await metrics?.close()
         let children = state.withLockedValue { Array($0.children.values) }
         for child in children { try? await child.close() }
+        // Fetches still held answer now, before the event loops that would time them out stop.
+        executor.commits.wakeAll()
         try? await writer.shutdown()
         try? await pool.shutdownGracefully()
         try? database.flushWAL(sync: true)

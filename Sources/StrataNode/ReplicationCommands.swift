@@ -17,7 +17,7 @@ extension CommandRun {
         case .requestID(let id, let inner): try requestID(id, inner, tenant, session: &session, reply: &reply)
         case .waitForSequence(let shard, let sequence, let timeout):
             try waitForSequence(shard: shard, sequence: sequence, timeout: timeout, reply: &reply)
-        case .feed(let positions): try changeFeed(positions, tenant: tenant, reply: &reply)
+        case .feed(let positions, _): try changeFeed(positions, tenant: tenant, reply: &reply)
         default: return false
         }
         return true
@@ -29,7 +29,7 @@ extension CommandRun {
         case .replicationFetch(let follower, let shards, _): try replicationFetch(follower, shards, reply: &reply)
         case .replicationSnapshot(let shard): try replicationSnapshot(shard, reply: &reply)
         case .shardChecksum(let shard): try shardChecksum(shard, reply: &reply)
-        case .feed(let positions): try changeFeed(positions, tenant: nil, reply: &reply)
+        case .feed(let positions, _): try changeFeed(positions, tenant: nil, reply: &reply)
         case .debugFollowPause(let milliseconds):
             executor.progress.pauseFollowing(for: .milliseconds(milliseconds))
             reply.ok()
@@ -251,6 +251,16 @@ extension CommandRun {
                 node: follower, shard: ShardID(UInt32(clamping: request.shard)), position: UInt64(clamping: request.after))
         }
         return true
+    }
+
+    /// Whether a change feed request would find nothing: every shard is held
+    /// here and at the position asked for (a negative position, asking where
+    /// the shard is, is answered at once).
+    func feedFindsNothing(_ positions: [(shard: Int64, after: Int64)]) -> Bool {
+        positions.allSatisfy { position in
+            position.after >= 0
+                && keyspace.lastVersion(of: ShardID(UInt32(clamping: position.shard))) == UInt64(position.after)
+        }
     }
 
     /// The shard a replication command names, its hash range and last sequence

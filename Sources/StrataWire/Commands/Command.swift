@@ -122,7 +122,7 @@ public indirect enum Command: Sendable {
     /// `WAITSEQ shard sequence timeout-ms`.
     case waitForSequence(shard: Int64, sequence: Int64, timeoutMilliseconds: Int64)
     /// `FEED shard after…`: the change feed.
-    case feed(positions: [(shard: Int64, after: Int64)])
+    case feed(positions: [(shard: Int64, after: Int64)], wait: Int64?)
 
     // MARK: Replication (internal)
     /// `REPLFETCH node [WAIT ms] (shard after epoch mapEpoch)…`: `wait` is how

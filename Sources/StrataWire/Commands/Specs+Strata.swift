@@ -25,13 +25,20 @@ extension CommandTable {
             }),
         CommandSpec(
             "feed", arity: -3, flags: [.readOnly, .noMulti, .internalToo], categories: [.read, .slow], group: .strata,
-            servers: .node, syntax: "shard after [shard after ...]",
-            summary: "The change feed: keys written in each shard after a sequence number.",
+            servers: .node, syntax: "[WAIT milliseconds] shard after [shard after ...]",
+            summary: "The change feed: keys written in each shard after a sequence number; with WAIT the node answers when one of them has changes or the time is up.",
             parse: { (a: inout CommandArguments) throws(CommandError) in
-                guard a.remaining % 2 == 0 else { throw .arity("feed") }
+                var wait: Int64?
+                if let word = a.rest.first, CommandArguments.keyword(word) == "WAIT" {
+                    _ = a.nextIfAny()
+                    let milliseconds = try a.integer()
+                    guard milliseconds >= 0 else { throw CommandError(message: "ERR WAIT must not be negative") }
+                    wait = milliseconds
+                }
+                guard a.remaining % 2 == 0, a.hasMore else { throw .arity("feed") }
                 var positions: [(shard: Int64, after: Int64)] = []
                 while a.hasMore { positions.append((try a.integer(), try a.integer())) }
-                return .feed(positions: positions)
+                return .feed(positions: positions, wait: wait)
             }),
         CommandSpec(
             "replfetch", arity: -6, flags: [.internal, .readOnly], categories: [.replication, .slow], group: .replication,
