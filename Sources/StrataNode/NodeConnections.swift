@@ -23,9 +23,29 @@ final class NodeConnections: RESPServer {
     }
 
     func execute(_ batch: [RESPCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
+        let parsed = batch.map { CommandTable.node.parse($0) }
+        // WAITSEQ at the head of a batch (a session's replica read: WAITSEQ, then the read)
+        // holds the batch until this replica applied the shard that far, or the time is up.
+        if session.tenant != nil, session.client.transaction == nil,
+            case .success(.waitForSequence(let rawShard, let sequence, let timeout)) = parsed.first?.parsed, timeout > 0
+        {
+            let shard = ShardID(UInt32(clamping: rawShard))
+            let wanted = UInt64(clamping: sequence)
+            let reached: @Sendable () -> Bool = { [keyspace = executor.keyspace] in (keyspace.lastVersion(of: shard) ?? .max) >= wanted }
+            if !reached() {
+                let deadline = NIODeadline.now() + .milliseconds(min(timeout, Self.maxSequenceWait))
+                return .later(waitForSequence(shard, reached: reached, deadline: deadline, connection: connection).flatMap {
+                    self.dispatch(parsed, session: session, connection: connection).future(on: connection.eventLoop)
+                })
+            }
+        }
+        return dispatch(parsed, session: session, connection: connection)
+    }
+
+    /// Runs a parsed batch where its commands belong (see the type's comment).
+    private func dispatch(_ parsed: [ParsedCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
         let eventLoop = connection.eventLoop
         let allocator = connection.allocator
-        let parsed = batch.map { CommandTable.node.parse($0) }
         if parsed.count == 1, session.client.transaction == nil, case .success(let command) = parsed[0].parsed {
             switch command {
             case .replicationFetch(let follower, let shards, let wait?) where wait > 0 && session.isInternal:
@@ -93,6 +113,23 @@ final class NodeConnections: RESPServer {
         }
     }
 
+    /// Succeeds once `reached` holds (checked after each commit of `shard`) or at `deadline`.
+    private func waitForSequence(
+        _ shard: ShardID, reached: @escaping @Sendable () -> Bool, deadline: NIODeadline, connection: Channel
+    ) -> EventLoopFuture<Void> {
+        let remaining = deadline - .now()
+        guard remaining > .zero else { return connection.eventLoop.makeSucceededVoidFuture() }
+        let (id, woken) = executor.commits.wait(for: [shard], on: connection.eventLoop, atMost: remaining)
+        if reached() { executor.commits.cancel(id) }
+        return woken.flatMap {
+            reached() ? connection.eventLoop.makeSucceededVoidFuture()
+                : self.waitForSequence(shard, reached: reached, deadline: deadline, connection: connection)
+        }
+    }
+
+    /// The longest a `WAITSEQ` holds its batch, in milliseconds.
+    static let maxSequenceWait: Int64 = 1_000
+
     /// The longest a fetch or feed request is held.
     static let maxFetchWait: Int64 = 5_000
 
@@ -121,6 +158,16 @@ final class NodeConnections: RESPServer {
             var out = allocator.buffer(capacity: 64 * batch.count)
             _ = executor.execute(batch, session: &session, into: &out, mode: .blocking)
             return (out, session)
+        }
+    }
+}
+
+extension BatchResult {
+    /// The result as a future on `eventLoop`.
+    func future(on eventLoop: EventLoop) -> EventLoopFuture<(ByteBuffer, Session)> {
+        switch self {
+        case .done(let buffer, let session): eventLoop.makeSucceededFuture((buffer, session))
+        case .later(let future): future
         }
     }
 }

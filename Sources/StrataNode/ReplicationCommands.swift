@@ -15,8 +15,8 @@ extension CommandRun {
     ) throws(CommandError) -> Bool {
         switch command {
         case .requestID(let id, let inner): try requestID(id, inner, tenant, session: &session, reply: &reply)
-        case .waitForSequence(let shard, let sequence, let timeout):
-            try waitForSequence(shard: shard, sequence: sequence, timeout: timeout, reply: &reply)
+        case .waitForSequence(let shard, _, _):
+            try waitForSequence(shard: shard, reply: &reply)
         case .feed(let positions, _): try changeFeed(positions, tenant: tenant, reply: &reply)
         default: return false
         }
@@ -75,23 +75,16 @@ extension CommandRun {
         group.requestOutcomes[key] = RequestLog.Outcome(reply: bytes, shard: shard, at: .now)
     }
 
-    /// `WAITSEQ <shard> <sequence> <timeout ms>`: waits (at most the timeout, up to
-    /// one second) until this node has applied `shard` up to `sequence`, and answers
-    /// its sequence number then (`-1` when it does not hold the shard). A client
-    /// reading from a replica sends it before the read: a position short of its
-    /// session token means the replica is behind, and the read goes to the primary.
-    private func waitForSequence(shard rawShard: Int64, sequence: Int64, timeout rawTimeout: Int64, reply: inout Reply) throws(CommandError) {
+    /// `WAITSEQ <shard> <sequence> <timeout ms>`: answers this node's sequence
+    /// number for `shard` (`-1` when it does not hold the shard). The wait
+    /// happens before: `NodeConnections` holds a batch that starts with WAITSEQ
+    /// until the node has applied the shard up to `sequence` (woken by the
+    /// commits, at most the timeout, up to one second). A client reading from a
+    /// replica sends it before the read: a position short of its session token
+    /// means the replica is behind, and the read goes to the primary.
+    private func waitForSequence(shard rawShard: Int64, reply: inout Reply) throws(CommandError) {
         let shard = ShardID(UInt32(clamping: rawShard))
-        let wanted = UInt64(clamping: sequence)
-        let timeout = min(max(rawTimeout, 0), 1000)
-        guard var last = keyspace.lastVersion(of: shard) else { return reply.integer(-1) }
-        if last < wanted, timeout > 0, case .blocking = mode {
-            let deadline = ContinuousClock.now + .milliseconds(timeout)
-            while last < wanted, ContinuousClock.now < deadline {
-                Thread.sleep(forTimeInterval: 0.001)
-                last = keyspace.lastVersion(of: shard) ?? 0
-            }
-        }
+        guard let last = keyspace.lastVersion(of: shard) else { return reply.integer(-1) }
         reply.integer(Int64(clamping: last))
     }
 

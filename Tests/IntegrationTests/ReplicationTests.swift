@@ -137,6 +137,27 @@ struct ReplicationTests {
         #expect(try follower.call(Array(behind).map { Array($0.utf8) }).elements?.first?.elements?.count == 5)
     }
 
+    @Test("WAITSEQ on a replica holds its batch until the replica applied the shard that far; the read after it sees the write", .timeLimit(.minutes(2)))
+    func heldWaitForSequence() throws {
+        let cluster = try ClusterTests.Cluster.start(downAfterMs: 60_000, internalSecret: Self.secret)
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let entry = Int(cluster.config.nodes[0].dataPort)
+        #expect(try ClusterTests.callFollowingMoved(entry, "SET", "seq:0", "before").text == "OK")
+        try Self.waitForConvergence(cluster)
+        let map = try cluster.map()
+        let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array("seq:0".utf8), placement: .spread)
+        let shard = map.shard(forHash: hash)
+        let replica = try RESPTestClient(port: Int(map.node(shard.replicas[1])!.dataPort))
+        #expect(try replica.call("READONLY").text == "OK")
+        let position = try #require(try replica.call("WAITSEQ", String(shard.id.rawValue), "0", "0").int)
+        // The session's token is one past what the replica has: the batch waits for the next write.
+        try replica.send(pipeline: [["WAITSEQ", String(shard.id.rawValue), String(position + 1), "5000"], ["GET", "seq:0"]])
+        #expect(try RESPTestClient(port: Int(map.node(shard.primary!)!.dataPort)).call("SET", "seq:0", "after").text == "OK")
+        #expect(try #require(try replica.read()?.int) >= position + 1)
+        #expect(try replica.read()?.text == "after")
+    }
+
     @Test("a wiped node, behind the primaries' trimmed logs, is demoted and catches up from snapshots")
     func wipedReplicaTakesASnapshot() throws {
         // 8 log entries per shard: 600 writes over 16 shards trim every log well past 0.
