@@ -38,6 +38,8 @@ final class CommandExecutor: Sendable {
             lastVersion: { [keyspace] shard in keyspace.lastVersion(of: shard) })
         self.tenants = tenants
         self.stats = stats
+        // Held fetches answer under a new map (a shard may have changed hands).
+        topology.onReplace { [commits] in commits.wakeAll() }
         self.info = info
         self.maxValueBytes = maxValueBytes
     }

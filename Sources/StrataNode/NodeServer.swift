@@ -86,8 +86,6 @@ public final class NodeServer: Service, Sendable {
                     if map.epoch > previous.epoch { executor.progress.adopt(previous: previous, current: map) }
                     if executor.topologyBox.replace(with: topology) {
                         executor.progress.evaluate()
-                        // Held fetches answer under the new map (a shard may have changed hands).
-                        executor.commits.wakeAll()
                         // One line per shard epoch this node starts leading: the audit trail of primaries.
                         for shard in map.shards where shard.primary == nodeID {
                             let before = previous.shard(shard.id)
@@ -159,11 +157,14 @@ public final class NodeServer: Service, Sendable {
         logger.info("strata node stopped", metadata: ["node": "\(configuration.nodeID)"])
     }
 
-    /// Re-checks acks=all writes every 100 ms, so one whose replicas went silent fails at its deadline.
+    /// Re-checks acks=all writes every 100 ms while any wait, so one whose
+    /// replicas went silent fails at its deadline; idle until a write waits.
     private func expireReplicationWaits() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(100))
-            executor.progress.evaluate()
+        for await _ in executor.progress.waitAdded.stream {
+            while executor.progress.hasWaiters, !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                executor.progress.evaluate()
+            }
         }
     }
 

@@ -82,9 +82,16 @@ final class NodeTopology: Sendable {
 /// The node's current topology, replaced when the coordinator publishes a new map.
 final class TopologyBox: Sendable {
     private let state: Mutex<NodeTopology>
+    /// Called after each replacement (outside the lock).
+    private let observers = Mutex<[@Sendable () -> Void]>([])
 
     init(_ topology: NodeTopology) {
         state = Mutex(topology)
+    }
+
+    /// Calls `observer` after every replacement of the topology.
+    func onReplace(_ observer: @escaping @Sendable () -> Void) {
+        observers.withLock { $0.append(observer) }
     }
 
     /// The topology in force now.
@@ -92,10 +99,12 @@ final class TopologyBox: Sendable {
 
     /// Installs `topology` if its map is newer; returns whether it did.
     func replace(with topology: NodeTopology) -> Bool {
-        state.withLock { current in
+        let replaced = state.withLock { current in
             guard topology.map.epoch > current.map.epoch else { return false }
             current = topology
             return true
         }
+        if replaced { for observer in observers.withLock({ $0 }) { observer() } }
+        return replaced
     }
 }

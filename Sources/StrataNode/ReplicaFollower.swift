@@ -36,8 +36,11 @@ final class ReplicaFollower: Sendable {
     /// How long a source may hold a fetch while it has nothing new (well
     /// within the connection's 2 s timeout).
     static let fetchWaitMilliseconds = 500
-    /// How often the map is checked for sources without a follower thread.
-    static let sourceCheckInterval: TimeInterval = 0.05
+    /// How often the map is checked for sources without a follower thread
+    /// when no new map says so first.
+    static let sourceCheckInterval: TimeInterval = 1
+    /// Signalled when the node adopts a new map.
+    private let mapChanged = DispatchSemaphore(value: 0)
     /// The sources that have a follower thread now.
     private let sources = NIOLockedValueBox(Set<String>())
 
@@ -52,6 +55,8 @@ final class ReplicaFollower: Sendable {
         self.keyspace = keyspace
         self.writer = writer
         self.logger = logger
+        // A new map: sources it names get their threads now.
+        topology.onReplace { [mapChanged] in mapChanged.signal() }
     }
 
     /// Starts the follower thread.
@@ -62,7 +67,10 @@ final class ReplicaFollower: Sendable {
     }
 
     /// Stops the thread after its current round.
-    func stop() { running.withLockedValue { $0 = false } }
+    func stop() {
+        running.withLockedValue { $0 = false }
+        mapChanged.signal()
+    }
 
     private var isRunning: Bool { running.withLockedValue { $0 } }
 
@@ -93,9 +101,11 @@ final class ReplicaFollower: Sendable {
                 thread.name = "strata-replica-follower"
                 thread.start()
             }
-            Thread.sleep(forTimeInterval: Self.sourceCheckInterval)
+            _ = mapChanged.wait(timeout: .now() + Self.sourceCheckInterval)
         }
     }
+
+
 
     /// Follows one source: each fetch waits at the source until it has
     /// something new (`WAIT`), so an idle pair exchanges one round trip per

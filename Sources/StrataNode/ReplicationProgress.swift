@@ -189,8 +189,16 @@ final class ReplicationProgress: Sendable {
     ) {
         guard !required.isEmpty else { return done(.success(())) }
         state.withLock { $0.waiters.append(Waiter(required: required, deadline: .now + timeout, done: done)) }
+        waitAdded.continuation.yield()
         evaluate()
     }
+
+    /// Whether writes are waiting for their replicas.
+    var hasWaiters: Bool { state.withLock { !$0.waiters.isEmpty } }
+
+    /// An element after each new waiting write (the newest one kept), so the
+    /// deadline check runs only while writes wait.
+    let waitAdded = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
     /// Re-checks every waiting write (after progress, a new map, or time passing).
     func evaluate() {
