@@ -66,6 +66,9 @@ final class CoordinatorLink: Sendable {
         return ContinuousClock.now - acknowledged < lease
     }
 
+    /// Whether the coordinator ever answered a heartbeat since the node started.
+    var hadLease: Bool { lastAcknowledged.withLockedValue { $0 != nil } }
+
     private func loop() {
         var client: BlockingRESPClient?
         var warned = false

@@ -14,8 +14,10 @@ import StrataWire
 ///
 /// Run it as a swift-service-lifecycle `Service`: `run()` binds, serves until
 /// graceful shutdown (SIGTERM/SIGINT through the ServiceGroup) or
-/// cancellation, then stops accepting, lets in-flight batches finish, closes
-/// connections, and closes RocksDB.
+/// cancellation, then, in this order: stops accepting, stops the coordinator
+/// link and the replica follower, closes connections (held fetches answer),
+/// drains the writer, stops the storage pool, fsyncs the WAL and closes
+/// RocksDB. A failed final fsync is logged and thrown (the process exits non-zero).
 public final class NodeServer: Service, Sendable {
     private let configuration: NodeConfiguration
     private let logger: Logger
@@ -151,9 +153,18 @@ public final class NodeServer: Service, Sendable {
         executor.commits.wakeAll()
         try? await writer.shutdown()
         try? await pool.shutdownGracefully()
-        try? database.flushWAL(sync: true)
+        // The last fsync of the WAL: a failure is logged and makes the process exit non-zero,
+        // since writes acknowledged after the last periodic sync may not be on disk.
+        var failure: (any Error)?
+        do {
+            try database.flushWAL(sync: true)
+        } catch {
+            logger.error("final WAL fsync failed", metadata: ["node": "\(configuration.nodeID)", "error": "\(error)"])
+            failure = error
+        }
         database.close()
         try? await group.shutdownGracefully()
+        if let failure { throw failure }
         logger.info("strata node stopped", metadata: ["node": "\(configuration.nodeID)"])
     }
 
@@ -228,11 +239,33 @@ public final class NodeServer: Service, Sendable {
         return channel
     }
 
+    /// The node's health now (see ``NodeHealth``).
+    var health: NodeHealth {
+        var free: UInt64?
+        var fileSystem = statvfs()
+        if statvfs(configuration.dataDir, &fileSystem) == 0 { free = UInt64(fileSystem.f_bavail) * UInt64(fileSystem.f_frsize) }
+        let errors = (try? database.property("rocksdb.background-errors")).flatMap { $0.flatMap { UInt64($0) } } ?? 0
+        return NodeHealth(.init(
+            clustered: link != nil, hasLease: link?.hasLease ?? true, hadLease: link?.hadLease ?? true,
+            writerBusyFor: writer.busyFor, backgroundErrors: errors, freeDiskBytes: free))
+    }
+
     private func bindMetricsPort() async throws -> Channel? {
         guard let port = configuration.metricsPort else { return nil }
         let stats = executor.stats
-        let channel = try await MetricsHTTPServer.bind(group: group, host: configuration.host, port: port) {
+        let channel = try await MetricsHTTPServer.bind(group: group, host: configuration.host, port: port, metrics: {
             stats.prometheusText()
+        }) { [self] path in
+            switch path {
+            case "/health":
+                let health = self.health
+                return (health.isHealthy ? .ok : .serviceUnavailable, "text/plain", health.healthText)
+            case "/ready":
+                let health = self.health
+                return (health.isReady ? .ok : .serviceUnavailable, "text/plain", health.readyText)
+            default:
+                return nil
+            }
         }
         state.withLockedValue { $0.metricsPort = channel.localAddress?.port }
         return channel

@@ -49,6 +49,8 @@ final class WriteQueue: Sendable {
         var spareRequests: [Request] = []
         var replications: [Replication] = []
         var draining = false
+        /// When the writer took the group it is working on (`nil`: idle).
+        var groupStarted: ContinuousClock.Instant?
     }
 
     private let executor: CommandExecutor
@@ -88,6 +90,11 @@ final class WriteQueue: Sendable {
         if startDrain { scheduleDrain() }
     }
 
+    /// How long the writer has been on its current group (`nil` when idle), for health.
+    var busyFor: Duration? {
+        state.withLockedValue { $0.groupStarted }.map { ContinuousClock.now - $0 }
+    }
+
     private func scheduleDrain() {
         thread.submit { workState in
             guard case .active = workState else {
@@ -124,7 +131,12 @@ final class WriteQueue: Sendable {
                 swap(&taken, &state.requests)
                 let replications = state.replications
                 state.replications = []
-                if taken.isEmpty && replications.isEmpty { state.draining = false }
+                if taken.isEmpty && replications.isEmpty {
+                    state.draining = false
+                    state.groupStarted = nil
+                } else {
+                    state.groupStarted = .now
+                }
                 return (taken, replications)
             }
             if requests.isEmpty && replications.isEmpty { return }

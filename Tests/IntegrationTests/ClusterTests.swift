@@ -25,7 +25,7 @@ struct ClusterTests {
                     dataDir: directory + "/coordinator", heartbeatIntervalMs: heartbeatIntervalMs,
                     suspectAfterMs: 3 * heartbeatIntervalMs, downAfterMs: downAfterMs),
                 nodes: ["n1", "n2", "n3"].map {
-                    .init(id: $0, host: "127.0.0.1", dataPort: UInt16(NodeProcess.freePort()), metricsPort: nil,
+                    .init(id: $0, host: "127.0.0.1", dataPort: UInt16(NodeProcess.freePort()), metricsPort: UInt16(NodeProcess.freePort()),
                           dataDir: directory + "/" + $0, zone: $0)
                 },
                 replicationFactor: replicationFactor, shardCount: 16, vnodes: 64, tenants: tenants, defaultTenant: .loopback)

@@ -204,13 +204,27 @@ struct ReplicationTests {
         #expect(checked > 100)
     }
 
-    @Test("a primary cut off from the coordinator stops taking writes when its lease runs out, and resumes with it")
+    @Test("a primary cut off from the coordinator stops taking writes when its lease runs out, and resumes with it; /health and /ready say so")
     func leaseGatesWrites() throws {
         // Down after 1 s, heartbeats every 100 ms: the lease is 800 ms.
         let cluster = try ClusterTests.Cluster.start(internalSecret: Self.secret)
         defer { cluster.cleanup() }
         let entry = Int(cluster.config.nodes[0].dataPort)
+        let metrics = Int(try #require(cluster.config.nodes[0].metricsPort))
         #expect(try ClusterTests.callFollowingMoved(entry, "SET", "before", "1").text == "OK")
+        #expect(try httpGet(port: metrics, path: "/health").hasSuffix("\r\n\r\nok\n"))
+        #expect(try httpGet(port: metrics, path: "/ready").hasSuffix("\r\n\r\nready\n"))
+        // Polls `path` until its answer contains `text` (or 10 s pass).
+        func poll(_ path: String, _ text: String) throws -> String {
+            let deadline = Date().addingTimeInterval(10)
+            var answer = ""
+            repeat {
+                answer = try httpGet(port: metrics, path: path)
+                if answer.contains(text) { break }
+                usleep(50_000)
+            } while Date() < deadline
+            return answer
+        }
 
         // Freeze the coordinator: heartbeats go unanswered and the leases run out.
         let coordinator = cluster.coordinator.process.processIdentifier
@@ -221,6 +235,9 @@ struct ReplicationTests {
             let reply = try ClusterTests.callFollowingMoved(entry, retryTryAgain: false, "SET", "during", "2")
             if reply.isError { refused = reply.text } else { usleep(50_000) }
         }
+        let unhealthy = try poll("/health", "lease lost")
+        #expect(unhealthy.contains("503") && unhealthy.contains("unhealthy: lease lost"), "\(unhealthy)")
+        #expect(try httpGet(port: metrics, path: "/ready").contains("503"))
         kill(coordinator, SIGCONT)
         #expect(refused?.hasPrefix("TRYAGAIN") == true, "got \(refused ?? "no refusal")")
 
@@ -232,5 +249,7 @@ struct ReplicationTests {
             if !accepted { usleep(100_000) }
         }
         #expect(accepted)
+        let healthy = try poll("/health", "\r\n\r\nok\n")
+        #expect(healthy.contains("200"), "\(healthy)")
     }
 }
