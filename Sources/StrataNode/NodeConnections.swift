@@ -24,22 +24,46 @@ final class NodeConnections: RESPServer {
 
     func execute(_ batch: [RESPCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
         let parsed = batch.map { CommandTable.node.parse($0) }
-        // WAITSEQ at the head of a batch (a session's replica read: WAITSEQ, then the read)
-        // holds the batch until this replica applied the shard that far, or the time is up.
-        if session.tenant != nil, session.client.transaction == nil,
-            case .success(.waitForSequence(let rawShard, let sequence, let timeout)) = parsed.first?.parsed, timeout > 0
-        {
-            let shard = ShardID(UInt32(clamping: rawShard))
-            let wanted = UInt64(clamping: sequence)
-            let reached: @Sendable () -> Bool = { [keyspace = executor.keyspace] in (keyspace.lastVersion(of: shard) ?? .max) >= wanted }
-            if !reached() {
-                let deadline = NIODeadline.now() + .milliseconds(min(timeout, Self.maxSequenceWait))
-                return .later(waitForSequence(shard, reached: reached, deadline: deadline, connection: connection).flatMap {
-                    self.dispatch(parsed, session: session, connection: connection).future(on: connection.eventLoop)
-                })
+        // A WAITSEQ (a session's replica read: WAITSEQ, then the read) holds the rest of the
+        // batch until this replica applied its shard that far, or its time is up. A pipeline
+        // may carry several: the batch runs in segments, each from one WAITSEQ to the next.
+        guard session.tenant != nil, parsed.contains(where: { Self.sequenceWait($0) != nil }) else {
+            return dispatch(parsed, session: session, connection: connection)
+        }
+        let starts = parsed.indices.filter { $0 == 0 || Self.sequenceWait(parsed[$0]) != nil }
+        let eventLoop = connection.eventLoop
+        var result = eventLoop.makeSucceededFuture((connection.allocator.buffer(capacity: 0), session))
+        for (index, start) in starts.enumerated() {
+            let segment = Array(parsed[start..<(index + 1 < starts.count ? starts[index + 1] : parsed.endIndex)])
+            result = result.flatMap { (before, session) in
+                self.heldForSequence(segment[0], session: session, connection: connection).flatMap {
+                    self.dispatch(segment, session: session, connection: connection).future(on: eventLoop)
+                }.map { (replies, session) in
+                    var all = before
+                    var replies = replies
+                    all.writeBuffer(&replies)
+                    return (all, session)
+                }
             }
         }
-        return dispatch(parsed, session: session, connection: connection)
+        return .later(result)
+    }
+
+    /// The shard, sequence number and timeout of a `WAITSEQ` that may wait.
+    private static func sequenceWait(_ command: ParsedCommand) -> (ShardID, UInt64, Int64)? {
+        guard case .success(.waitForSequence(let shard, let sequence, let timeout)) = command.parsed, timeout > 0 else { return nil }
+        return (ShardID(UInt32(clamping: shard)), UInt64(clamping: sequence), min(timeout, maxSequenceWait))
+    }
+
+    /// Succeeds when `command`, if it is a `WAITSEQ` outside a transaction, may
+    /// run: this node applied the shard that far, or the timeout passed.
+    private func heldForSequence(_ command: ParsedCommand, session: NodeSession, connection: Channel) -> EventLoopFuture<Void> {
+        guard session.client.transaction == nil, let (shard, wanted, timeout) = Self.sequenceWait(command) else {
+            return connection.eventLoop.makeSucceededVoidFuture()
+        }
+        let reached: @Sendable () -> Bool = { [keyspace = executor.keyspace] in (keyspace.lastVersion(of: shard) ?? .max) >= wanted }
+        guard !reached() else { return connection.eventLoop.makeSucceededVoidFuture() }
+        return waitForSequence(shard, reached: reached, deadline: .now() + .milliseconds(timeout), connection: connection)
     }
 
     /// Runs a parsed batch where its commands belong (see the type's comment).

@@ -19,7 +19,7 @@ struct Strata: AsyncParsableCommand {
         abstract: "A sharded key-value store with a write-through cache tier.",
         subcommands: [
             CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, FailoverCommand.self, HashSecretCommand.self, CommandsCommand.self,
-            ConfigCommand.self, CacheCommand.self, ClientLatencyCommand.self, CacheSimulationCommand.self, StampedeCommand.self, BenchCommand.self, BenchReportCommand.self,
+            ConfigCommand.self, CacheCommand.self, ClientLatencyCommand.self, ReplicationLatencyCommand.self, CacheSimulationCommand.self, StampedeCommand.self, BenchCommand.self, BenchReportCommand.self,
         ]
     )
 }
@@ -255,6 +255,29 @@ struct ConfigCommand: ParsableCommand {
                 print("\(node.id) \(node.host) \(node.dataPort) \(node.metricsPort.map(String.init) ?? "-")")
             }
         }
+    }
+}
+
+/// `strata repl-latency`: from a write's acknowledgement to its replica having applied it.
+struct ReplicationLatencyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repl-latency",
+        abstract: "Measure replication latency (a write's acknowledgement to WAITSEQ answering on its replica) under an open-loop SET load.",
+        discussion: "Prints: writes,samples,timed_out,p50_ms,p99_ms.")
+
+    @Option(help: "Path to cluster.json.") var config = "cluster.json"
+    @Option(help: "Writes per second.") var rate = 5_000
+    @Option(help: "Seconds of writing.") var seconds = 10
+    @Option(help: "Follow one write in this many to its replica.") var sampleEvery = 5
+
+    func run() async throws {
+        let client = try StrataClient(configuration: StrataClientConfiguration(clusterConfigPath: config))
+        let result = try await ReplicationLatencyBenchmark(client: client, rate: rate, seconds: seconds, sampleEvery: sampleEvery).run()
+        func ms(_ duration: Duration) -> String {
+            String(format: "%.3f", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
+        }
+        print("writes,samples,timed_out,p50_ms,p99_ms")
+        print("\(result.writes),\(result.samples),\(result.timedOut),\(ms(result.p50)),\(ms(result.p99))")
     }
 }
 

@@ -137,24 +137,36 @@ struct ReplicationTests {
         #expect(try follower.call(Array(behind).map { Array($0.utf8) }).elements?.first?.elements?.count == 5)
     }
 
-    @Test("WAITSEQ on a replica holds its batch until the replica applied the shard that far; the read after it sees the write", .timeLimit(.minutes(2)))
+    @Test("WAITSEQ on a replica holds the rest of its pipeline until the replica applied the shard that far; each WAITSEQ of a pipeline waits for its own", .timeLimit(.minutes(2)))
     func heldWaitForSequence() throws {
         let cluster = try ClusterTests.Cluster.start(downAfterMs: 60_000, internalSecret: Self.secret)
         defer { cluster.cleanup() }
         try FailoverTests.waitUntilHealthy(cluster)
         let entry = Int(cluster.config.nodes[0].dataPort)
-        #expect(try ClusterTests.callFollowingMoved(entry, "SET", "seq:0", "before").text == "OK")
+        // Two keys of one shard (a hashtag): two writes, two positions in one log.
+        #expect(try ClusterTests.callFollowingMoved(entry, "SET", "{seq}a", "before").text == "OK")
         try Self.waitForConvergence(cluster)
         let map = try cluster.map()
-        let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array("seq:0".utf8), placement: .spread)
+        let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array("seq".utf8), placement: .spread)
         let shard = map.shard(forHash: hash)
         let replica = try RESPTestClient(port: Int(map.node(shard.replicas[1])!.dataPort))
         #expect(try replica.call("READONLY").text == "OK")
         let position = try #require(try replica.call("WAITSEQ", String(shard.id.rawValue), "0", "0").int)
-        // The session's token is one past what the replica has: the batch waits for the next write.
-        try replica.send(pipeline: [["WAITSEQ", String(shard.id.rawValue), String(position + 1), "5000"], ["GET", "seq:0"]])
-        #expect(try RESPTestClient(port: Int(map.node(shard.primary!)!.dataPort)).call("SET", "seq:0", "after").text == "OK")
+        // Session tokens one and two past what the replica has: each read waits for its write.
+        let id = String(shard.id.rawValue)
+        try replica.send(pipeline: [
+            ["WAITSEQ", id, String(position + 1), "5000"], ["GET", "{seq}a"],
+            ["WAITSEQ", id, String(position + 2), "5000"], ["GET", "{seq}b"],
+        ])
+        let primary = try RESPTestClient(port: Int(map.node(shard.primary!)!.dataPort))
+        #expect(try primary.call("SET", "{seq}a", "after").text == "OK")
+        // The second write comes later: the second WAITSEQ must still be waiting for it.
+        usleep(200_000)
+        #expect(try primary.call("SET", "{seq}b", "after").text == "OK")
         #expect(try #require(try replica.read()?.int) >= position + 1)
+        #expect(try replica.read()?.text == "after")
+        let second = try replica.read()
+        #expect(second?.int ?? 0 >= position + 2, "\(String(describing: second)) position \(position)")
         #expect(try replica.read()?.text == "after")
     }
 
