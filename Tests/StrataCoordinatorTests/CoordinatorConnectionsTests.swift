@@ -18,22 +18,11 @@ struct CoordinatorConnectionsTests {
         let config = try ClusterConfig(
             coordinator: .init(host: "127.0.0.1", port: 0, dataDir: directory),
             nodes: [.init(id: "n1", host: "127.0.0.1", dataPort: 1, dataDir: directory + "/n1")], replicationFactor: 1, shardCount: 4, vnodes: 16)
-        let coordinator = try CoordinatorServer(configuration: .init(config: config), logger: .init(label: "test"))
-        let channel = NIOAsyncTestingChannel()
-        let session = CoordinatorSession(client: ClientSession(id: 1, peer: "test", isLoopback: true))
-        try await channel.pipeline.addHandler(
-            RESPServerHandler(server: CoordinatorConnections(coordinator: coordinator, credentials: .init(tenants: [:], internalSecret: nil)), session: session, configuration: .init()))
-        try await channel.connect(to: .init(ipAddress: "127.0.0.1", port: 7000))
-        var input = ByteBuffer()
-        for command in [["HELLO", "3"], ["CLUSTER", "EPOCH"], ["CLUSTER", "MAP"], ["CLUSTER", "NOPE"], ["CLUSTER", "SUBSCRIBE"], ["PING"]] {
-            RESPCommand(arguments: command.map { ByteBuffer(string: $0) }).respValue.encode(into: &input, version: .resp2)
-        }
-        try await channel.writeInbound(input)
-        var buffer = ByteBuffer()
-        while var out = try await channel.readOutbound(as: ByteBuffer.self) { buffer.writeBuffer(&out) }
-        var decoder = RESPDecoder()
-        var replies: [RESPValue] = []
-        while let value = try decoder.decode(buffer: &buffer) { replies.append(value) }
+        let configuration = try CoordinatorServer.Configuration(config: config)
+        let coordinator = try CoordinatorServer(configuration: configuration, logger: .init(label: "test"))
+        let (channel, replies) = try await Self.replies(
+            to: [["HELLO", "3"], ["CLUSTER", "EPOCH"], ["CLUSTER", "MAP"], ["CLUSTER", "NOPE"], ["CLUSTER", "SUBSCRIBE"], ["PING"]],
+            coordinator: coordinator, configuration: configuration)
         #expect(replies.count == 5, "PING after SUBSCRIBE gets no answer")
         guard case .map = replies[0] else {
             Issue.record("HELLO 3 answers a map")
@@ -63,28 +52,12 @@ extension CoordinatorConnectionsTests {
         config.internalSecret = "cluster-secret"
         let configuration = try CoordinatorServer.Configuration(config: config)
         let coordinator = try CoordinatorServer(configuration: configuration, logger: .init(label: "test"))
-        let channel = NIOAsyncTestingChannel()
-        let session = CoordinatorSession(client: ClientSession(id: 1, peer: "test", isLoopback: true))
-        try await channel.pipeline.addHandler(
-            RESPServerHandler(
-                server: CoordinatorConnections(coordinator: coordinator, credentials: configuration.credentials), session: session,
-                configuration: .init()))
-        try await channel.connect(to: .init(ipAddress: "127.0.0.1", port: 7000))
         let commands = [
             ["AUTH", "demo", "demo-secret"], ["CLIENT", "INFO"], ["AUTH", "demo", "wrong"], ["AUTH", "nobody", "demo-secret"],
             ["AUTH", "@internal", "cluster-secret"], ["AUTH", "@internal", "demo-secret"], ["AUTH", "just-a-password"],
             ["HELLO", "3", "AUTH", "demo", "demo-secret"], ["HELLO", "3", "AUTH", "demo", "nope"], ["CLUSTER", "EPOCH"],
         ]
-        var input = ByteBuffer()
-        for command in commands {
-            RESPCommand(arguments: command.map { ByteBuffer(string: $0) }).respValue.encode(into: &input, version: .resp2)
-        }
-        try await channel.writeInbound(input)
-        var buffer = ByteBuffer()
-        while var out = try await channel.readOutbound(as: ByteBuffer.self) { buffer.writeBuffer(&out) }
-        var decoder = RESPDecoder()
-        var replies: [RESPValue] = []
-        while let value = try decoder.decode(buffer: &buffer) { replies.append(value) }
+        let (channel, replies) = try await Self.replies(to: commands, coordinator: coordinator, configuration: configuration)
         try #require(replies.count == commands.count)
         let wrongPass = RESPValue.errorMessage(CommandError.wrongPass.message)
         #expect(replies[0] == .simple("OK"))
@@ -111,6 +84,32 @@ extension CoordinatorConnectionsTests {
         #expect(replies[8] == wrongPass)
         #expect(replies[9] == .integer(Int64(coordinator.map.epoch)))
         _ = try await channel.finish()
+    }
+}
+
+extension CoordinatorConnectionsTests {
+    /// Sends `commands` (pipelined, RESP2) to a coordinator connection on a testing channel and decodes every reply.
+    static func replies(
+        to commands: [[String]], coordinator: CoordinatorServer, configuration: CoordinatorServer.Configuration
+    ) async throws -> (NIOAsyncTestingChannel, [RESPValue]) {
+        let channel = NIOAsyncTestingChannel()
+        let session = CoordinatorSession(client: ClientSession(id: 1, peer: "test", isLoopback: true))
+        try await channel.pipeline.addHandler(
+            RESPServerHandler(
+                server: CoordinatorConnections(coordinator: coordinator, credentials: configuration.credentials), session: session,
+                configuration: .init()))
+        try await channel.connect(to: .init(ipAddress: "127.0.0.1", port: 7000))
+        var input = ByteBuffer()
+        for command in commands {
+            RESPCommand(arguments: command.map { ByteBuffer(string: $0) }).respValue.encode(into: &input, version: .resp2)
+        }
+        try await channel.writeInbound(input)
+        var buffer = ByteBuffer()
+        while var out = try await channel.readOutbound(as: ByteBuffer.self) { buffer.writeBuffer(&out) }
+        var decoder = RESPDecoder()
+        var replies: [RESPValue] = []
+        while let value = try decoder.decode(buffer: &buffer) { replies.append(value) }
+        return (channel, replies)
     }
 }
 
