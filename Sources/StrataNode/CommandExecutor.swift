@@ -24,6 +24,8 @@ final class CommandExecutor: Sendable {
     let requests = RequestLog()
     /// Followers' fetches waiting for this node's next commit.
     let commits = CommitSignal()
+    /// The node's health, for `INFO`.
+    let health = HealthProbe()
     /// The largest value a write may produce (APPEND, SETRANGE), the node's bulk limit.
     let maxValueBytes: Int
 

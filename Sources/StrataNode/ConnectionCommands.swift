@@ -71,7 +71,8 @@ extension CommandRun {
             }
             let text = info.render(
                 sections: names, stats: stats, topology: topology,
-                keyspace: keyspace, progress: executor.progress, tenant: tenant, keyCount: keyCount)
+                keyspace: keyspace, progress: executor.progress, tenant: tenant, keyCount: keyCount,
+                health: executor.health.current)
             reply.value(.verbatim(text))
         default:
             return false

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What `/health`, `/ready` and `INFO` say about a node, decided from facts
 /// gathered when asked. Unhealthy (HTTP 503 on `/health`, with the reasons):
 /// the lease was held and is lost, the writer has been on one group too long,
@@ -59,4 +61,16 @@ struct NodeHealth: Equatable, Sendable {
     var healthText: String { isHealthy ? "ok\n" : "unhealthy: " + problems.joined(separator: "; ") + "\n" }
     /// `/ready`'s body: `ready`, or `not ready: ` and the reasons.
     var readyText: String { isReady ? "ready\n" : "not ready: " + (problems + notReady).joined(separator: "; ") + "\n" }
+}
+
+/// Where `INFO` gets the node's health: the server installs how to gather it
+/// once its parts (link, writer, database) exist.
+final class HealthProbe: Sendable {
+    private let probe = Mutex<(@Sendable () -> NodeHealth)?>(nil)
+
+    /// Sets how the health is gathered.
+    func install(_ gather: @escaping @Sendable () -> NodeHealth) { probe.withLock { $0 = gather } }
+
+    /// The health now, or `nil` before the server installed its probe.
+    var current: NodeHealth? { probe.withLock { $0 }?() }
 }

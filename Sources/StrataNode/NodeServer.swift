@@ -113,6 +113,9 @@ public final class NodeServer: Service, Sendable {
         } else {
             follower = nil
         }
+        executor.health.install { [database, link, writer, dataDir = configuration.dataDir] in
+            Self.health(database: database, link: link, writer: writer, dataDir: dataDir)
+        }
     }
 
     /// The RESP port once bound (useful with port 0).
@@ -240,10 +243,13 @@ public final class NodeServer: Service, Sendable {
     }
 
     /// The node's health now (see ``NodeHealth``).
-    var health: NodeHealth {
+    var health: NodeHealth { Self.health(database: database, link: link, writer: writer, dataDir: configuration.dataDir) }
+
+    /// The health of a node made of these parts, from facts gathered now.
+    private static func health(database: Database, link: CoordinatorLink?, writer: WriteQueue, dataDir: String) -> NodeHealth {
         var free: UInt64?
         var fileSystem = statvfs()
-        if statvfs(configuration.dataDir, &fileSystem) == 0 { free = UInt64(fileSystem.f_bavail) * UInt64(fileSystem.f_frsize) }
+        if statvfs(dataDir, &fileSystem) == 0 { free = UInt64(fileSystem.f_bavail) * UInt64(fileSystem.f_frsize) }
         let errors = (try? database.property("rocksdb.background-errors")).flatMap { $0.flatMap { UInt64($0) } } ?? 0
         return NodeHealth(.init(
             clustered: link != nil, hasLease: link?.hasLease ?? true, hadLease: link?.hadLease ?? true,

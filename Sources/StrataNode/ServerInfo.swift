@@ -32,7 +32,7 @@ struct ServerInfo: Sendable {
 
     func render(
         sections: [String], stats: NodeStats, topology: NodeTopology, keyspace: Keyspace,
-        progress: ReplicationProgress, tenant: TenantContext?, keyCount: Int?
+        progress: ReplicationProgress, tenant: TenantContext?, keyCount: Int?, health: NodeHealth? = nil
     ) -> String {
         let all = ["server", "clients", "stats", "keyspace", "replication"]
         let wanted = sections.isEmpty || sections.contains("all") || sections.contains("everything") || sections.contains("default")
@@ -45,7 +45,12 @@ struct ServerInfo: Sendable {
                 for (field, value) in ServerIdentity.infoVersionFields { out += "\(field):\(value)\r\n" }
                 out += "redis_mode:\(topology.map.nodes.count > 1 ? "cluster" : "standalone")\r\n"
                 out += "process_id:\(getpid())\r\nrun_id:\(runID)\r\ntcp_port:\(port)\r\nnode_id:\(topology.localNode)\r\n"
-                out += "uptime_in_seconds:\(Int(Date().timeIntervalSince(startedAt)))\r\ndata_dir:\(dataDir)\r\n\r\n"
+                out += "uptime_in_seconds:\(Int(Date().timeIntervalSince(startedAt)))\r\ndata_dir:\(dataDir)\r\n"
+                if let health {
+                    // The same verdict as /health and /ready.
+                    out += "health:\(health.healthText.dropLast())\r\nready:\(health.isReady ? 1 : 0)\r\n"
+                }
+                out += "\r\n"
             case "clients":
                 out += "# Clients\r\nconnected_clients:\(stats.connectedClients.current)\r\n\r\n"
             case "stats":

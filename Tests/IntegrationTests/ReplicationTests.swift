@@ -226,6 +226,8 @@ struct ReplicationTests {
         #expect(try ClusterTests.callFollowingMoved(entry, "SET", "before", "1").text == "OK")
         #expect(try httpGet(port: metrics, path: "/health").hasSuffix("\r\n\r\nok\n"))
         #expect(try httpGet(port: metrics, path: "/ready").hasSuffix("\r\n\r\nready\n"))
+        let info = try RESPTestClient(port: entry)
+        #expect(try info.call("INFO", "server").text?.contains("health:ok\r\nready:1") == true)
         // Polls `path` until its answer contains `text` (or 10 s pass).
         func poll(_ path: String, _ text: String) throws -> String {
             let deadline = Date().addingTimeInterval(10)
@@ -250,6 +252,8 @@ struct ReplicationTests {
         let unhealthy = try poll("/health", "lease lost")
         #expect(unhealthy.contains("503") && unhealthy.contains("unhealthy: lease lost"), "\(unhealthy)")
         #expect(try httpGet(port: metrics, path: "/ready").contains("503"))
+        let frozenInfo = try info.call("INFO", "server").text ?? ""
+        #expect(frozenInfo.contains("health:unhealthy: lease lost") && frozenInfo.contains("ready:0"), "\(frozenInfo)")
         kill(coordinator, SIGCONT)
         #expect(refused?.hasPrefix("TRYAGAIN") == true, "got \(refused ?? "no refusal")")
 
