@@ -49,7 +49,14 @@ public struct ReplicationLatencyBenchmark: Sendable {
         var samples: [Duration] = []
         var timedOut = 0
         var writes = 0
-        try await withThrowingTaskGroup(of: Duration?.self) { group in
+        /// What following one write to its replica gave.
+        enum Probe: Sendable {
+            /// The replica answered with the write applied, this long after the acknowledgement.
+            case reached(Duration)
+            /// The replica had not applied it when WAITSEQ's time was up.
+            case missed
+        }
+        try await withThrowingTaskGroup(of: Probe?.self) { group in
             for index in 0..<total {
                 // Open loop: each write starts at its scheduled time, whatever the others do.
                 try await Task.sleep(until: start + interval * index, clock: .continuous)
@@ -65,13 +72,17 @@ public struct ReplicationLatencyBenchmark: Sendable {
                     let reply = try await client.execute(
                         [Array("WAITSEQ".utf8), Array(String(shard.id.rawValue).utf8), Array(String(version).utf8), Array("1000".utf8)],
                         on: replica)
-                    guard case .integer(let position) = reply, position >= Int64(version) else { return .zero - .seconds(1) }
-                    return ContinuousClock.now - acknowledged
+                    guard case .integer(let position) = reply, position >= Int64(version) else { return .missed }
+                    return .reached(ContinuousClock.now - acknowledged)
                 }
             }
-            for try await sample in group {
+            for try await probe in group {
                 writes += 1
-                if let sample { if sample < .zero { timedOut += 1 } else { samples.append(sample) } }
+                switch probe {
+                case .reached(let latency): samples.append(latency)
+                case .missed: timedOut += 1
+                case nil: break
+                }
             }
         }
         samples.sort()

@@ -160,7 +160,7 @@ public struct ChangeFeedFollower: Sendable {
         _ node: NodeID, shards: [ShardID], epoch: UInt64, positions: Positions,
         changes: @Sendable ([Change]) -> Void, gap: @Sendable (ShardID) -> Void
     ) async {
-        let holdMilliseconds = hold.components.seconds * 1000 + hold.components.attoseconds / 1_000_000_000_000_000
+        let holdMilliseconds = Int64(hold / .milliseconds(1))
         while !Task.isCancelled {
             if let current = client.currentMap, current.epoch != epoch { return }
             var arguments: [[UInt8]] = [Array("FEED".utf8), Array("WAIT".utf8), Array(String(holdMilliseconds).utf8)]

@@ -242,9 +242,6 @@ public final class NodeServer: Service, Sendable {
         return channel
     }
 
-    /// The node's health now (see ``NodeHealth``).
-    var health: NodeHealth { Self.health(database: database, link: link, writer: writer, dataDir: configuration.dataDir) }
-
     /// The health of a node made of these parts, from facts gathered now.
     private static func health(database: Database, link: CoordinatorLink?, writer: WriteQueue, dataDir: String) -> NodeHealth {
         var free: UInt64?
@@ -259,19 +256,15 @@ public final class NodeServer: Service, Sendable {
     private func bindMetricsPort() async throws -> Channel? {
         guard let port = configuration.metricsPort else { return nil }
         let stats = executor.stats
+        let probe = executor.health
         let channel = try await MetricsHTTPServer.bind(group: group, host: configuration.host, port: port, metrics: {
             stats.prometheusText()
-        }) { [self] path in
-            switch path {
-            case "/health":
-                let health = self.health
-                return (health.isHealthy ? .ok : .serviceUnavailable, "text/plain", health.healthText)
-            case "/ready":
-                let health = self.health
-                return (health.isReady ? .ok : .serviceUnavailable, "text/plain", health.readyText)
-            default:
-                return nil
-            }
+        }) { path in
+            // The probe NodeServer installed at init, the one INFO reads too.
+            guard path == "/health" || path == "/ready", let health = probe.current else { return nil }
+            return path == "/health"
+                ? (health.isHealthy ? .ok : .serviceUnavailable, "text/plain", health.healthText)
+                : (health.isReady ? .ok : .serviceUnavailable, "text/plain", health.readyText)
         }
         state.withLockedValue { $0.metricsPort = channel.localAddress?.port }
         return channel

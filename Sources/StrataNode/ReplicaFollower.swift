@@ -59,7 +59,7 @@ final class ReplicaFollower: Sendable {
         topology.onReplace { [mapChanged] in mapChanged.signal() }
     }
 
-    /// Starts the follower thread.
+    /// Starts the thread that starts one follower thread per source.
     func start() {
         let thread = Thread { self.loop() }
         thread.name = "strata-replica-follower"
@@ -104,8 +104,6 @@ final class ReplicaFollower: Sendable {
             _ = mapChanged.wait(timeout: .now() + Self.sourceCheckInterval)
         }
     }
-
-
 
     /// Follows one source: each fetch waits at the source until it has
     /// something new (`WAIT`), so an idle pair exchanges one round trip per

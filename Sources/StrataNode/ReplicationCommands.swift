@@ -76,10 +76,10 @@ extension CommandRun {
     }
 
     /// `WAITSEQ <shard> <sequence> <timeout ms>`: answers this node's sequence
-    /// number for `shard` (`-1` when it does not hold the shard). The wait
-    /// happens before: `NodeConnections` holds a batch that starts with WAITSEQ
-    /// until the node has applied the shard up to `sequence` (woken by the
-    /// commits, at most the timeout, up to one second). A client reading from a
+    /// number for `shard` (`-1` when it does not hold the shard), from memory.
+    /// The wait happens before: `NodeConnections` holds the batch from each
+    /// WAITSEQ on until the node has applied the shard up to `sequence` (woken
+    /// by the commits, at most the timeout, up to one second). A client reading from a
     /// replica sends it before the read: a position short of its session token
     /// means the replica is behind, and the read goes to the primary.
     private func waitForSequence(shard rawShard: Int64, reply: inout Reply) throws(CommandError) {

@@ -5,6 +5,8 @@ struct TenantDirectory: Sendable {
     /// Each tenant's context, by name.
     let contexts: [[UInt8]: TenantContext]
     let defaultAccess: ClusterConfig.DefaultTenantAccess
+    /// The tenant of connections that do not AUTH.
+    static let defaultName = Array("default".utf8)
     /// The secrets `AUTH` is checked against.
     let credentials: ClusterCredentials
 
@@ -18,8 +20,8 @@ struct TenantDirectory: Sendable {
             contexts[Array(name.utf8)] = TenantContext(
                 name: Array(name.utf8), colocated: tenant.placement == .colocate, acksAll: tenant.acks == .all)
         }
-        if contexts[Array("default".utf8)] == nil {
-            contexts[Array("default".utf8)] = TenantContext(name: Array("default".utf8), colocated: false)
+        if contexts[Self.defaultName] == nil {
+            contexts[Self.defaultName] = TenantContext(name: Self.defaultName, colocated: false)
         }
         self.contexts = contexts
         self.defaultAccess = defaultAccess
@@ -28,8 +30,8 @@ struct TenantDirectory: Sendable {
     /// The tenant an unauthenticated connection acts for, or `nil` when it must AUTH first.
     func defaultTenant(isLoopback: Bool) -> TenantContext? {
         switch defaultAccess {
-        case .always: return contexts[Array("default".utf8)]
-        case .loopback: return isLoopback ? contexts[Array("default".utf8)] : nil
+        case .always: return contexts[Self.defaultName]
+        case .loopback: return isLoopback ? contexts[Self.defaultName] : nil
         case .never: return nil
         }
     }

@@ -273,11 +273,8 @@ struct ReplicationLatencyCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try StrataClient(configuration: StrataClientConfiguration(clusterConfigPath: config))
         let result = try await ReplicationLatencyBenchmark(client: client, rate: rate, seconds: seconds, sampleEvery: sampleEvery).run()
-        func ms(_ duration: Duration) -> String {
-            String(format: "%.3f", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
-        }
         print("writes,samples,timed_out,p50_ms,p99_ms")
-        print("\(result.writes),\(result.samples),\(result.timedOut),\(ms(result.p50)),\(ms(result.p99))")
+        print("\(result.writes),\(result.samples),\(result.timedOut),\(String(format: "%.3f,%.3f", result.p50 / .milliseconds(1), result.p99 / .milliseconds(1)))")
     }
 }
 

@@ -17,7 +17,7 @@ extension CommandTable {
                 return .requestID(id: id, command: inner)
             }),
         CommandSpec(
-            "waitseq", arity: 4, flags: [.readOnly, .noMulti], categories: [.read, .slow], group: .strata,
+            "waitseq", arity: 4, flags: [.readOnly, .noMulti, .eventLoop], categories: [.read, .slow], group: .strata,
             servers: .node, syntax: "shard sequence timeout-milliseconds",
             summary: "Waits until this node applied a shard up to a sequence number; answers its position.",
             parse: { (a: inout CommandArguments) throws(CommandError) in
