@@ -175,7 +175,7 @@ struct DifferentialGenerator {
         case 830..<900: return errors()
         case 900..<985: return connection()
         case 985..<992: return crossShard()
-        default: return chance(0.4) ? flush() : stringWrite()
+        default: return flush()
         }
     }
 }

@@ -144,11 +144,14 @@ struct DifferentialReport {
 
 /// Sends one seeded stream of `commands` commands to `redis-server` at
 /// `referencePort` and to `target`, each over two connections speaking
-/// RESP`protocolVersion`, and compares every reply.
+/// RESP`protocolVersion`, and compares every reply. The stream then goes on
+/// (up to `commands` more) until it generated every command of `mustCover`,
+/// so a seed that happens to draw a rare command late still covers it.
 /// - Returns: The differences (the run re-synchronizes after each one and
 ///   stops after 20) and the command specs it generated.
 func runDifferential(
-    against target: DifferentialTarget, referencePort: Int, protocolVersion: Int, seed: UInt64, commands: Int
+    against target: DifferentialTarget, referencePort: Int, protocolVersion: Int, seed: UInt64, commands: Int,
+    mustCover: Set<String> = differentialCoverage
 ) throws -> DifferentialReport {
     let run = try DifferentialRun(target: target, referencePort: referencePort, protocolVersion: protocolVersion, seed: seed)
     try run.start()
@@ -156,6 +159,12 @@ func runDifferential(
         seed: seed, protocolVersion: protocolVersion, crossShardTag: try run.probeCrossShardTag(),
         nowSeconds: Int64(Date().timeIntervalSince1970))
     while run.report.commandsSent < commands, run.report.mismatches.count < 20 {
+        for step in generator.nextScenario() { try run.execute(step) }
+    }
+    let streamMustCover = mustCover.subtracting(["quit"])  // run.quit() sends it last
+    while !streamMustCover.isSubset(of: run.report.covered), run.report.commandsSent < 2 * commands,
+        run.report.mismatches.count < 20
+    {
         for step in generator.nextScenario() { try run.execute(step) }
     }
     try run.quit()
