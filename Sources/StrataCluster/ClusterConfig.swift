@@ -179,6 +179,10 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
     public var nodes: [Node]
     /// Replicas per shard (default 2).
     public var replicationFactor: Int?
+    /// A replica that has not had everything its primary had for this long
+    /// leaves the shard's in-sync set (`acks=all` writes stop waiting for it)
+    /// until it catches up and its primary vouches for it again (default 10,000 ms).
+    public var maxLagMs: Int?
     /// Shards at bootstrap (default 64).
     public var shardCount: Int?
     /// Ring tokens per unit of node weight (default 256).
@@ -209,6 +213,12 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
         self.caches = caches
     }
 
+    /// The in-sync lag bound when `maxLagMs` is absent.
+    public static let defaultMaxLag: Duration = .seconds(10)
+
+    /// The in-sync lag bound in effect.
+    public var maxLag: Duration { maxLagMs.map { .milliseconds($0) } ?? Self.defaultMaxLag }
+
     /// Loads and checks a `cluster.json`.
     /// - Throws: `ClusterError.invalidConfiguration` naming the file and the problem.
     public static func load(path: String) throws(ClusterError) -> ClusterConfig {
@@ -232,6 +242,14 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
             throw ClusterError(.duplicateNode, "node id \(node.id) appears twice in cluster.json")
         }
         if nodes.isEmpty { throw ClusterError(.invalidConfiguration, "cluster.json lists no nodes") }
+        if let maxLagMs {
+            // Positions arrive with heartbeats: a bound under two intervals would drop healthy replicas.
+            let floor = (coordinator?.heartbeatIntervalMs ?? 200) * 2
+            guard maxLagMs >= floor, maxLagMs <= 86_400_000 else {
+                throw ClusterError(
+                    .invalidConfiguration, "maxLagMs must be between \(floor) (two heartbeat intervals) and 86400000, not \(maxLagMs)")
+            }
+        }
         for (name, tenant) in tenants ?? [:] {
             if name.utf8.count > 255 { throw ClusterError(.invalidConfiguration, "tenant name \(name.prefix(20))… is over 255 bytes") }
             if let hash = tenant.secretHash, TenantSecret.parse(hash) == nil {

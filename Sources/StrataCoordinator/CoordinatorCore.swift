@@ -15,14 +15,24 @@ public struct CoordinatorCore: Sendable {
     public let suspectAfter: Duration
     /// Missed heartbeats for this long make a node `down`.
     public let downAfter: Duration
+    /// How long each replica has been behind its primary; the bound is `maxLag`.
+    private var lag: ReplicaLag
 
     /// A core over `map`, counting every node as heard at `now` (a grace period after start).
-    public init(map: ClusterMap, suspectAfter: Duration, downAfter: Duration, now: ContinuousClock.Instant) {
+    /// A replica behind its primary for longer than `maxLag` leaves the in-sync set.
+    public init(
+        map: ClusterMap, suspectAfter: Duration, downAfter: Duration, maxLag: Duration = ClusterConfig.defaultMaxLag,
+        now: ContinuousClock.Instant
+    ) {
         self.map = map
         self.suspectAfter = suspectAfter
         self.downAfter = downAfter
+        lag = ReplicaLag(window: maxLag)
         lastHeard = Dictionary(uniqueKeysWithValues: map.nodes.map { ($0.id, now) })
     }
+
+    /// A replica behind its primary for longer than this leaves the in-sync set.
+    public var maxLag: Duration { lag.window }
 
     /// What a primary vouches for in a heartbeat: for a shard it leads at
     /// `epoch`, the followers that have applied every write it acknowledged
@@ -67,7 +77,7 @@ public struct CoordinatorCore: Sendable {
         var changed: ClusterMap?
         if current.state != .up { changed = try change(.setState(node, .up)) }
         if !regressed.isEmpty, let updated = try demote(node, in: regressed) { changed = updated }
-        if let updated = try updateInSync(primary: node, caughtUp: caughtUp) { changed = updated }
+        if let updated = try updateInSync(primary: node, caughtUp: caughtUp, at: now) { changed = updated }
         return changed
     }
 
@@ -139,8 +149,9 @@ public struct CoordinatorCore: Sendable {
 
     /// Adds the followers `primary` vouches for (`caughtUp`) to the in-sync
     /// sets of the shards it leads at the vouched epoch, when they are up
-    /// replicas of the shard; removes replicas more than `maxInSyncLag` behind
-    /// their primary's last report.
+    /// replicas of the shard; removes replicas more than `maxInSyncLag`
+    /// sequence numbers behind their primary's last report, or that have not
+    /// had everything their primary reported for longer than `maxLag`.
     ///
     /// Why the primary decides joins: every member of an in-sync set must hold
     /// every write acknowledged with `acks=all`, because any of them may be
@@ -151,9 +162,9 @@ public struct CoordinatorCore: Sendable {
     /// the acknowledged writes would join missing them. Removals are always
     /// safe (a primary with an older map waits for more replicas, not fewer).
     /// - Returns: the new map when a set changed (the map epoch advances; shard epochs do not).
-    mutating func updateInSync(primary reporter: NodeID? = nil, caughtUp: [ShardID: CaughtUp] = [:]) throws(ClusterError)
-        -> ClusterMap?
-    {
+    mutating func updateInSync(
+        primary reporter: NodeID? = nil, caughtUp: [ShardID: CaughtUp] = [:], at now: ContinuousClock.Instant
+    ) throws(ClusterError) -> ClusterMap? {
         var shards = map.shards
         var changed = false
         for index in shards.indices {
@@ -165,13 +176,16 @@ public struct CoordinatorCore: Sendable {
                     && map.node(follower)?.state == .up
                 {
                     shards[index].inSync.insert(follower)
+                    lag.joined(follower, shard.id, at: now)
                     changed = true
                 }
             }
             guard let leading = applied[primary]?[shard.id] else { continue }
+            if primary == reporter { lag.primaryReported(shard.id, primary: primary, position: leading, at: now) }
             for replica in shard.replicas.dropFirst() {
                 guard shards[index].inSync.contains(replica), let position = applied[replica]?[shard.id] else { continue }
-                if leading > position, leading - position > maxInSyncLag {
+                let behind = lag.lag(of: replica, shard.id, position: position, at: now) ?? .zero
+                if leading > position, leading - position > maxInSyncLag || behind > lag.window {
                     shards[index].inSync.remove(replica)
                     changed = true
                 }

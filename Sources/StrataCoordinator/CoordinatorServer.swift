@@ -30,6 +30,8 @@ public final class CoordinatorServer: Service, Sendable {
         public var suspectAfter: Duration
         /// Silence before a node is down.
         public var downAfter: Duration
+        /// How long a replica may be behind its primary and stay in sync.
+        public var maxLag: Duration = ClusterConfig.defaultMaxLag
         /// How often failure detection runs.
         public var tickInterval: Duration = .milliseconds(50)
         /// What `AUTH` is checked against: the tenants' and the internal secret.
@@ -47,6 +49,7 @@ public final class CoordinatorServer: Service, Sendable {
             bootstrapMap = try config.bootstrapMap()
             suspectAfter = coordinator.suspectAfter
             downAfter = coordinator.downAfter
+            maxLag = config.maxLag
             credentials = ClusterCredentials(tenants: config.tenants ?? [:], internalSecret: config.internalSecret)
         }
     }
@@ -82,7 +85,8 @@ public final class CoordinatorServer: Service, Sendable {
             logger.info("bootstrapped cluster map", metadata: ["epoch": "\(map.epoch)", "shards": "\(map.shards.count)"])
         }
         state = NIOLockedValueBox(State(core: CoordinatorCore(
-            map: map, suspectAfter: configuration.suspectAfter, downAfter: configuration.downAfter, now: .now)))
+            map: map, suspectAfter: configuration.suspectAfter, downAfter: configuration.downAfter,
+            maxLag: configuration.maxLag, now: .now)))
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     }
 

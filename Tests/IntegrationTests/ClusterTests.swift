@@ -15,7 +15,8 @@ struct ClusterTests {
         /// Starts the cluster; with `internalSecret` its nodes replicate.
         static func start(
             downAfterMs: Int = 1000, heartbeatIntervalMs: Int = 100, replicationFactor: Int = 2,
-            internalSecret: String? = nil, nodeArguments: [String] = [], tenants: [String: ClusterConfig.Tenant] = [:]
+            internalSecret: String? = nil, nodeArguments: [String] = [], tenants: [String: ClusterConfig.Tenant] = [:],
+            maxLagMs: Int? = nil
         ) throws -> Cluster {
             let directory = NodeProcess.temporaryDirectory()
             let coordinatorPort = NodeProcess.freePort()
@@ -30,6 +31,7 @@ struct ClusterTests {
                 },
                 replicationFactor: replicationFactor, shardCount: 16, vnodes: 64, tenants: tenants, defaultTenant: .loopback)
             config.internalSecret = internalSecret
+            config.maxLagMs = maxLagMs
             let coordinator = try NodeProcess.coordinator(config: config, directory: directory)
             var nodes: [String: NodeProcess] = [:]
             for node in config.nodes {

@@ -170,6 +170,47 @@ struct ReplicationTests {
         #expect(try replica.read()?.text == "after")
     }
 
+    @Test("a replica paused past maxLagMs leaves the in-sync set while acks=all writes go on, and rejoins once caught up", .timeLimit(.minutes(2)))
+    func timeBoundOnReplicaLag() throws {
+        // RF 3: with one replica out, the shard still has the two in-sync copies acks=all needs.
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 1500, heartbeatIntervalMs: 100, replicationFactor: 3, internalSecret: Self.secret, maxLagMs: 1000)
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let key = "lag-bound-key"
+        let shard = try cluster.map().shard(forHash: ClientTests.hash(key))
+        let (primary, paused) = (try #require(shard.primary), shard.replicas[1])
+        func inSync() throws -> Bool { try cluster.map().shard(shard.id)?.inSync.contains(paused) == true }
+        #expect(try inSync())
+
+        let writer = try RESPTestClient(port: ClientTests.port(cluster, primary), receiveTimeout: .seconds(10))
+        #expect(try writer.call("CLIENT", "ACKS", "ALL").text == "OK")
+        let admin = try RESPTestClient(port: ClientTests.port(cluster, paused))
+        #expect(try admin.call("AUTH", "@internal", Self.secret).text == "OK")
+        #expect(try admin.call("DEBUG", "FOLLOW-PAUSE", "4000").text == "OK")
+        let pausedAt = ContinuousClock.now
+
+        // Writes go on through the pause: the first ones wait for the paused replica until it
+        // leaves the in-sync set (after maxLagMs); none fails.
+        var written = 0
+        var leftAfter: Duration?
+        var rejoinedAfter: Duration?
+        while ContinuousClock.now - pausedAt < .seconds(20), rejoinedAfter == nil {
+            written += 1
+            let reply = try writer.call("SET", key, "v\(written)")
+            #expect(reply.text == "OK", "write \(written): \(reply)")
+            if reply.text != "OK" { break }
+            if leftAfter == nil, try !inSync() { leftAfter = ContinuousClock.now - pausedAt }
+            if leftAfter != nil, try inSync() { rejoinedAfter = ContinuousClock.now - pausedAt }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let left = try #require(leftAfter, "the paused replica never left the in-sync set")
+        #expect(left < .seconds(4), "it left while still paused (after \(left))")
+        let rejoined = try #require(rejoinedAfter, "the replica never rejoined the in-sync set")
+        #expect(rejoined > .seconds(4), "it rejoined only after the pause (after \(rejoined))")
+        print("REPLICA LAG: paused replica left the in-sync set after \(left), rejoined after \(rejoined); \(written) acks=all writes, none failed")
+    }
+
     @Test("a wiped node, behind the primaries' trimmed logs, is demoted and catches up from snapshots")
     func wipedReplicaTakesASnapshot() throws {
         // 8 log entries per shard: 600 writes over 16 shards trim every log well past 0.

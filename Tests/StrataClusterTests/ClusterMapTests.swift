@@ -164,6 +164,22 @@ struct ClusterMapTests {
         #expect(map.shards(ownedBy: "ghost").isEmpty)
     }
 
+    @Test("maxLagMs: 10 s by default; below two heartbeat intervals it is refused with a clear error")
+    func maxLagSetting() throws {
+        var config = ClusterConfig(
+            coordinator: .init(host: "127.0.0.1", port: 1, heartbeatIntervalMs: 100),
+            nodes: [.init(id: "n1", host: "127.0.0.1", dataPort: 2, dataDir: "/tmp/n1")])
+        #expect(config.maxLag == .seconds(10))
+        config.maxLagMs = 200
+        try config.validate()
+        #expect(config.maxLag == .milliseconds(200))
+        config.maxLagMs = 150
+        #expect { try config.validate() } throws: { error in
+            (error as? ClusterError)?.code == .invalidConfiguration
+                && (error as? ClusterError)?.message.contains("maxLagMs must be between 200") == true
+        }
+    }
+
     @Test("errors are values with a code and a message")
     func errors() {
         let error = ClusterError(.unknownNode, "cannot remove node x: not in the map")

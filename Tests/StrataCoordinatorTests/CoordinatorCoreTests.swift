@@ -97,6 +97,56 @@ struct CoordinatorCoreTests {
         #expect(core.map.shard(shard.id)?.inSync == [primary, replica])
     }
 
+    @Test("a replica that has not had its primary's writes for longer than maxLag leaves the in-sync set; an idle one stays")
+    func timeBoundOnLag() throws {
+        let start = ContinuousClock.Instant.now
+        var core = CoordinatorCore(
+            map: try Self.map(), suspectAfter: .seconds(30), downAfter: .seconds(60), maxLag: .seconds(1), now: start)
+        let written = core.map.shards[0]
+        let (primary, replica) = (written.replicas[0], written.replicas[1])
+        // Another shard on the same two nodes that nobody writes.
+        let idle = try #require(core.map.shards.first { $0.id != written.id && $0.replicas == written.replicas })
+        func beat(_ node: NodeID, _ writtenPosition: UInt64, at offset: Duration, caughtUp: [ShardID: CoordinatorCore.CaughtUp] = [:]) throws {
+            _ = try core.heartbeat(
+                from: node, applied: [written.id: writtenPosition, idle.id: 50], caughtUp: caughtUp, at: start + offset)
+        }
+        func inSync(_ shard: ShardAssignment) -> Set<NodeID> { core.map.shard(shard.id)?.inSync ?? [] }
+
+        // Behind by a few entries, but never for long: in sync (the entry bound, 10,000, is far away).
+        var position: UInt64 = 100
+        for step in 0..<20 {
+            position += 10
+            try beat(primary, position, at: .milliseconds(200 * step))
+            try beat(replica, position - 5, at: .milliseconds(200 * step + 100))
+        }
+        #expect(inSync(written) == [primary, replica])
+        // The replica stops applying (a paused follower) while the primary goes on: out once its
+        // newest covered report is over a second old, though it is only ~60 entries behind.
+        let stalled = position - 5
+        var offset = Duration.milliseconds(4000)
+        while offset < .milliseconds(5000) {
+            position += 10
+            try beat(primary, position, at: offset)
+            try beat(replica, stalled, at: offset + .milliseconds(100))
+            offset += .milliseconds(200)
+        }
+        #expect(position - stalled < 100)
+        #expect(inSync(written) == [primary])
+        // The idle shard's replica has had everything all along: still in sync.
+        #expect(inSync(idle) == [primary, replica])
+        // It catches up and its primary vouches: in sync again, and it stays while it keeps up.
+        try beat(replica, position, at: offset)
+        try beat(primary, position, at: offset, caughtUp: [written.id: .init(epoch: written.epoch, followers: [replica])])
+        #expect(inSync(written) == [primary, replica])
+        for step in 1...20 {
+            position += 10
+            try beat(primary, position, at: offset + .milliseconds(200 * step))
+            try beat(replica, position, at: offset + .milliseconds(200 * step + 100))
+        }
+        #expect(inSync(written) == [primary, replica])
+        #expect(inSync(idle) == [primary, replica])
+    }
+
     @Test("silence makes a node suspect, then down with a new epoch; a heartbeat brings it back")
     func failureDetection() throws {
         let start = ContinuousClock.Instant.now
