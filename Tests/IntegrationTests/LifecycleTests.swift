@@ -47,4 +47,64 @@ struct LifecycleTests {
             #expect(stored >= value, "\(key): acknowledged \(value), stored \(stored)")
         }
     }
+
+    @Test("a failing WAL fsync at shutdown: the node exits non-zero and logs why", .timeLimit(.minutes(2)))
+    func finalFsyncFailure() throws {
+        // A real fsync failure, not a code path for tests: an LD_PRELOAD library makes fsync and
+        // fdatasync fail with EIO once a trigger file exists (what a dying disk or a full thin
+        // volume does), so RocksDB's own WAL sync fails inside the node.
+        let directory = NodeProcess.temporaryDirectory()
+        let shim = try Self.buildFailingFsyncLibrary(in: directory)
+        let trigger = directory + "/fsync-fails"
+        let node = try NodeProcess.standalone(
+            environment: ["LD_PRELOAD": shim, "STRATA_TEST_FSYNC_FAILS_AFTER": trigger], directory: directory)
+        defer { node.cleanup() }
+        let client = try node.client()
+        for i in 0..<100 { #expect(try client.call("SET", "k\(i)", "v\(i)").text == "OK") }
+        // Fsyncs work until now (the node started, wrote and synced its WAL); from here they fail.
+        #expect(FileManager.default.createFile(atPath: trigger, contents: nil))
+        #expect(try client.call("SET", "last", "v").text == "OK")
+        node.process.terminate()
+        node.process.waitUntilExit()
+        #expect(node.process.terminationReason == .exit && node.process.terminationStatus != 0)
+        let log = node.log()
+        #expect(log.contains("final WAL fsync failed"), "the log says why: \(log.suffix(2000))")
+        #expect(log.contains("Input/output error") || log.contains("EIO"), "with the disk's error: \(log.suffix(2000))")
+    }
+
+    /// Compiles the fsync-failing preload library into `directory` with the toolchain's C compiler.
+    static func buildFailingFsyncLibrary(in directory: String) throws -> String {
+        let source = directory + "/failing-fsync.c"
+        let library = directory + "/failing-fsync.so"
+        try """
+            #define _GNU_SOURCE
+            #include <dlfcn.h>
+            #include <errno.h>
+            #include <stdlib.h>
+            #include <unistd.h>
+            static int armed(void) {
+                const char *trigger = getenv("STRATA_TEST_FSYNC_FAILS_AFTER");
+                return trigger != NULL && access(trigger, F_OK) == 0;
+            }
+            int fsync(int fd) {
+                if (armed()) { errno = EIO; return -1; }
+                int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+                return real(fd);
+            }
+            int fdatasync(int fd) {
+                if (armed()) { errno = EIO; return -1; }
+                int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+                return real(fd);
+            }
+            """.write(toFile: source, atomically: true, encoding: .utf8)
+        let compiler = Process()
+        compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        compiler.arguments = ["clang", "-shared", "-fPIC", "-O1", "-o", library, source, "-ldl"]
+        try compiler.run()
+        compiler.waitUntilExit()
+        guard compiler.terminationStatus == 0 else {
+            throw RESPTestClient.Failure(description: "clang could not build the fsync-failing library")
+        }
+        return library
+    }
 }

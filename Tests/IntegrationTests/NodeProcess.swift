@@ -9,6 +9,8 @@ final class NodeProcess {
     let directory: String
     private(set) var process: Process
     private let arguments: [String]
+    /// Variables added to the test process's environment for the node.
+    private let environment: [String: String]
     let logPath: String
 
     static func strataPath() throws -> String {
@@ -55,13 +57,16 @@ final class NodeProcess {
     }
 
     /// Starts a standalone node.
-    static func standalone(extra: [String] = []) throws -> NodeProcess {
-        let directory = temporaryDirectory()
+    /// `environment` is added to the test process's own.
+    static func standalone(extra: [String] = [], environment: [String: String] = [:], directory: String? = nil) throws
+        -> NodeProcess
+    {
+        let directory = directory ?? temporaryDirectory()
         let port = freePort()
         let metricsPort = freePort()
         return try NodeProcess(
             arguments: ["node", "--standalone", "--port", "\(port)", "--metrics-port", "\(metricsPort)", "--data-dir", directory + "/data"] + extra,
-            port: port, metricsPort: metricsPort, directory: directory)
+            port: port, metricsPort: metricsPort, directory: directory, environment: environment)
     }
 
     /// Starts node `id` of a cluster.json written into a fresh directory.
@@ -92,8 +97,9 @@ final class NodeProcess {
             port: Int(config.coordinator!.port), metricsPort: Int(config.coordinator!.metricsPort ?? 0), directory: directory)
     }
 
-    init(arguments: [String], port: Int, metricsPort: Int, directory: String) throws {
+    init(arguments: [String], port: Int, metricsPort: Int, directory: String, environment: [String: String] = [:]) throws {
         self.arguments = arguments
+        self.environment = environment
         self.port = port
         self.metricsPort = metricsPort
         self.directory = directory
@@ -106,6 +112,9 @@ final class NodeProcess {
         process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.strataPath())
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if !FileManager.default.fileExists(atPath: logPath) {
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         }
