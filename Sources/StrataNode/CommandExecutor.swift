@@ -26,6 +26,8 @@ final class CommandExecutor: Sendable {
     let commits = CommitSignal()
     /// The node's health, for `INFO`.
     let health = HealthProbe()
+    /// The node's metrics (the keyspace's).
+    var metrics: NodeMetrics { keyspace.metrics }
     /// The largest value a write may produce (APPEND, SETRANGE), the node's bulk limit.
     let maxValueBytes: Int
 
@@ -102,6 +104,7 @@ final class CommandExecutor: Sendable {
             } catch {
                 if error.needsIO { return false }
                 stats.errors.add(1)
+                if let tenant = session.tenant { metrics.tenant(tenant.name).errors.increment() }
                 reply.error(error.message)
                 if error.closesConnection { session.client.closeAfterReply = true }
             }
@@ -198,7 +201,14 @@ struct CommandRun {
 
     // MARK: Reading and writing
 
+    /// The record at `address` (counted as a read of its shard), or `nil`.
     func read(_ address: RecordAddress) throws(CommandError) -> Record? {
+        let record = try lookUp(address)
+        executor.metrics.shard(address.shard).reads.increment()
+        return record
+    }
+
+    private func lookUp(_ address: RecordAddress) throws(CommandError) -> Record? {
         do {
             switch mode {
             case .inline:

@@ -50,6 +50,8 @@ final class Keyspace: Sendable {
     let cache: RecordCache
     /// The per-shard replication log.
     let log: ReplicationLog
+    /// The node's metrics; commits count each shard's written keys.
+    let metrics: NodeMetrics
 
     /// The column families a node's database has.
     static let families = [
@@ -65,10 +67,12 @@ final class Keyspace: Sendable {
     /// Log entries kept per shard by default.
     static let defaultLogRetention: UInt64 = 100_000
 
-    init(database: Database, shards: [ShardID], cacheBytes: Int, logRetention: UInt64 = defaultLogRetention)
-        throws(StorageError)
-    {
+    init(
+        database: Database, shards: [ShardID], cacheBytes: Int, logRetention: UInt64 = defaultLogRetention,
+        metrics: NodeMetrics? = nil
+    ) throws(StorageError) {
         self.database = database
+        self.metrics = metrics ?? NodeMetrics(shards: shards)
         self.cache = RecordCache(capacityBytes: cacheBytes)
         guard let data = database.columnFamily(named: "data"), let meta = database.columnFamily(named: "meta"),
             let log = database.columnFamily(named: "log")
@@ -211,6 +215,7 @@ final class Keyspace: Sendable {
         // Run by run of one shard's entries (a shard is one key range, so
         // each is usually one run): its payload is looked up and grown once.
         // By index, not `for in`: an element copy would retain its key's and value's arrays.
+        var written: [(shard: ShardID, keys: Int)] = []
         var start = entries.startIndex
         while start < entries.endIndex {
             let shard = entries[start].write.shard
@@ -233,6 +238,7 @@ final class Keyspace: Sendable {
                 }
             }
             payloads[shard] = payload
+            written.append((shard, end - start))
             start = end
         }
         let trimmedNow = trimmed.withLock { $0 }
@@ -251,6 +257,7 @@ final class Keyspace: Sendable {
             }
         }
         try database.write(batch)
+        for (shard, keys) in written { metrics.shard(shard).writes.increment(by: Int64(keys)) }
         if !newTrims.isEmpty {
             trimmed.withLock { trimmed in
                 for (shard, through) in newTrims { trimmed[shard] = through }

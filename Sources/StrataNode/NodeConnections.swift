@@ -23,6 +23,22 @@ final class NodeConnections: RESPServer {
     }
 
     func execute(_ batch: [RESPCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
+        let result = run(batch, session: session, connection: connection)
+        // Counted for the tenant the batch began under (a batch that AUTHs is counted from the next one on).
+        guard let tenant = session.tenant else { return result }
+        let series = executor.metrics.tenant(tenant.name)
+        series.commands.increment(by: Int64(batch.count))
+        series.requestBytes.increment(by: Int64(batch.reduce(0) { $0 + $1.arguments.reduce(0) { $0 + $1.readableBytes } }))
+        switch result {
+        case .done(let reply, _):
+            series.replyBytes.increment(by: Int64(reply.readableBytes))
+        case .later(let future):
+            future.whenSuccess { (reply, _) in series.replyBytes.increment(by: Int64(reply.readableBytes)) }
+        }
+        return result
+    }
+
+    private func run(_ batch: [RESPCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
         let parsed = batch.map { CommandTable.node.parse($0) }
         // A WAITSEQ (a session's replica read: WAITSEQ, then the read) holds the rest of the
         // batch until this replica applied its shard that far, or its time is up. A pipeline
@@ -114,6 +130,8 @@ final class NodeConnections: RESPServer {
         out = ByteBuffer()
         defer { out = reply.buffer }
         var answered = 0
+        var requestBytes = 0
+        let replyStart = reply.buffer.readableBytes
         while reply.buffer.readableBytes < 256 << 10, let get = decoder.nextGet(in: input) {
             let done = input.withUnsafeReadableBytes { bytes in
                 run.inlineGet(UnsafeRawBufferPointer(rebasing: bytes[get.key]), session: session, reply: &reply)
@@ -121,8 +139,14 @@ final class NodeConnections: RESPServer {
             guard done else { break }
             input.moveReaderIndex(forwardBy: get.consumed)
             answered += 1
+            requestBytes += 3 + get.key.count  // the arguments, as for other commands: GET and the key
         }
-        if answered > 0 { executor.stats.commands.add(UInt64(answered)) }
+        guard answered > 0, let tenant = session.tenant else { return }
+        executor.stats.commands.add(UInt64(answered))
+        let series = executor.metrics.tenant(tenant.name)
+        series.commands.increment(by: Int64(answered))
+        series.requestBytes.increment(by: Int64(requestBytes))
+        series.replyBytes.increment(by: Int64(reply.buffer.readableBytes - replyStart))
     }
 
     func connectionCountChanged(by delta: Int) {

@@ -255,10 +255,10 @@ public final class NodeServer: Service, Sendable {
 
     private func bindMetricsPort() async throws -> Channel? {
         guard let port = configuration.metricsPort else { return nil }
-        let stats = executor.stats
+        let executor = self.executor
         let probe = executor.health
         let channel = try await MetricsHTTPServer.bind(group: group, host: configuration.host, port: port, metrics: {
-            stats.prometheusText()
+            executor.metrics.prometheusText(stats: executor.stats, shards: executor.shardStates())
         }) { path in
             // The probe NodeServer installed at init, the one INFO reads too.
             guard path == "/health" || path == "/ready", let health = probe.current else { return nil }

@@ -67,6 +67,7 @@ extension CommandExecutor {
                 } catch {
                     failed = true
                     stats.errors.add(1)
+                    metrics.tenant(prepared[index].address.dataKey.tenant).errors.increment()
                     if replies == nil {
                         replies = Reply(buffer: allocator.buffer(capacity: 64 * prepared.count), version: protocolVersion)
                         for _ in 0..<commands { replies!.ok() }

@@ -292,8 +292,8 @@ final class RecordCache: Sendable {
 
     private let stripes: [StripeBox]
     private let bytesPerStripe: Int
-    let hits = Counter()
-    let misses = Counter()
+    let hits = AtomicCounter()
+    let misses = AtomicCounter()
 
     /// - Parameter capacityBytes: approximate bound on key and value bytes held (0 disables the cache).
     init(capacityBytes: Int, stripeCount: Int = 64) {

@@ -227,6 +227,7 @@ extension CommandRun {
         var ticket: RecordCache.FillTicket?
         if let hot = tenant.name.withUnsafeBytes({ keyspace.cache.lookup(hash: hash, tenant: $0, key: key, now: now, ticket: &ticket) }) {
             stats.countRead(hit: true)
+            executor.metrics.shard(shard).reads.increment()
             hot.withValue { reply.bulk($0) }
             return true
         }
@@ -242,6 +243,7 @@ extension CommandRun {
             return false
         }
         stats.countRead(hit: record != nil)
+        executor.metrics.shard(shard).reads.increment()
         reply.bulkOrNull(record?.value)
         return true
     }

@@ -1,0 +1,146 @@
+import CoreMetrics
+import Prometheus
+import StrataCluster
+import Synchronization
+
+/// The node's metrics, recorded through swift-metrics into a swift-prometheus
+/// registry of its own (no process-wide bootstrap, so tests can run several
+/// nodes in one process) that `/metrics` renders:
+///
+/// - per shard: `strata_shard_operations_total{shard,class="read"|"write"}`
+///   (keys read here; keys stored by commits here, as primary or replica: a
+///   key written twice in one write group, or in one replica fetch, counts once),
+///   and at each scrape `strata_shard_primary{shard}` (1 where this node
+///   leads it), `strata_shard_sequence{shard}` (its last applied sequence
+///   number) and `strata_shard_replication_lag_entries{shard}` (as primary,
+///   the furthest follower's distance; as replica, its own);
+/// - per tenant: `strata_tenant_commands_total`, `strata_tenant_errors_total`,
+///   `strata_tenant_request_bytes_total` (argument bytes) and
+///   `strata_tenant_reply_bytes_total`, each `{tenant}`;
+/// - the node-wide `NodeStats` counters, copied at each scrape.
+final class NodeMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+    /// Series of the shards held at start, by shard id, read without a lock on the hot path.
+    private let dense: [ShardSeries?]
+    /// Series of shards that arrived later (made on first use).
+    private let sparse = Mutex<[ShardID: ShardSeries]>([:])
+    private let tenants = Mutex<[[UInt8]: TenantSeries]>([:])
+    /// What the node-wide counters stood at on the last scrape.
+    private let exported = Mutex<[String: UInt64]>([:])
+
+    /// Metrics with series made up front for `shards` (the ones the node holds at start).
+    init(shards: [ShardID] = []) {
+        let factory = PrometheusMetricsFactory(registry: registry)
+        self.factory = factory
+        var dense = [ShardSeries?](repeating: nil, count: Int(shards.map(\.rawValue).max().map { $0 + 1 } ?? 0))
+        for shard in shards { dense[Int(shard.rawValue)] = ShardSeries(shard, factory: factory) }
+        self.dense = dense
+    }
+
+    /// One shard's operation counters.
+    final class ShardSeries: Sendable {
+        let reads: CoreMetrics.Counter
+        let writes: CoreMetrics.Counter
+
+        init(_ shard: ShardID, factory: PrometheusMetricsFactory) {
+            let id = String(shard.rawValue)
+            reads = CoreMetrics.Counter(label: "strata_shard_operations_total", dimensions: [("shard", id), ("class", "read")], factory: factory)
+            writes = CoreMetrics.Counter(label: "strata_shard_operations_total", dimensions: [("shard", id), ("class", "write")], factory: factory)
+        }
+    }
+
+    /// One tenant's counters.
+    final class TenantSeries: Sendable {
+        let commands: CoreMetrics.Counter
+        let errors: CoreMetrics.Counter
+        let requestBytes: CoreMetrics.Counter
+        let replyBytes: CoreMetrics.Counter
+
+        init(_ name: String, factory: PrometheusMetricsFactory) {
+            commands = CoreMetrics.Counter(label: "strata_tenant_commands_total", dimensions: [("tenant", name)], factory: factory)
+            errors = CoreMetrics.Counter(label: "strata_tenant_errors_total", dimensions: [("tenant", name)], factory: factory)
+            requestBytes = CoreMetrics.Counter(label: "strata_tenant_request_bytes_total", dimensions: [("tenant", name)], factory: factory)
+            replyBytes = CoreMetrics.Counter(label: "strata_tenant_reply_bytes_total", dimensions: [("tenant", name)], factory: factory)
+        }
+    }
+
+    /// The series of `shard`.
+    func shard(_ shard: ShardID) -> ShardSeries {
+        let index = Int(shard.rawValue)
+        if index < dense.count, let series = dense[index] { return series }
+        return sparse.withLock { sparse in
+            if let series = sparse[shard] { return series }
+            let series = ShardSeries(shard, factory: factory)
+            sparse[shard] = series
+            return series
+        }
+    }
+
+    /// The series of the tenant named `name` (tenants come from cluster.json, so they are few).
+    func tenant(_ name: [UInt8]) -> TenantSeries {
+        tenants.withLock { tenants in
+            if let series = tenants[name] { return series }
+            let series = TenantSeries(String(decoding: name, as: UTF8.self), factory: factory)
+            tenants[name] = series
+            return series
+        }
+    }
+
+    /// One local shard's state at a scrape.
+    struct ShardState {
+        let shard: ShardID
+        let isPrimary: Bool
+        let sequence: UInt64
+        let lagEntries: UInt64
+    }
+
+    /// The Prometheus text of every series, after recording the shards' state and copying `stats`.
+    func prometheusText(stats: NodeStats, shards: [ShardState]) -> String {
+        for state in shards {
+            let dimensions = [("shard", String(state.shard.rawValue))]
+            CoreMetrics.Gauge(label: "strata_shard_primary", dimensions: dimensions, factory: factory).record(state.isPrimary ? 1 : 0)
+            CoreMetrics.Gauge(label: "strata_shard_sequence", dimensions: dimensions, factory: factory).record(state.sequence)
+            CoreMetrics.Gauge(label: "strata_shard_replication_lag_entries", dimensions: dimensions, factory: factory)
+                .record(state.lagEntries)
+        }
+        exported.withLock { exported in
+            for (name, value) in stats.counters {
+                let delta = value &- (exported[name] ?? 0)
+                // Made every time, so a counter still at zero is listed too.
+                let counter = CoreMetrics.Counter(label: name, factory: factory)
+                if delta > 0 { counter.increment(by: Int64(clamping: delta)) }
+                exported[name] = value
+            }
+        }
+        CoreMetrics.Gauge(label: "strata_connected_clients", factory: factory).record(stats.connectedClients.current)
+        return registry.emitToString()
+    }
+}
+
+extension CommandExecutor {
+    /// The state of each shard this node holds, for a scrape.
+    func shardStates() -> [NodeMetrics.ShardState] {
+        let topology = topologyBox.current
+        return topology.localShards.map { shard in
+            let sequence = keyspace.lastVersion(of: shard) ?? 0
+            let assignment = topology.map.shard(shard)
+            let isPrimary = assignment?.primary == topology.localNode
+            let lag: UInt64
+            if isPrimary {
+                let positions = progress.positions(of: shard)
+                let followers = assignment?.replicas.dropFirst() ?? []
+                lag = followers.map { sequence -| (positions[$0] ?? 0) }.max() ?? 0
+            } else {
+                lag = (progress.primaryLast(of: shard) ?? sequence) -| sequence
+            }
+            return .init(shard: shard, isPrimary: isPrimary, sequence: sequence, lagEntries: lag)
+        }
+    }
+}
+
+infix operator -| : AdditionPrecedence
+
+/// Subtraction that stops at zero.
+private func -| (a: UInt64, b: UInt64) -> UInt64 { a > b ? a - b : 0 }
