@@ -1,3 +1,5 @@
+import NIOCore
+import NIOPosix
 import StrataClient
 import StrataCluster
 
@@ -7,6 +9,12 @@ import StrataCluster
 /// its shard, which answers once the replica applied it. A sample is the time
 /// from the write's acknowledgement to that answer (replication plus one round
 /// trip to the replica), so two builds can be compared with the same tool.
+/// At most one probe per replica is out at a time, on a connection of its
+/// own (`ProbeConnections`); a sampled write finding its replica's probe out
+/// is not followed. A node holds the rest of a connection's pipeline behind a
+/// waiting `WAITSEQ`, so probes sharing a connection would time each other,
+/// and an older build that polls for `WAITSEQ` on a storage thread would be
+/// flooded by many at once.
 public struct ReplicationLatencyBenchmark: Sendable {
     /// Percentiles of the samples.
     public struct Result: Sendable {
@@ -45,6 +53,8 @@ public struct ReplicationLatencyBenchmark: Sendable {
         let value = [UInt8](repeating: UInt8(ascii: "x"), count: 100)
         let total = rate * seconds
         let interval = Duration.seconds(1) / rate
+        let probes = ProbeConnections(map: map)
+        defer { probes.close() }
         let start = ContinuousClock.now
         var samples: [Duration] = []
         var timedOut = 0
@@ -69,9 +79,16 @@ public struct ReplicationLatencyBenchmark: Sendable {
                     let acknowledged = ContinuousClock.now
                     let shard = map.shard(forHash: PlacementKey.hash(tenant: Array("default".utf8), key: key, placement: .spread))
                     guard let replica = shard.replicas.dropFirst().first else { return nil }
-                    let reply = try await client.execute(
-                        [Array("WAITSEQ".utf8), Array(String(shard.id.rawValue).utf8), Array(String(version).utf8), Array("1000".utf8)],
-                        on: replica)
+                    guard let connection = try await probes.take(replica) else { return nil }
+                    // A probe that gets no answer counts as missed (its connection is dropped).
+                    guard let reply = try? await connection.send(
+                        ["WAITSEQ", String(shard.id.rawValue), String(version), "1000"].map { ByteBuffer(string: $0) },
+                        deadline: .now + .seconds(2))
+                    else {
+                        await probes.drop(connection, of: replica)
+                        return .missed
+                    }
+                    await probes.give(connection, of: replica)
                     guard case .integer(let position) = reply, position >= Int64(version) else { return .missed }
                     return .reached(ContinuousClock.now - acknowledged)
                 }
@@ -90,5 +107,56 @@ public struct ReplicationLatencyBenchmark: Sendable {
             samples.isEmpty ? .zero : samples[min(samples.count - 1, Int(Double(samples.count) * p))]
         }
         return Result(writes: writes, samples: samples.count, timedOut: timedOut, p50: percentile(0.5), p99: percentile(0.99))
+    }
+}
+
+/// One connection to each replica for the probes, and whether a probe is out on it.
+actor ProbeConnections {
+    private let map: ClusterMap
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private var idle: [NodeID: RESPConnection] = [:]
+    private var busy: Set<NodeID> = []
+    private var all: [RESPConnection] = []
+
+    init(map: ClusterMap) {
+        self.map = map
+    }
+
+    /// The connection to `node` for a probe, or `nil` while another probe is out on it.
+    func take(_ node: NodeID) async throws -> RESPConnection? {
+        guard busy.insert(node).inserted else { return nil }
+        if let connection = idle.removeValue(forKey: node) { return connection }
+        guard let address = map.node(node) else { throw StrataError(.unavailable, "\(node) is not in the map", node: node) }
+        do {
+            let connection = try await RESPConnection.connect(
+                host: address.host, port: Int(address.dataPort), node: node, group: group, timeout: .seconds(1))
+            all.append(connection)
+            return connection
+        } catch {
+            busy.remove(node)
+            throw error
+        }
+    }
+
+    /// The probe on `connection` was answered: the next one may go.
+    func give(_ connection: RESPConnection, of node: NodeID) {
+        idle[node] = connection
+        busy.remove(node)
+    }
+
+    /// The probe on `connection` got no answer: it is closed, and the next probe opens another.
+    func drop(_ connection: RESPConnection, of node: NodeID) {
+        connection.close()
+        busy.remove(node)
+    }
+
+    /// Closes every connection and the event loop.
+    nonisolated func close() {
+        Task { await self.closeAll() }
+    }
+
+    private func closeAll() async {
+        for connection in all { connection.close() }
+        try? await group.shutdownGracefully()
     }
 }
