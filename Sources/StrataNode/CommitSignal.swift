@@ -11,6 +11,13 @@ final class CommitSignal: Sendable {
     private struct Waiter: Sendable {
         let shards: Set<ShardID>
         let promise: EventLoopPromise<Void>
+        /// Its time limit, cancelled when something else wakes it first.
+        var timeout: Scheduled<Void>?
+
+        func wake() {
+            timeout?.cancel()
+            promise.succeed()
+        }
     }
 
     private struct State {
@@ -30,7 +37,12 @@ final class CommitSignal: Sendable {
             state.waiters[state.nextID] = Waiter(shards: shards, promise: promise)
             return state.nextID
         }
-        eventLoop.scheduleTask(in: limit) { self.fire(id) }
+        let timeout = eventLoop.scheduleTask(in: limit) { self.fire(id) }
+        let waiting = state.withLock { state in
+            state.waiters[id]?.timeout = timeout
+            return state.waiters[id] != nil
+        }
+        if !waiting { timeout.cancel() }
         return (id, promise.futureResult)
     }
 
@@ -45,7 +57,7 @@ final class CommitSignal: Sendable {
             let ids = state.waiters.filter { !$0.value.shards.isDisjoint(with: shards) }.map(\.key)
             return ids.compactMap { state.waiters.removeValue(forKey: $0) }
         }
-        for waiter in woken { waiter.promise.succeed() }
+        for waiter in woken { waiter.wake() }
     }
 
     /// Wakes every waiter (a new map: the fetches must see it).
@@ -54,10 +66,10 @@ final class CommitSignal: Sendable {
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
         }
-        for waiter in woken { waiter.promise.succeed() }
+        for waiter in woken { waiter.wake() }
     }
 
     private func fire(_ id: UInt64) {
-        state.withLock { $0.waiters.removeValue(forKey: id) }?.promise.succeed()
+        state.withLock { $0.waiters.removeValue(forKey: id) }?.wake()
     }
 }
