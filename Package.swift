@@ -97,7 +97,7 @@ let package = Package(
         .target(
             name: "StrataNode",
             dependencies: [
-                "StrataStorage", "StrataWire", "StrataCluster", "StrataHTTP", "StrataServer",
+                "StrataStorage", "StrataWire", "StrataCluster", "StrataHTTP", "StrataServer", "StrataClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

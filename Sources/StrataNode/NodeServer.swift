@@ -64,14 +64,15 @@ public final class NodeServer: Service, Sendable {
                 host: configuration.host, port: configuration.port, dataDir: configuration.dataDir,
                 maxClients: configuration.maxClients, idleTimeoutSeconds: configuration.idleTimeoutSeconds),
             maxValueBytes: configuration.connectionLimits.limits.maxBulkLength)
-        group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
+        self.group = group
         pool = NIOThreadPool(numberOfThreads: max(configuration.storageThreads, 1))
         if let coordinator = configuration.coordinator {
             let executor = self.executor
             let nodeID = configuration.nodeID
             link = CoordinatorLink(
                 host: coordinator.host, port: coordinator.port, nodeID: nodeID, interval: coordinator.heartbeatInterval,
-                lease: coordinator.lease, logger: logger,
+                lease: coordinator.lease, group: group, logger: logger,
                 currentEpoch: { executor.topologyBox.current.map.epoch },
                 lastVersions: { executor.keyspace.lastVersions },
                 caughtUp: { executor.progress.caughtUp() },
@@ -134,9 +135,9 @@ public final class NodeServer: Service, Sendable {
             "metricsPort": "\(boundMetricsPort.map(String.init) ?? "none")", "dataDir": "\(configuration.dataDir)",
             "shards": "\(executor.topologyBox.current.localShards.count)",
         ])
-        link?.start()
         follower?.start()
         await withDiscardingTaskGroup { group in
+            if let link { group.addTask { await link.run() } }
             group.addTask { await self.syncWALPeriodically() }
             group.addTask { await self.expireReplicationWaits() }
             await withGracefulShutdownHandler {
@@ -146,7 +147,6 @@ public final class NodeServer: Service, Sendable {
             }
             group.cancelAll()
         }
-        link?.stop()
         follower?.stop()
         logger.info("strata node shutting down", metadata: ["node": "\(configuration.nodeID)"])
         try? await metrics?.close()
