@@ -135,9 +135,9 @@ public final class NodeServer: Service, Sendable {
             "metricsPort": "\(boundMetricsPort.map(String.init) ?? "none")", "dataDir": "\(configuration.dataDir)",
             "shards": "\(executor.topologyBox.current.localShards.count)",
         ])
-        follower?.start()
         await withDiscardingTaskGroup { group in
             if let link { group.addTask { await link.run() } }
+            if let follower { group.addTask { await follower.run() } }
             group.addTask { await self.syncWALPeriodically() }
             group.addTask { await self.expireReplicationWaits() }
             await withGracefulShutdownHandler {
@@ -147,7 +147,6 @@ public final class NodeServer: Service, Sendable {
             }
             group.cancelAll()
         }
-        follower?.stop()
         logger.info("strata node shutting down", metadata: ["node": "\(configuration.nodeID)"])
         try? await metrics?.close()
         let children = state.withLockedValue { Array($0.children.values) }

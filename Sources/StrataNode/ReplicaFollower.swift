@@ -1,6 +1,10 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import StrataClient
 import StrataCluster
 import StrataStorage
 import StrataWire
@@ -16,10 +20,13 @@ import StrataWire
 /// primary's (see `pull`).
 /// The applied sequence numbers reach the coordinator with the heartbeats.
 ///
-/// One thread per source with a blocking socket; each fetch waits at the
-/// source until it has new entries (`REPLFETCH … WAIT`), so followers do not
-/// poll; after failures a thread reconnects with a pause that doubles up to a second.
-final class ReplicaFollower: Sendable {
+/// A `Service`: `run()` keeps one child task per source, each with its own
+/// connection (the client library's `RESPConnection`, on an event loop of the
+/// follower's own, off the server's); each fetch waits at the source until it
+/// has new entries (`REPLFETCH … WAIT`), so followers do not poll; after
+/// failures a task reconnects with a pause that doubles up to a second.
+/// Cancelling `run()`'s task ends them all (a fetch in flight is cut off).
+final class ReplicaFollower: Service, Sendable {
     private let nodeID: NodeID
     private let secret: String
     private let topology: TopologyBox
@@ -27,21 +34,20 @@ final class ReplicaFollower: Sendable {
     private let writer: WriteQueue
     private let progress: ReplicationProgress
     private let logger: Logger
-    private let running = NIOLockedValueBox(true)
     /// Shards whose primary is behind this in-sync replica, reported once.
     private let waitingOnPrimary = NIOLockedValueBox(Set<ShardID>())
 
     /// How long to wait before asking again when a source answered at once with nothing new.
-    static let idlePause: TimeInterval = 0.01
+    static let idlePause: Duration = .milliseconds(10)
     /// How long a source may hold a fetch while it has nothing new (well
     /// within the connection's 2 s timeout).
     static let fetchWaitMilliseconds = 500
-    /// How often the map is checked for sources without a follower thread
+    /// How often the map is checked for sources without a follower task
     /// when no new map says so first.
-    static let sourceCheckInterval: TimeInterval = 1
-    /// Signalled when the node adopts a new map.
-    private let mapChanged = DispatchSemaphore(value: 0)
-    /// The sources that have a follower thread now.
+    static let sourceCheckInterval: Duration = .seconds(1)
+    /// An element when the node adopts a new map (the newest kept).
+    private let mapChanged = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// The sources that have a follower task now.
     private let sources = NIOLockedValueBox(Set<String>())
 
     init(
@@ -55,24 +61,9 @@ final class ReplicaFollower: Sendable {
         self.keyspace = keyspace
         self.writer = writer
         self.logger = logger
-        // A new map: sources it names get their threads now.
-        topology.onReplace { [mapChanged] in mapChanged.signal() }
+        // A new map: sources it names get their tasks now.
+        topology.onReplace { [continuation = mapChanged.continuation] in continuation.yield() }
     }
-
-    /// Starts the thread that starts one follower thread per source.
-    func start() {
-        let thread = Thread { self.loop() }
-        thread.name = "strata-replica-follower"
-        thread.start()
-    }
-
-    /// Stops the thread after its current round.
-    func stop() {
-        running.withLockedValue { $0 = false }
-        mapChanged.signal()
-    }
-
-    private var isRunning: Bool { running.withLockedValue { $0 } }
 
     /// The followed shards grouped by their primary's address.
     /// The followed shards grouped by the address to fetch them from: the
@@ -92,71 +83,112 @@ final class ReplicaFollower: Sendable {
         return bySource
     }
 
-    /// Starts a thread for every source that has none, until stopped. A
-    /// source's thread ends when the map no longer names it.
-    private func loop() {
-        while isRunning {
-            for address in followedShards().keys where sources.withLockedValue({ $0.insert(address).inserted }) {
-                let thread = Thread { self.follow(address) }
-                thread.name = "strata-replica-follower"
-                thread.start()
+    /// Starts a task for every source that has none, after each new map (and
+    /// every `sourceCheckInterval`), until cancelled. A source's task ends
+    /// when the map no longer names it.
+    func run() async {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        await withDiscardingTaskGroup { tasks in
+            tasks.addTask { [continuation = mapChanged.continuation] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.sourceCheckInterval)
+                    continuation.yield()
+                }
             }
-            _ = mapChanged.wait(timeout: .now() + Self.sourceCheckInterval)
+            repeat {
+                for address in followedShards().keys where sources.withLockedValue({ $0.insert(address).inserted }) {
+                    tasks.addTask { await self.follow(address, group: group) }
+                }
+            } while await nextCheck()
+            tasks.cancelAll()
         }
+        try? await group.shutdownGracefully()
+    }
+
+    /// Waits for a new map or the next periodic check; `false` once cancelled.
+    private func nextCheck() async -> Bool {
+        for await _ in mapChanged.stream { return !Task.isCancelled }
+        return false
     }
 
     /// Follows one source: each fetch waits at the source until it has
     /// something new (`WAIT`), so an idle pair exchanges one round trip per
     /// `fetchWait`. After a failure it reconnects after a pause that doubles up to a second.
-    private func follow(_ address: String) {
+    private func follow(_ address: String, group: EventLoopGroup) async {
         defer { sources.withLockedValue { _ = $0.remove(address) } }
-        var client: BlockingRESPClient?
-        var pause: TimeInterval = 0.025
-        var warned = false
-        while isRunning {
-            if progress.isFollowingPaused {
-                Thread.sleep(forTimeInterval: Self.idlePause)
-                continue
-            }
-            guard let shards = followedShards()[address] else { return }
-            let started = Date()
-            do {
-                let connected = try client ?? connect(address)
-                client = connected
-                let progressed = try pull(shards, from: connected, address: address)
-                warned = false
-                pause = 0.025
-                // A source that answered at once with nothing (an older map, a shard it
-                // no longer leads) is asked again after a pause, not in a tight loop.
-                if !progressed, Date().timeIntervalSince(started) < Self.idlePause {
-                    Thread.sleep(forTimeInterval: Self.idlePause)
+        let connection = NIOLockedValueBox<RESPConnection?>(nil)
+        await withTaskCancellationHandler {
+            var pause = Duration.milliseconds(25)
+            var warned = false
+            while !Task.isCancelled {
+                if progress.isFollowingPaused {
+                    try? await Task.sleep(for: Self.idlePause)
+                    continue
                 }
-            } catch {
-                client = nil
-                if !warned {
-                    warned = true
-                    logger.warning("cannot follow primary; retrying", metadata: [
-                        "primary": "\(address)", "error": "\(error)",
-                    ])
+                guard let shards = followedShards()[address] else { break }
+                let started = ContinuousClock.now
+                do {
+                    let current: SourceConnection
+                    if let open = connection.withLockedValue({ $0 }) {
+                        current = SourceConnection(connection: open, address: address)
+                    } else {
+                        current = try await connect(address, group: group)
+                        connection.withLockedValue { $0 = current.connection }
+                    }
+                    let progressed = try await pull(shards, from: current)
+                    warned = false
+                    pause = .milliseconds(25)
+                    // A source that answered at once with nothing (an older map, a shard it
+                    // no longer leads) is asked again after a pause, not in a tight loop.
+                    if !progressed, ContinuousClock.now - started < Self.idlePause {
+                        try? await Task.sleep(for: Self.idlePause)
+                    }
+                } catch {
+                    connection.withLockedValue { $0?.close(); $0 = nil }
+                    if !warned, !Task.isCancelled {
+                        warned = true
+                        logger.warning("cannot follow primary; retrying", metadata: [
+                            "primary": "\(address)", "error": "\(error)",
+                        ])
+                    }
+                    try? await Task.sleep(for: pause)
+                    pause = min(pause * 2, .seconds(1))
                 }
-                Thread.sleep(forTimeInterval: pause)
-                pause = min(pause * 2, 1)
             }
+            connection.withLockedValue { $0?.close(); $0 = nil }
+        } onCancel: {
+            // A fetch held at the source is cut off rather than waited out.
+            connection.withLockedValue { $0?.close() }
         }
     }
 
-    private func connect(_ address: String) throws -> BlockingRESPClient {
-        let parts = address.split(separator: ":")
-        let client = try BlockingRESPClient(host: String(parts[0]), port: Int(parts[1]) ?? 0, timeout: .seconds(2))
-        let reply = try client.call(["AUTH", ClusterCredentials.internalUser, secret])
-        guard case .simpleString = reply else {
-            throw BlockingRESPClient.Failure(description: "internal AUTH refused by \(address): \(reply)")
+    /// A connection to one source, authenticated as the cluster's internal user.
+    private struct SourceConnection {
+        let connection: RESPConnection
+        let address: String
+
+        /// Sends one command; the deadline leaves room for a fetch held `fetchWaitMilliseconds`.
+        func call(_ arguments: [String]) async throws -> RESPValue {
+            try await connection.send(arguments.map { ByteBuffer(string: $0) }, deadline: .now + .seconds(2))
         }
-        return client
+    }
+
+    private func connect(_ address: String, group: EventLoopGroup) async throws -> SourceConnection {
+        let parts = address.split(separator: ":")
+        let connection = try await RESPConnection.connect(
+            host: String(parts[0]), port: Int(parts[1]) ?? 0, node: NodeID(address), group: group, timeout: .seconds(2))
+        let source = SourceConnection(connection: connection, address: address)
+        let reply = try await source.call(["AUTH", ClusterCredentials.internalUser, secret])
+        guard case .simpleString = reply else {
+            connection.close()
+            throw StrataError(.unavailable, "internal AUTH refused by \(address): \(reply)")
+        }
+        return source
     }
 
     /// One fetch from one primary; applies what came back. Returns whether anything did.
-    private func pull(_ shards: [ShardID], from client: BlockingRESPClient, address: String) throws -> Bool {
+    private func pull(_ shards: [ShardID], from source: SourceConnection) async throws -> Bool {
+        let address = source.address
         var arguments = ["REPLFETCH", nodeID.rawValue, "WAIT", String(Self.fetchWaitMilliseconds)]
         var asked: [ShardID] = []
         let map = topology.current.map
@@ -167,9 +199,9 @@ final class ReplicaFollower: Sendable {
             asked.append(shard)
         }
         guard !asked.isEmpty else { return false }
-        let reply = try client.call(arguments)
+        let reply = try await source.call(arguments)
         guard case .array(let results) = reply else {
-            throw BlockingRESPClient.Failure(description: "REPLFETCH to \(address) failed: \(reply)")
+            throw StrataError(.unavailable, "REPLFETCH to \(address) failed: \(reply)")
         }
         var received: [(shard: ShardID, entry: LogEntry)] = []
         var snapshots = false
@@ -178,7 +210,7 @@ final class ReplicaFollower: Sendable {
         for result in results {
             guard case .array(let fields) = result, fields.count >= 2, case .integer(let rawShard) = fields[0],
                 case .integer(let status) = fields[1]
-            else { throw BlockingRESPClient.Failure(description: "malformed REPLFETCH reply from \(address)") }
+            else { throw StrataError(.unavailable, "malformed REPLFETCH reply from \(address)") }
             let shard = ShardID(UInt32(clamping: rawShard))
             if status < 0, status != -5, handoffs[shard] != nil {
                 // Never copy an old primary this node took over from; stop draining it instead.
@@ -205,7 +237,7 @@ final class ReplicaFollower: Sendable {
                 logger.warning("replica is ahead of or diverged from its primary; discarding its tail", metadata: [
                     "shard": "\(shard)", "primary": "\(address)",
                 ])
-                try installSnapshot(of: shard, from: client, address: address)
+                try await installSnapshot(of: shard, from: source)
                 snapshots = true
                 continue
             }
@@ -214,7 +246,7 @@ final class ReplicaFollower: Sendable {
                 logger.info("primary's log no longer reaches this replica's position; installing a snapshot", metadata: [
                     "shard": "\(shard)", "primary": "\(address)",
                 ])
-                try installSnapshot(of: shard, from: client, address: address)
+                try await installSnapshot(of: shard, from: source)
                 snapshots = true
                 continue
             }
@@ -228,7 +260,7 @@ final class ReplicaFollower: Sendable {
             var index = 3
             while index + 1 < fields.count {
                 guard case .integer(let sequence) = fields[index], case .bulkString(let payload) = fields[index + 1] else {
-                    throw BlockingRESPClient.Failure(description: "malformed REPLFETCH entry from \(address)")
+                    throw StrataError(.unavailable, "malformed REPLFETCH entry from \(address)")
                 }
                 let entry = try LogEntry(sequence: UInt64(sequence), payload: Array(payload.readableBytesView))
                 received.append((shard, entry))
@@ -238,7 +270,7 @@ final class ReplicaFollower: Sendable {
         // A pause (DEBUG FOLLOW-PAUSE) that began while the fetch was held at the
         // source drops what it brought: the replica lags from the moment it is asked to.
         if progress.isFollowingPaused { return false }
-        if !received.isEmpty { try perform(.entries(received)) }
+        if !received.isEmpty { try await perform(.entries(received)) }
         for (shard, last) in drained where keyspace.lastVersion(of: shard) == last {
             progress.completeHandoff(shard)
             logger.info("took over shard \(shard) from its old primary at sequence \(last)")
@@ -247,25 +279,26 @@ final class ReplicaFollower: Sendable {
     }
 
     /// Fetches the primary's snapshot of `shard` and has the writer install it.
-    private func installSnapshot(of shard: ShardID, from client: BlockingRESPClient, address: String) throws {
+    private func installSnapshot(of shard: ShardID, from source: SourceConnection) async throws {
+        let address = source.address
         guard let range = topology.current.map.shard(shard)?.range else { return }
-        let reply = try client.call(["REPLSNAPSHOT", String(shard.rawValue)])
+        let reply = try await source.call(["REPLSNAPSHOT", String(shard.rawValue)])
         guard case .array(let fields) = reply, fields.count >= 2, case .integer(let sequence) = fields[0],
             case .integer(let epoch) = fields[1], fields.count % 2 == 0
         else {
-            throw BlockingRESPClient.Failure(description: "REPLSNAPSHOT \(shard) to \(address) failed: \(reply)")
+            throw StrataError(.unavailable, "REPLSNAPSHOT \(shard) to \(address) failed: \(reply)")
         }
         var records: [([UInt8], [UInt8])] = []
         records.reserveCapacity(fields.count / 2)
         var index = 2
         while index + 1 < fields.count {
             guard case .bulkString(let key) = fields[index], case .bulkString(let value) = fields[index + 1] else {
-                throw BlockingRESPClient.Failure(description: "malformed REPLSNAPSHOT reply from \(address)")
+                throw StrataError(.unavailable, "malformed REPLSNAPSHOT reply from \(address)")
             }
             records.append((Array(key.readableBytesView), Array(value.readableBytesView)))
             index += 2
         }
-        try perform(
+        try await perform(
             .snapshot(
                 shard: shard, hashes: range.start...range.last, sequence: UInt64(sequence), epoch: UInt64(epoch),
                 records: records))
@@ -275,14 +308,9 @@ final class ReplicaFollower: Sendable {
     }
 
     /// Hands work to the writer and waits until it is committed.
-    private func perform(_ work: WriteQueue.ReplicationWork) throws {
-        let outcome = NIOLockedValueBox<Result<Void, StorageError>?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        writer.apply(work) { result in
-            outcome.withLockedValue { $0 = result }
-            finished.signal()
+    private func perform(_ work: WriteQueue.ReplicationWork) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            writer.apply(work) { result in continuation.resume(with: result.mapError { $0 as any Error }) }
         }
-        finished.wait()
-        if case .failure(let error) = outcome.withLockedValue({ $0 }) { throw error }
     }
 }
