@@ -218,6 +218,20 @@ public struct CoordinatorCore: Sendable {
         return changed
     }
 
+    /// The next instant `tick(at:)` could change a node's state, if no
+    /// heartbeat comes first: the earliest up node's suspect deadline or
+    /// suspect node's down deadline; `nil` when every node is down.
+    public func nextTransition() -> ContinuousClock.Instant? {
+        map.nodes.compactMap { node -> ContinuousClock.Instant? in
+            guard let heard = lastHeard[node.id] else { return nil }
+            switch node.state {
+            case .up: return heard + suspectAfter
+            case .suspect: return heard + downAfter
+            case .down: return nil
+            }
+        }.min()
+    }
+
     private mutating func change(_ change: PlacementChange) throws(ClusterError) -> ClusterMap? {
         let next = try Placement.target(map: map, change: change, applied: applied)
         guard next != map else { return nil }

@@ -32,8 +32,11 @@ public final class CoordinatorServer: Service, Sendable {
         public var downAfter: Duration
         /// How long a replica may be behind its primary and stay in sync.
         public var maxLag: Duration = ClusterConfig.defaultMaxLag
-        /// How often failure detection runs.
-        public var tickInterval: Duration = .milliseconds(50)
+        /// The longest failure detection sleeps: it runs at the next instant a
+        /// node's state could change (`CoordinatorCore.nextTransition`), and at
+        /// least this often. At most `suspectAfter`, so a deadline that a node
+        /// coming back creates (at least `suspectAfter` away) is never passed.
+        public var maxTickInterval: Duration = .seconds(1)
         /// What `AUTH` is checked against: the tenants' and the internal secret.
         public var credentials: ClusterCredentials
 
@@ -131,15 +134,14 @@ public final class CoordinatorServer: Service, Sendable {
         logger.info("strata coordinator listening", metadata: [
             "port": "\(boundPort ?? 0)", "epoch": "\(map.epoch)", "nodes": "\(map.nodes.count)",
         ])
-        let ticker = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: TimeAmount(configuration.tickInterval)) { _ in
-            self.tick()
-        }
+        let ticker = Task { await self.detectFailures() }
         await withGracefulShutdownHandler {
             try? await server.closeFuture.get()
         } onGracefulShutdown: {
             server.close(promise: nil)
         }
         ticker.cancel()
+        await ticker.value
         try? await metrics?.close()
         let subscribers = state.withLockedValue { Array($0.subscribers.values) }
         for channel in subscribers { try? await channel.close() }
@@ -151,6 +153,18 @@ public final class CoordinatorServer: Service, Sendable {
 
     private func tick() {
         apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in try core.tick(at: .now) }
+    }
+
+    /// Runs failure detection at each instant a node's state could change
+    /// (not on a fixed fast tick: an idle coordinator sleeps most of the time), until cancelled.
+    private func detectFailures() async {
+        let longest = min(configuration.maxTickInterval, configuration.suspectAfter)
+        while !Task.isCancelled {
+            tick()
+            let now = ContinuousClock.now
+            let next = state.withLockedValue { $0.core.nextTransition() } ?? now + longest
+            try? await Task.sleep(until: min(max(next, now + .milliseconds(1)), now + longest), clock: .continuous)
+        }
     }
 
     /// Records a heartbeat and returns the current map epoch.

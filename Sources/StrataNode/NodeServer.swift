@@ -24,6 +24,8 @@ public final class NodeServer: Service, Sendable {
     private let executor: CommandExecutor
     private let database: Database
     private let group: MultiThreadedEventLoopGroup
+    /// One event loop for the coordinator link's and the replica follower's connections and tasks, off the server's.
+    private let background: MultiThreadedEventLoopGroup
     private let pool: NIOThreadPool
     private let writer: WriteQueue
     private let link: CoordinatorLink?
@@ -66,13 +68,15 @@ public final class NodeServer: Service, Sendable {
             maxValueBytes: configuration.connectionLimits.limits.maxBulkLength)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
         self.group = group
+        background = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let background = self.background
         pool = NIOThreadPool(numberOfThreads: max(configuration.storageThreads, 1))
         if let coordinator = configuration.coordinator {
             let executor = self.executor
             let nodeID = configuration.nodeID
             link = CoordinatorLink(
                 host: coordinator.host, port: coordinator.port, nodeID: nodeID, interval: coordinator.heartbeatInterval,
-                lease: coordinator.lease, group: group, logger: logger,
+                lease: coordinator.lease, group: background, logger: logger,
                 currentEpoch: { executor.topologyBox.current.map.epoch },
                 lastVersions: { executor.keyspace.lastVersions },
                 caughtUp: { executor.progress.caughtUp() },
@@ -110,7 +114,7 @@ public final class NodeServer: Service, Sendable {
         if let secret = configuration.internalSecret, configuration.coordinator != nil {
             follower = ReplicaFollower(
                 nodeID: configuration.nodeID, secret: secret, topology: topology, keyspace: keyspace, writer: writer,
-                progress: executor.progress, logger: logger)
+                progress: executor.progress, group: background, logger: logger)
         } else {
             follower = nil
         }
@@ -136,8 +140,10 @@ public final class NodeServer: Service, Sendable {
             "shards": "\(executor.topologyBox.current.localShards.count)",
         ])
         await withDiscardingTaskGroup { group in
-            if let link { group.addTask { await link.run() } }
-            if let follower { group.addTask { await follower.run() } }
+            // The coordinator link and the follower run on the background loop their connections use.
+            let executor = EventLoopTaskExecutor(background.next())
+            if let link { group.addTask(executorPreference: executor) { await link.run() } }
+            if let follower { group.addTask(executorPreference: executor) { await follower.run() } }
             group.addTask { await self.syncWALPeriodically() }
             group.addTask { await self.expireReplicationWaits() }
             await withGracefulShutdownHandler {
@@ -166,6 +172,7 @@ public final class NodeServer: Service, Sendable {
         }
         database.close()
         try? await group.shutdownGracefully()
+        try? await background.shutdownGracefully()
         if let failure { throw failure }
         logger.info("strata node stopped", metadata: ["node": "\(configuration.nodeID)"])
     }

@@ -21,8 +21,8 @@ import StrataWire
 /// The applied sequence numbers reach the coordinator with the heartbeats.
 ///
 /// A `Service`: `run()` keeps one child task per source, each with its own
-/// connection (the client library's `RESPConnection`, on an event loop of the
-/// follower's own, off the server's); each fetch waits at the source until it
+/// connection (the client library's `RESPConnection`, on the node's
+/// background event loop, off the server's); each fetch waits at the source until it
 /// has new entries (`REPLFETCH … WAIT`), so followers do not poll; after
 /// failures a task reconnects with a pause that doubles up to a second.
 /// Cancelling `run()`'s task ends them all (a fetch in flight is cut off).
@@ -34,6 +34,8 @@ final class ReplicaFollower: Service, Sendable {
     private let writer: WriteQueue
     private let progress: ReplicationProgress
     private let logger: Logger
+    /// The loop the follower's connections live on.
+    private let group: EventLoopGroup
     /// Shards whose primary is behind this in-sync replica, reported once.
     private let waitingOnPrimary = NIOLockedValueBox(Set<ShardID>())
 
@@ -42,9 +44,6 @@ final class ReplicaFollower: Service, Sendable {
     /// How long a source may hold a fetch while it has nothing new (well
     /// within the connection's 2 s timeout).
     static let fetchWaitMilliseconds = 500
-    /// How often the map is checked for sources without a follower task
-    /// when no new map says so first.
-    static let sourceCheckInterval: Duration = .seconds(1)
     /// An element when the node adopts a new map (the newest kept).
     private let mapChanged = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     /// The sources that have a follower task now.
@@ -52,8 +51,9 @@ final class ReplicaFollower: Service, Sendable {
 
     init(
         nodeID: NodeID, secret: String, topology: TopologyBox, keyspace: Keyspace, writer: WriteQueue,
-        progress: ReplicationProgress, logger: Logger
+        progress: ReplicationProgress, group: EventLoopGroup, logger: Logger
     ) {
+        self.group = group
         self.progress = progress
         self.nodeID = nodeID
         self.secret = secret
@@ -83,29 +83,20 @@ final class ReplicaFollower: Service, Sendable {
         return bySource
     }
 
-    /// Starts a task for every source that has none, after each new map (and
-    /// every `sourceCheckInterval`), until cancelled. A source's task ends
-    /// when the map no longer names it.
+    /// Starts a task for every source that has none, now and after each new
+    /// map, until cancelled. A source's task ends when the map no longer names it.
     func run() async {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         await withDiscardingTaskGroup { tasks in
-            tasks.addTask { [continuation = mapChanged.continuation] in
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: Self.sourceCheckInterval)
-                    continuation.yield()
-                }
-            }
             repeat {
                 for address in followedShards().keys where sources.withLockedValue({ $0.insert(address).inserted }) {
-                    tasks.addTask { await self.follow(address, group: group) }
+                    tasks.addTask { await self.follow(address, group: self.group) }
                 }
             } while await nextCheck()
             tasks.cancelAll()
         }
-        try? await group.shutdownGracefully()
     }
 
-    /// Waits for a new map or the next periodic check; `false` once cancelled.
+    /// Waits for a new map; `false` once cancelled.
     private func nextCheck() async -> Bool {
         for await _ in mapChanged.stream { return !Task.isCancelled }
         return false
@@ -115,7 +106,12 @@ final class ReplicaFollower: Service, Sendable {
     /// something new (`WAIT`), so an idle pair exchanges one round trip per
     /// `fetchWait`. After a failure it reconnects after a pause that doubles up to a second.
     private func follow(_ address: String, group: EventLoopGroup) async {
-        defer { sources.withLockedValue { _ = $0.remove(address) } }
+        defer {
+            sources.withLockedValue { _ = $0.remove(address) }
+            // A map that named this source again while the task was ending found it still here:
+            // `run()` checks once more.
+            mapChanged.continuation.yield()
+        }
         let connection = NIOLockedValueBox<RESPConnection?>(nil)
         await withTaskCancellationHandler {
             var pause = Duration.milliseconds(25)

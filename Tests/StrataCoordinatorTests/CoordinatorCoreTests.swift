@@ -176,6 +176,30 @@ struct CoordinatorCoreTests {
         #expect(throws: ClusterError.self) { try core.heartbeat(from: "nope", applied: [:], at: start) }
     }
 
+    @Test("nextTransition: the earliest instant a tick could change a node's state, and a tick there does")
+    func nextTransition() throws {
+        let start = ContinuousClock.Instant.now
+        var core = CoordinatorCore(map: try Self.map(), suspectAfter: .seconds(1), downAfter: .seconds(3), now: start)
+        #expect(core.nextTransition() == start + .seconds(1))
+        for (offset, node) in ["n1", "n2", "n3"].enumerated() {
+            _ = try core.heartbeat(from: NodeID(node), applied: [:], at: start + .milliseconds(100 * (offset + 1)))
+        }
+        // n1 was heard first: it is the first that could turn suspect.
+        let suspectAt = start + .milliseconds(1100)
+        #expect(core.nextTransition() == suspectAt)
+        #expect(try core.tick(at: suspectAt - .milliseconds(1)) == nil)
+        #expect(try core.tick(at: suspectAt) != nil)
+        #expect(core.map.node("n1")?.state == .suspect)
+        // Now n2's suspect deadline comes before n1's down deadline.
+        #expect(core.nextTransition() == start + .milliseconds(1200))
+        _ = try core.heartbeat(from: "n2", applied: [:], at: start + .milliseconds(2500))
+        _ = try core.heartbeat(from: "n3", applied: [:], at: start + .milliseconds(2500))
+        #expect(core.nextTransition() == start + .milliseconds(3100), "n1's down deadline")
+        _ = try core.tick(at: start + .milliseconds(3100))
+        #expect(core.map.node("n1")?.state == .down)
+        #expect(core.nextTransition() == start + .milliseconds(3500), "n2's and n3's suspect deadlines")
+    }
+
     @Test("the map store writes atomically and reads back the same map")
     func mapStore() throws {
         let directory = NSTemporaryDirectory() + "strata-mapstore-\(UUID().uuidString)"
