@@ -190,10 +190,15 @@ public final class NodeServer: Service, Sendable {
 
     private func syncWALPeriodically() async {
         guard case .noSync = configuration.walSync, let interval = configuration.walFsyncInterval else { return }
+        // An idle node skips the fsync (and the storage thread's wake-up): nothing was written since the last one.
+        var synced: UInt64?
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             do {
+                let written = try database.latestSequenceNumber()
+                guard written != synced else { continue }
                 try await pool.runIfActive { try self.database.flushWAL(sync: true) }
+                synced = written
             } catch {
                 if !Task.isCancelled { logger.warning("WAL fsync failed", metadata: ["error": "\(error)"]) }
             }

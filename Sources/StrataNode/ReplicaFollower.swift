@@ -41,9 +41,10 @@ final class ReplicaFollower: Service, Sendable {
 
     /// How long to wait before asking again when a source answered at once with nothing new.
     static let idlePause: Duration = .milliseconds(10)
-    /// How long a source may hold a fetch while it has nothing new (well
-    /// within the connection's 2 s timeout).
-    static let fetchWaitMilliseconds = 500
+    /// How long a source may hold a fetch while it has nothing new: an idle
+    /// pair exchanges one round trip per hold (a commit, a new map or
+    /// cancellation ends a hold early, so it delays nothing).
+    static let fetchWaitMilliseconds = 2_000
     /// An element when the node adopts a new map (the newest kept).
     private let mapChanged = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     /// The sources that have a follower task now.
@@ -163,9 +164,11 @@ final class ReplicaFollower: Service, Sendable {
         let connection: RESPConnection
         let address: String
 
-        /// Sends one command; the deadline leaves room for a fetch held `fetchWaitMilliseconds`.
+        /// Sends one command; the deadline leaves 2 s beyond a fetch held `fetchWaitMilliseconds`.
         func call(_ arguments: [String]) async throws -> RESPValue {
-            try await connection.send(arguments.map { ByteBuffer(string: $0) }, deadline: .now + .seconds(2))
+            try await connection.send(
+                arguments.map { ByteBuffer(string: $0) },
+                deadline: .now + .milliseconds(ReplicaFollower.fetchWaitMilliseconds) + .seconds(2))
         }
     }
 

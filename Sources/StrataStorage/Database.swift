@@ -236,6 +236,11 @@ public final class Database: Sendable {
         try rocksCall("flushWAL") { rocksdb_flush_wal(handle.db, sync ? 1 : 0, $0) }
     }
 
+    /// The sequence number of the last write RocksDB applied (it grows with every write).
+    public func latestSequenceNumber() throws(StorageError) -> UInt64 {
+        rocksdb_get_latest_sequence_number(try openHandle().db)
+    }
+
     /// A RocksDB property such as `"rocksdb.estimate-num-keys"`, or `nil` if unknown.
     public func property(_ name: String, in family: ColumnFamily = .default) throws(StorageError) -> String? {
         let handle = try openHandle()
