@@ -175,6 +175,12 @@ struct CommandRun {
             }
             return RecordAddress(shard: shard, dataKey: DataKey(hash: hash, tenant: tenant.name, key: keyBytes))
         case .moved(let shard, let address, let epoch):
+            // A peer already showed a newer epoch of this shard: the map here is stale, and its
+            // MOVED could send the client back to a node that redirects here. Retry instead.
+            if let newer = executor.topologyBox.newerEpoch(of: shard, than: epoch) {
+                throw CommandError(
+                    message: "TRYAGAIN shard \(shard) moved on (epoch \(newer)) and this node's map (epoch \(epoch)) has not caught up; retry")
+            }
             throw .moved(shard: Int(shard.rawValue), address: address, epoch: epoch)
         }
     }

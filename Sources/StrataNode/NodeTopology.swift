@@ -84,6 +84,8 @@ final class TopologyBox: Sendable {
     private let state: Mutex<NodeTopology>
     /// Called after each replacement (outside the lock).
     private let observers = Mutex<[@Sendable () -> Void]>([])
+    /// The highest shard epochs peers showed this node (in their fetches), by shard.
+    private let seenEpochs = Mutex<[ShardID: UInt64]>([:])
 
     init(_ topology: NodeTopology) {
         state = Mutex(topology)
@@ -96,6 +98,20 @@ final class TopologyBox: Sendable {
 
     /// The topology in force now.
     var current: NodeTopology { state.withLock { $0 } }
+
+    /// Notes that a peer's map has `shard` at `epoch` (a follower's fetch says so).
+    func noteEpoch(_ epoch: UInt64, of shard: ShardID) {
+        seenEpochs.withLock { seen in
+            if epoch > seen[shard] ?? 0 { seen[shard] = epoch }
+        }
+    }
+
+    /// The highest epoch of `shard` a peer showed this node, when it is newer than
+    /// `epoch` (this node's): its map is stale for that shard, so a `MOVED` from it
+    /// could point back at a node that already redirects here.
+    func newerEpoch(of shard: ShardID, than epoch: UInt64) -> UInt64? {
+        seenEpochs.withLock { seen in seen[shard].flatMap { $0 > epoch ? $0 : nil } }
+    }
 
     /// Installs `topology` if its map is newer; returns whether it did.
     func replace(with topology: NodeTopology) -> Bool {

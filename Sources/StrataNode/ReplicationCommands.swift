@@ -178,6 +178,7 @@ extension CommandRun {
             let after = UInt64(clamping: request.after)
             let epoch = UInt64(clamping: request.epoch)
             let followerMapEpoch = UInt64(clamping: request.mapEpoch)
+            executor.topologyBox.noteEpoch(followerMapEpoch, of: shard)
             if followerMapEpoch < topology.map.shard(shard)?.epoch ?? 0 {
                 reply.arrayHeader(2)
                 reply.integer(Int64(shard.rawValue))

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOEmbedded
 import NIOPosix
+import StrataCluster
 import StrataServer
 import StrataStorage
 import StrataWire
@@ -19,14 +20,16 @@ struct NodeConnectionsTests {
         let pool = NIOThreadPool(numberOfThreads: 1)
         let writer: WriteQueue
 
-        init() throws {
+        /// A node of `topology` (by default a standalone one); `internalSecret` lets a test AUTH as `@internal`.
+        init(topology: NodeTopology? = nil, internalSecret: String? = nil) throws {
             var options = StorageOptions()
             options.columnFamilies = Keyspace.families
             database = try Database(path: directory, options: options)
-            let topology = TopologyBox(try NodeTopology.standalone(host: "127.0.0.1", port: 6379, shardCount: 8))
+            let topology = TopologyBox(try topology ?? NodeTopology.standalone(host: "127.0.0.1", port: 6379, shardCount: 8))
             let keyspace = try Keyspace(database: database, shards: topology.current.localShards, cacheBytes: 1 << 20)
             let executor = CommandExecutor(
-                keyspace: keyspace, topology: topology, tenants: TenantDirectory(config: [:], defaultAccess: .always),
+                keyspace: keyspace, topology: topology,
+                tenants: TenantDirectory(config: [:], defaultAccess: .always, internalSecret: internalSecret),
                 stats: NodeStats(), info: ServerInfo(host: "127.0.0.1", port: 6379, dataDir: directory, maxClients: 10, idleTimeoutSeconds: 0))
             writer = WriteQueue(executor: executor)
             pool.start()
@@ -90,6 +93,46 @@ struct NodeConnectionsTests {
         #expect(replies[7] == .null)
         if case .error(let message) = replies[8] { #expect(String(buffer: message).hasPrefix("ERR unknown command 'NOSUCH'")) } else { Issue.record("unknown command") }
         _ = try await channel.finish()
+        try await node.close()
+    }
+
+    @Test("a node that a follower's fetch showed a newer epoch of a shard answers TRYAGAIN for its keys instead of MOVED to where its stale map points")
+    func staleMapRefusesToRedirect() async throws {
+        let nodes = ["n1", "n2"].map { ClusterNode(id: NodeID($0), host: "127.0.0.1", dataPort: $0 == "n1" ? 6379 : 6380) }
+        let map = try ClusterMap.bootstrap(nodes: nodes, shardCount: 8, replicationFactor: 1, vnodes: 16)
+        let node = try Node(topology: NodeTopology(map: map, localNode: "n1"), internalSecret: "secret")
+        // A key n2 leads: this node answers MOVED with the shard's epoch.
+        let key = try #require((0..<1000).map { "key\($0)" }.first { key in
+            let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array(key.utf8), placement: .spread)
+            return map.shard(forHash: hash).primary == "n2"
+        })
+        let shard = map.shard(forHash: PlacementKey.hash(tenant: Array("default".utf8), key: Array(key.utf8), placement: .spread))
+        func send(_ commands: [[String]], on channel: NIOAsyncTestingChannel) async throws -> [RESPValue] {
+            var input = ByteBuffer()
+            for command in commands {
+                RESPCommand(arguments: command.map { ByteBuffer(string: $0) }).respValue.encode(into: &input, version: .resp2)
+            }
+            try await channel.writeInbound(input)
+            return try await Self.replies(channel, count: commands.count)
+        }
+        func text(_ value: RESPValue) -> String {
+            if case .error(let message) = value { return String(buffer: message) }
+            return "\(value)"
+        }
+        let client = try await node.channel()
+        var replies = try await send([["GET", key], ["SET", key, "v"]], on: client)
+        #expect(replies.allSatisfy { text($0).hasPrefix("MOVED \(shard.id.rawValue) 127.0.0.1:6380 \(shard.epoch)") }, "\(replies)")
+
+        // A follower whose map has the shard at a later epoch fetches from this node.
+        let follower = try await node.channel()
+        replies = try await send(
+            [["AUTH", "@internal", "secret"], ["REPLFETCH", "n2", String(shard.id.rawValue), "0", "0", String(shard.epoch + 1)]],
+            on: follower)
+        #expect(replies[0] == .simple("OK"))
+        replies = try await send([["GET", key], ["SET", key, "v"]], on: client)
+        #expect(replies.allSatisfy { text($0).hasPrefix("TRYAGAIN shard \(shard.id.rawValue) moved on") }, "\(replies)")
+        _ = try await client.finish()
+        _ = try await follower.finish()
         try await node.close()
     }
 
