@@ -114,6 +114,8 @@ let package = Package(
             dependencies: [
                 "StrataNode", "StrataCoordinator", "StrataCluster", "StrataWire", "StrataClient", "StrataBench", "StrataCache", "StrataGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import StrataBench
 import StrataCache
@@ -60,30 +62,33 @@ struct CoordinatorCommand: AsyncParsableCommand {
 }
 
 /// `strata status`: the coordinator's view of the cluster as a table.
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Print nodes, states, shards per node and the map epoch.")
 
     @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
 
-    func run() throws {
-        let client = try coordinatorClient(config: config)
-        guard case .bulkString(let json) = try client.call(["CLUSTER", "MAP"]) else {
+    func run() async throws {
+        guard case .bulkString(let json) = try await callCoordinator(config: config, ["CLUSTER", "MAP"]) else {
             throw ValidationError("the coordinator did not return a map")
         }
         print(StatusReport.render(try ClusterMap(jsonData: Data(json.readableBytesView))))
     }
 }
 
-/// A connection to the coordinator named in the cluster.json at `config`.
-func coordinatorClient(config: String) throws -> BlockingRESPClient {
+/// Sends one command to the coordinator named in the cluster.json at `config` and returns its reply.
+func callCoordinator(config: String, _ arguments: [String]) async throws -> RESPValue {
     let cluster = try ClusterConfig.load(path: config)
     guard let coordinator = cluster.coordinator else { throw ValidationError("\(config) has no coordinator") }
-    return try BlockingRESPClient(host: coordinator.host, port: Int(coordinator.port))
+    let connection = try await RESPConnection.connect(
+        host: coordinator.host, port: Int(coordinator.port), node: NodeID("coordinator"),
+        group: MultiThreadedEventLoopGroup.singleton, timeout: .seconds(2))
+    defer { connection.close() }
+    return try await connection.send(arguments.map { ByteBuffer(string: $0) }, deadline: .now + .seconds(5))
 }
 
 /// `strata failover`: move a shard's primary for maintenance, losing no write.
-struct FailoverCommand: ParsableCommand {
+struct FailoverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "failover",
         abstract: "Move a shard's primary to an in-sync replica (planned; no write is lost).",
@@ -97,9 +102,8 @@ struct FailoverCommand: ParsableCommand {
     @Option(help: "The shard whose primary moves.") var shard: UInt32
     @Option(help: "The replica to promote (default: the most caught-up in-sync one).") var to: String?
 
-    func run() throws {
-        let client = try coordinatorClient(config: config)
-        let reply = try client.call(["CLUSTER", "FAILOVER", String(shard)] + (to.map { [$0] } ?? []))
+    func run() async throws {
+        let reply = try await callCoordinator(config: config, ["CLUSTER", "FAILOVER", String(shard)] + (to.map { [$0] } ?? []))
         guard case .array(let fields) = reply, fields.count == 2, case .bulkString(let primary) = fields[0],
             case .integer(let epoch) = fields[1]
         else {
