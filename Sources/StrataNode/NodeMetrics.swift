@@ -17,6 +17,10 @@ import Synchronization
 /// - per tenant: `strata_tenant_commands_total`, `strata_tenant_errors_total`,
 ///   `strata_tenant_request_bytes_total` (argument bytes) and
 ///   `strata_tenant_reply_bytes_total`, each `{tenant}`;
+/// - the writer: `strata_writer_group_writes` (a histogram of the writes,
+///   client and replicated, in each write group) and
+///   `strata_writer_commit_seconds` (a histogram of each group's RocksDB
+///   commit time);
 /// - the node-wide `NodeStats` counters, copied at each scrape.
 final class NodeMetrics: Sendable {
     /// The registry `/metrics` renders.
@@ -29,11 +33,23 @@ final class NodeMetrics: Sendable {
     private let tenants = Mutex<[[UInt8]: TenantSeries]>([:])
     /// What the node-wide counters stood at on the last scrape.
     private let exported = Mutex<[String: UInt64]>([:])
+    /// Writes per write group.
+    let groupWrites: CoreMetrics.Recorder
+    /// Each write group's commit time.
+    let commitTime: CoreMetrics.Timer
 
     /// Metrics with series made up front for `shards` (the ones the node holds at start).
     init(shards: [ShardID] = []) {
-        let factory = PrometheusMetricsFactory(registry: registry)
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets["strata_writer_group_writes"] = (0...12).map { Double(1 << $0) }
+        factory.durationHistogramBuckets["strata_writer_commit_seconds"] = [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+            .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .seconds(1),
+        ]
         self.factory = factory
+        groupWrites = CoreMetrics.Recorder(label: "strata_writer_group_writes", factory: factory)
+        commitTime = CoreMetrics.Timer(label: "strata_writer_commit_seconds", factory: factory)
         var dense = [ShardSeries?](repeating: nil, count: Int(shards.map(\.rawValue).max().map { $0 + 1 } ?? 0))
         for shard in shards { dense[Int(shard.rawValue)] = ShardSeries(shard, factory: factory) }
         self.dense = dense

@@ -194,7 +194,10 @@ final class WriteQueue: Sendable {
                 wrote.append(mark..<group.touched.count)
             }
             do {
+                let started = ContinuousClock.now
                 try executor.keyspace.commit(group)
+                executor.metrics.commitTime.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+                executor.metrics.groupWrites.record(expectedWrites)
                 executor.commits.committed(group.dirtyShards)
                 for replication in pending { replication.done(.success(())) }
                 // A stall during the commit may have outlasted the lease: then a replica may

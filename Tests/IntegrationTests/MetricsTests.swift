@@ -93,6 +93,10 @@ struct MetricsTests {
         #expect(replies > Double(10 * 5 + 3 * 13))
         #expect(led[Series("strata_tenant_commands_total", ["tenant": "default"])] ?? 0 >= 2)
         #expect(led[Series("strata_writes_total")] ?? 0 >= 10, "the node-wide counters are there too")
+        // The writer's histograms: every group counted, 10 client SETs and an INCR at least.
+        #expect(led[Series("strata_writer_group_writes_count")] ?? 0 >= 11)
+        #expect(led[Series("strata_writer_group_writes_bucket", ["le": "1.0"])] ?? 0 >= 11, "one write per group here")
+        #expect(led[Series("strata_writer_commit_seconds_count")] == led[Series("strata_writer_group_writes_count")])
 
         // The replica applied the same ten writes (a fetch that brings several writes of one key
         // stores it once); it does not lead the shard and is not behind.
