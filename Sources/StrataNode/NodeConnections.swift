@@ -23,23 +23,30 @@ final class NodeConnections: RESPServer {
     }
 
     func execute(_ batch: [RESPCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
-        let result = run(batch, session: session, connection: connection)
+        let started = ContinuousClock.now
+        let parsed = batch.map { CommandTable.node.parse($0) }
+        let result = run(parsed, session: session, connection: connection)
+        let duration = executor.metrics.batchDuration(CommandExecutor.classify(parsed))
         // Counted for the tenant the batch began under (a batch that AUTHs is counted from the next one on).
-        guard let tenant = session.tenant else { return result }
-        let series = executor.metrics.tenant(tenant.name)
-        series.commands.increment(by: Int64(batch.count))
-        series.requestBytes.increment(by: Int64(batch.reduce(0) { $0 + $1.arguments.reduce(0) { $0 + $1.readableBytes } }))
+        let series = session.tenant.map { executor.metrics.tenant($0.name) }
+        if let series {
+            series.commands.increment(by: Int64(batch.count))
+            series.requestBytes.increment(by: Int64(batch.reduce(0) { $0 + $1.arguments.reduce(0) { $0 + $1.readableBytes } }))
+        }
         switch result {
         case .done(let reply, _):
-            series.replyBytes.increment(by: Int64(reply.readableBytes))
+            NodeMetrics.record(duration, since: started)
+            series?.replyBytes.increment(by: Int64(reply.readableBytes))
         case .later(let future):
-            future.whenSuccess { (reply, _) in series.replyBytes.increment(by: Int64(reply.readableBytes)) }
+            future.whenSuccess { (reply, _) in
+                NodeMetrics.record(duration, since: started)
+                series?.replyBytes.increment(by: Int64(reply.readableBytes))
+            }
         }
         return result
     }
 
-    private func run(_ batch: [RESPCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
-        let parsed = batch.map { CommandTable.node.parse($0) }
+    private func run(_ parsed: [ParsedCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
         // A WAITSEQ (a session's replica read: WAITSEQ, then the read) holds the rest of the
         // batch until this replica applied its shard that far, or its time is up. A pipeline
         // may carry several: the batch runs in segments, each from one WAITSEQ to the next.
@@ -124,6 +131,7 @@ final class NodeConnections: RESPServer {
     /// Stops at the first command that is not such a GET or after 256 KiB of replies.
     func answerInPlace(_ input: inout ByteBuffer, session: NodeSession, into out: inout ByteBuffer) {
         guard session.tenant != nil, !session.isInternal, session.client.transaction == nil else { return }
+        let started = ContinuousClock.now
         let decoder = RESPCommandDecoder(limits: .default)
         let run = executor.inlineRun()
         var reply = Reply(buffer: out, version: session.client.protocolVersion)
@@ -142,6 +150,7 @@ final class NodeConnections: RESPServer {
             requestBytes += 3 + get.key.count  // the arguments, as for other commands: GET and the key
         }
         guard answered > 0, let tenant = session.tenant else { return }
+        NodeMetrics.record(executor.metrics.batchDuration(.inlineRead), since: started)
         executor.stats.commands.add(UInt64(answered))
         let series = executor.metrics.tenant(tenant.name)
         series.commands.increment(by: Int64(answered))

@@ -17,6 +17,11 @@ import Synchronization
 /// - per tenant: `strata_tenant_commands_total`, `strata_tenant_errors_total`,
 ///   `strata_tenant_request_bytes_total` (argument bytes) and
 ///   `strata_tenant_reply_bytes_total`, each `{tenant}`;
+/// - `strata_batch_duration_seconds{class="read"|"blocking"|"write"}`: a
+///   histogram of the time from a batch's arrival at the command layer to its
+///   replies, by the batch's class: reads memory may answer (on the event
+///   loop, or the storage pool when they need the disk), other blocking
+///   commands (scans, AUTH, …), and batches with a write (the writer);
 /// - the writer: `strata_writer_group_writes` (a histogram of the writes,
 ///   client and replicated, in each write group) and
 ///   `strata_writer_commit_seconds` (a histogram of each group's RocksDB
@@ -37,10 +42,19 @@ final class NodeMetrics: Sendable {
     let groupWrites: CoreMetrics.Recorder
     /// Each write group's commit time.
     let commitTime: CoreMetrics.Timer
+    /// Batch latency by where the batch ran.
+    private let readBatches: CoreMetrics.Timer
+    private let blockingBatches: CoreMetrics.Timer
+    private let writeBatches: CoreMetrics.Timer
 
     /// Metrics with series made up front for `shards` (the ones the node holds at start).
     init(shards: [ShardID] = []) {
         var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["strata_batch_duration_seconds"] = [
+            .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+        ]
         factory.valueHistogramBuckets["strata_writer_group_writes"] = (0...12).map { Double(1 << $0) }
         factory.durationHistogramBuckets["strata_writer_commit_seconds"] = [
             .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
@@ -50,6 +64,12 @@ final class NodeMetrics: Sendable {
         self.factory = factory
         groupWrites = CoreMetrics.Recorder(label: "strata_writer_group_writes", factory: factory)
         commitTime = CoreMetrics.Timer(label: "strata_writer_commit_seconds", factory: factory)
+        func batches(_ name: String) -> CoreMetrics.Timer {
+            CoreMetrics.Timer(label: "strata_batch_duration_seconds", dimensions: [("class", name)], factory: factory)
+        }
+        readBatches = batches("read")
+        blockingBatches = batches("blocking")
+        writeBatches = batches("write")
         var dense = [ShardSeries?](repeating: nil, count: Int(shards.map(\.rawValue).max().map { $0 + 1 } ?? 0))
         for shard in shards { dense[Int(shard.rawValue)] = ShardSeries(shard, factory: factory) }
         self.dense = dense
@@ -80,6 +100,20 @@ final class NodeMetrics: Sendable {
             requestBytes = CoreMetrics.Counter(label: "strata_tenant_request_bytes_total", dimensions: [("tenant", name)], factory: factory)
             replyBytes = CoreMetrics.Counter(label: "strata_tenant_reply_bytes_total", dimensions: [("tenant", name)], factory: factory)
         }
+    }
+
+    /// The latency histogram of batches of `kind`.
+    func batchDuration(_ kind: CommandExecutor.BatchKind) -> CoreMetrics.Timer {
+        switch kind {
+        case .inlineRead: readBatches
+        case .blocking: blockingBatches
+        case .write: writeBatches
+        }
+    }
+
+    /// Records the time since `started` in `timer`.
+    static func record(_ timer: CoreMetrics.Timer, since started: ContinuousClock.Instant) {
+        timer.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
     }
 
     /// The series of `shard`.

@@ -196,7 +196,7 @@ final class WriteQueue: Sendable {
             do {
                 let started = ContinuousClock.now
                 try executor.keyspace.commit(group)
-                executor.metrics.commitTime.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+                NodeMetrics.record(executor.metrics.commitTime, since: started)
                 executor.metrics.groupWrites.record(expectedWrites)
                 executor.commits.committed(group.dirtyShards)
                 for replication in pending { replication.done(.success(())) }
