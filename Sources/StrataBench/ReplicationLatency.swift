@@ -82,7 +82,7 @@ public struct ReplicationLatencyBenchmark: Sendable {
                     guard let connection = try await probes.take(replica) else { return nil }
                     // A probe that gets no answer counts as missed (its connection is dropped).
                     guard let reply = try? await connection.send(
-                        ["WAITSEQ", String(shard.id.rawValue), String(version), "1000"].map { ByteBuffer(string: $0) },
+                        ["WAITSEQ", String(shard.id.rawValue), String(version), "1000"],
                         deadline: .now + .seconds(2))
                     else {
                         await probes.drop(connection, of: replica)

@@ -71,6 +71,11 @@ public final class RESPConnection: Sendable {
         return try await promise.futureResult.get()
     }
 
+    /// Sends one command given as strings (UTF-8) and waits for its reply, at most until `deadline`.
+    public func send(_ arguments: [String], deadline: ContinuousClock.Instant) async throws -> RESPValue {
+        try await send(arguments.map { ByteBuffer(string: $0) }, deadline: deadline)
+    }
+
     /// Sends several commands back to back (in this order on the wire) and waits for all replies.
     public func send(pipelined commands: [[ByteBuffer]], deadline: ContinuousClock.Instant) async throws -> [RESPValue] {
         var futures: [EventLoopFuture<RESPValue>] = []

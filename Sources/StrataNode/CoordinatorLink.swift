@@ -103,12 +103,13 @@ final class CoordinatorLink: Service, Sendable {
             }
         }
         let sentAt = ContinuousClock.now
-        let reply = try await call(arguments, over: connection)
+        let reply = try await connection.send(arguments, deadline: .now + Self.callTimeout)
         guard case .integer(let epoch) = reply else {
             throw StrataError(.unavailable, "heartbeat refused: \(reply)")
         }
         if UInt64(epoch) > currentEpoch() {
-            guard case .bulkString(let json) = try await call(["CLUSTER", "MAP"], over: connection) else {
+            guard case .bulkString(let json) = try await connection.send(["CLUSTER", "MAP"], deadline: .now + Self.callTimeout)
+            else {
                 throw StrataError(.unavailable, "CLUSTER MAP did not return a bulk string")
             }
             adopt(try ClusterMap(jsonData: Data(json.readableBytesView)))
@@ -120,7 +121,6 @@ final class CoordinatorLink: Service, Sendable {
         }
     }
 
-    private func call(_ arguments: [String], over connection: RESPConnection) async throws -> RESPValue {
-        try await connection.send(arguments.map { ByteBuffer(string: $0) }, deadline: .now + .seconds(1))
-    }
+    /// How long the coordinator has to answer one call.
+    private static let callTimeout: Duration = .seconds(1)
 }

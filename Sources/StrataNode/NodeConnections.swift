@@ -25,8 +25,9 @@ final class NodeConnections: RESPServer {
     func execute(_ batch: [RESPCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
         let started = ContinuousClock.now
         let parsed = batch.map { CommandTable.node.parse($0) }
-        let result = run(parsed, session: session, connection: connection)
-        let duration = executor.metrics.batchDuration(CommandExecutor.classify(parsed))
+        let kind = CommandExecutor.classify(parsed)
+        let result = run(parsed, kind: kind, session: session, connection: connection)
+        let duration = executor.metrics.batchDuration(kind)
         // Counted for the tenant the batch began under (a batch that AUTHs is counted from the next one on).
         let series = session.tenant.map { executor.metrics.tenant($0.name) }
         if let series {
@@ -46,12 +47,15 @@ final class NodeConnections: RESPServer {
         return result
     }
 
-    private func run(_ parsed: [ParsedCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
+    /// Runs a parsed batch of class `kind`, in segments when it holds `WAITSEQ`s.
+    private func run(
+        _ parsed: [ParsedCommand], kind: CommandExecutor.BatchKind, session: NodeSession, connection: Channel
+    ) -> BatchResult<NodeSession> {
         // A WAITSEQ (a session's replica read: WAITSEQ, then the read) holds the rest of the
         // batch until this replica applied its shard that far, or its time is up. A pipeline
         // may carry several: the batch runs in segments, each from one WAITSEQ to the next.
         guard session.tenant != nil, parsed.contains(where: { Self.sequenceWait($0) != nil }) else {
-            return dispatch(parsed, session: session, connection: connection)
+            return dispatch(parsed, kind: kind, session: session, connection: connection)
         }
         let starts = parsed.indices.filter { $0 == 0 || Self.sequenceWait(parsed[$0]) != nil }
         let eventLoop = connection.eventLoop
@@ -60,7 +64,8 @@ final class NodeConnections: RESPServer {
             let segment = Array(parsed[start..<(index + 1 < starts.count ? starts[index + 1] : parsed.endIndex)])
             result = result.flatMap { (before, session) in
                 self.heldForSequence(segment[0], session: session, connection: connection).flatMap {
-                    self.dispatch(segment, session: session, connection: connection).future(on: eventLoop)
+                    self.dispatch(segment, kind: CommandExecutor.classify(segment), session: session, connection: connection)
+                        .future(on: eventLoop)
                 }.map { (replies, session) in
                     var all = before
                     var replies = replies
@@ -89,8 +94,10 @@ final class NodeConnections: RESPServer {
         return waitForSequence(shard, reached: reached, deadline: .now() + .milliseconds(timeout), connection: connection)
     }
 
-    /// Runs a parsed batch where its commands belong (see the type's comment).
-    private func dispatch(_ parsed: [ParsedCommand], session: NodeSession, connection: Channel) -> BatchResult<NodeSession> {
+    /// Runs a parsed batch of class `kind` where its commands belong (see the type's comment).
+    private func dispatch(
+        _ parsed: [ParsedCommand], kind: CommandExecutor.BatchKind, session: NodeSession, connection: Channel
+    ) -> BatchResult<NodeSession> {
         let eventLoop = connection.eventLoop
         let allocator = connection.allocator
         if parsed.count == 1, session.client.transaction == nil, case .success(let command) = parsed[0].parsed {
@@ -108,7 +115,7 @@ final class NodeConnections: RESPServer {
             default: break
             }
         }
-        switch CommandExecutor.classify(parsed) {
+        switch kind {
         case .write:
             // Plain SETs and MSETs are addressed here, off the writer thread.
             let prepared = executor.prepareWrites(parsed, session: session)

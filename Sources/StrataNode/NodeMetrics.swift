@@ -42,7 +42,7 @@ final class NodeMetrics: Sendable {
     let groupWrites: CoreMetrics.Recorder
     /// Each write group's commit time.
     let commitTime: CoreMetrics.Timer
-    /// Batch latency by where the batch ran.
+    /// Batch latency by the batch's class (see `batchDuration`).
     private let readBatches: CoreMetrics.Timer
     private let blockingBatches: CoreMetrics.Timer
     private let writeBatches: CoreMetrics.Timer
@@ -181,16 +181,12 @@ extension CommandExecutor {
             if isPrimary {
                 let positions = progress.positions(of: shard)
                 let followers = assignment?.replicas.dropFirst() ?? []
-                lag = followers.map { sequence -| (positions[$0] ?? 0) }.max() ?? 0
+                lag = followers.map { sequence - min(positions[$0] ?? 0, sequence) }.max() ?? 0
             } else {
-                lag = (progress.primaryLast(of: shard) ?? sequence) -| sequence
+                let primaryLast = progress.primaryLast(of: shard) ?? sequence
+                lag = primaryLast - min(sequence, primaryLast)
             }
             return .init(shard: shard, isPrimary: isPrimary, sequence: sequence, lagEntries: lag)
         }
     }
 }
-
-infix operator -| : AdditionPrecedence
-
-/// Subtraction that stops at zero.
-private func -| (a: UInt64, b: UInt64) -> UInt64 { a > b ? a - b : 0 }

@@ -66,7 +66,6 @@ final class ReplicaFollower: Service, Sendable {
         topology.onReplace { [continuation = mapChanged.continuation] in continuation.yield() }
     }
 
-    /// The followed shards grouped by their primary's address.
     /// The followed shards grouped by the address to fetch them from: the
     /// primary, or for a shard this node took over in a planned failover, the
     /// old primary until its log is drained.
@@ -90,7 +89,7 @@ final class ReplicaFollower: Service, Sendable {
         await withDiscardingTaskGroup { tasks in
             repeat {
                 for address in followedShards().keys where sources.withLockedValue({ $0.insert(address).inserted }) {
-                    tasks.addTask { await self.follow(address, group: self.group) }
+                    tasks.addTask { await self.follow(address) }
                 }
             } while await nextCheck()
             tasks.cancelAll()
@@ -106,7 +105,7 @@ final class ReplicaFollower: Service, Sendable {
     /// Follows one source: each fetch waits at the source until it has
     /// something new (`WAIT`), so an idle pair exchanges one round trip per
     /// `fetchWait`. After a failure it reconnects after a pause that doubles up to a second.
-    private func follow(_ address: String, group: EventLoopGroup) async {
+    private func follow(_ address: String) async {
         defer {
             sources.withLockedValue { _ = $0.remove(address) }
             // A map that named this source again while the task was ending found it still here:
@@ -129,7 +128,7 @@ final class ReplicaFollower: Service, Sendable {
                     if let open = connection.withLockedValue({ $0 }) {
                         current = SourceConnection(connection: open, address: address)
                     } else {
-                        current = try await connect(address, group: group)
+                        current = try await connect(address)
                         connection.withLockedValue { $0 = current.connection }
                     }
                     let progressed = try await pull(shards, from: current)
@@ -167,12 +166,11 @@ final class ReplicaFollower: Service, Sendable {
         /// Sends one command; the deadline leaves 2 s beyond a fetch held `fetchWaitMilliseconds`.
         func call(_ arguments: [String]) async throws -> RESPValue {
             try await connection.send(
-                arguments.map { ByteBuffer(string: $0) },
-                deadline: .now + .milliseconds(ReplicaFollower.fetchWaitMilliseconds) + .seconds(2))
+                arguments, deadline: .now + .milliseconds(ReplicaFollower.fetchWaitMilliseconds) + .seconds(2))
         }
     }
 
-    private func connect(_ address: String, group: EventLoopGroup) async throws -> SourceConnection {
+    private func connect(_ address: String) async throws -> SourceConnection {
         let parts = address.split(separator: ":")
         let connection = try await RESPConnection.connect(
             host: String(parts[0]), port: Int(parts[1]) ?? 0, node: NodeID(address), group: group, timeout: .seconds(2))

@@ -84,7 +84,7 @@ func callCoordinator(config: String, _ arguments: [String]) async throws -> RESP
         host: coordinator.host, port: Int(coordinator.port), node: NodeID("coordinator"),
         group: MultiThreadedEventLoopGroup.singleton, timeout: .seconds(2))
     defer { connection.close() }
-    return try await connection.send(arguments.map { ByteBuffer(string: $0) }, deadline: .now + .seconds(5))
+    return try await connection.send(arguments, deadline: .now + .seconds(5))
 }
 
 /// `strata failover`: move a shard's primary for maintenance, losing no write.
