@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import StrataCluster
 import StrataHTTP
@@ -72,6 +73,9 @@ public final class CoordinatorServer: Service, Sendable {
     private let store: MapStore
     private let group: MultiThreadedEventLoopGroup
     private let state: NIOLockedValueBox<State>
+    /// What `/metrics` renders (a registry of its own: tests run several coordinators in one process).
+    private let registry = PrometheusCollectorRegistry()
+    private let scraped: ScrapedSeries
 
     /// Loads the persisted map (or persists the bootstrap map) before serving.
     public init(configuration: Configuration, logger: Logger) throws {
@@ -91,6 +95,7 @@ public final class CoordinatorServer: Service, Sendable {
             map: map, suspectAfter: configuration.suspectAfter, downAfter: configuration.downAfter,
             maxLag: configuration.maxLag, now: .now)))
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        scraped = ScrapedSeries(factory: PrometheusMetricsFactory(registry: registry))
     }
 
     private func nextConnectionID() -> UInt64 {
@@ -260,15 +265,16 @@ public final class CoordinatorServer: Service, Sendable {
         channel.writeAndFlush(buffer, promise: nil)
     }
 
+    /// `/metrics`: `strata_map_epoch`, `strata_map_changes_total` (map changes
+    /// published since start) and `strata_nodes{state}` (nodes by state).
     private func prometheusText() -> String {
         let (map, changes) = state.withLockedValue { ($0.core.map, $0.mapChanges) }
-        var text = "# HELP strata_map_epoch The cluster map epoch.\n# TYPE strata_map_epoch gauge\nstrata_map_epoch \(map.epoch)\n"
-        text += "# HELP strata_map_changes_total Map changes published since start.\n# TYPE strata_map_changes_total counter\nstrata_map_changes_total \(changes)\n"
-        text += "# HELP strata_nodes Nodes by state.\n# TYPE strata_nodes gauge\n"
+        scraped.gauge("strata_map_epoch", value: Double(map.epoch))
+        scraped.counter("strata_map_changes_total", total: Int64(changes))
         for state in NodeState.allCases {
-            text += "strata_nodes{state=\"\(state.rawValue)\"} \(map.nodes.filter { $0.state == state }.count)\n"
+            scraped.gauge("strata_nodes", [("state", state.rawValue)], value: Double(map.nodes.filter { $0.state == state }.count))
         }
-        return text
+        return registry.emitToString()
     }
 }
 

@@ -106,7 +106,12 @@ enum GatewayCommands {
     /// A read through the cache: coalesced, stale-while-revalidate, fenced by versions.
     static func cachedGet(_ key: [UInt8], route: TenantRoute) async throws -> Loaded<[UInt8]> {
         let client = route.client
-        return try await route.cache.getVersioned(CacheKey(key)) { key in try await client.loadForCache(key.bytes) }
+        let loadDuration = route.loadDuration
+        return try await route.cache.getVersioned(CacheKey(key)) { key in
+            let started = ContinuousClock.now
+            defer { loadDuration.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1))) }
+            return try await client.loadForCache(key.bytes)
+        }
     }
 
     private static func bytes(_ arguments: [ByteBuffer]) -> [[UInt8]] { arguments.map { Array($0.readableBytesView) } }

@@ -16,10 +16,11 @@ final class GatewayCore: Sendable {
     let configuration: GatewayConfiguration
     let tenants: TenantCaches
     let stats = GatewayStats()
+    let metrics = GatewayMetrics()
 
     init(configuration: GatewayConfiguration, started: @escaping @Sendable (StrataClient) -> Void) {
         self.configuration = configuration
-        tenants = TenantCaches(configuration: configuration, started: started)
+        tenants = TenantCaches(configuration: configuration, metrics: metrics, started: started)
     }
 
     /// The counters of every tenant's cache, summed.
@@ -76,31 +77,9 @@ final class GatewayCore: Sendable {
         }.joined(separator: "\r\n")
     }
 
-    /// Prometheus text: per tenant cache counters and the gateway's own.
+    /// Prometheus text: see `GatewayMetrics`.
     func prometheus() -> String {
-        var lines: [String] = []
-        let metrics: [(String, String, (CacheStatistics) -> Int)] = [
-            ("strata_cache_hits_total", "Reads served from a fresh entry.", { $0.hits }),
-            ("strata_cache_misses_total", "Reads that waited for a load.", { $0.misses }),
-            ("strata_cache_stale_served_total", "Reads served a stale entry.", { $0.staleServed }),
-            ("strata_cache_coalesced_waits_total", "Reads that joined another read's load.", { $0.coalescedWaits }),
-            ("strata_cache_loads_total", "Loads from storage.", { $0.loads }),
-            ("strata_cache_evictions_total", "Entries evicted for the byte bound.", { $0.evictions }),
-            ("strata_cache_bytes", "Bytes held.", { $0.bytes }),
-        ]
-        let routes = tenants.all
-        for (name, help, value) in metrics {
-            lines.append("# HELP \(name) \(help)")
-            lines.append("# TYPE \(name) \(name.hasSuffix("_total") ? "counter" : "gauge")")
-            for route in routes { lines.append("\(name){tenant=\"\(route.name)\"} \(value(route.cache.statistics))") }
-        }
-        lines.append("# HELP strata_gateway_commands_total Commands answered.")
-        lines.append("# TYPE strata_gateway_commands_total counter")
-        lines.append("strata_gateway_commands_total \(stats.commands.load(ordering: .relaxed))")
-        lines.append("# HELP strata_gateway_connections Connections open.")
-        lines.append("# TYPE strata_gateway_connections gauge")
-        lines.append("strata_gateway_connections \(stats.connections.load(ordering: .relaxed))")
-        return lines.joined(separator: "\n") + "\n"
+        metrics.prometheusText(routes: tenants.all, stats: stats)
     }
 }
 

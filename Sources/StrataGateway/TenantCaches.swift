@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import StrataCache
 import StrataClient
@@ -9,11 +10,17 @@ final class TenantRoute: Sendable {
     let name: String
     let client: StrataClient
     let cache: StrataCache<CacheKey, [UInt8], ContinuousClock>
+    /// How long the cache's loads from storage take.
+    let loadDuration: CoreMetrics.Timer
 
-    init(name: String, client: StrataClient, cache: StrataCache<CacheKey, [UInt8], ContinuousClock>) {
+    init(
+        name: String, client: StrataClient, cache: StrataCache<CacheKey, [UInt8], ContinuousClock>,
+        loadDuration: CoreMetrics.Timer
+    ) {
         self.name = name
         self.client = client
         self.cache = cache
+        self.loadDuration = loadDuration
     }
 }
 
@@ -22,12 +29,16 @@ final class TenantRoute: Sendable {
 /// among the tenants of cluster.json.
 final class TenantCaches: Sendable {
     private let configuration: GatewayConfiguration
+    private let metrics: GatewayMetrics
     private let routes = Mutex<[String: TenantRoute]>([:])
     /// Clients to run (map updates) once created.
     private let started: @Sendable (StrataClient) -> Void
 
-    init(configuration: GatewayConfiguration, started: @escaping @Sendable (StrataClient) -> Void) {
+    init(
+        configuration: GatewayConfiguration, metrics: GatewayMetrics, started: @escaping @Sendable (StrataClient) -> Void
+    ) {
         self.configuration = configuration
+        self.metrics = metrics
         self.started = started
     }
 
@@ -59,7 +70,9 @@ final class TenantCaches: Sendable {
             maxBytes: configuration.maxBytes / tenantCount, policy: configuration.policy(for: tenant),
             clock: ContinuousClock()
         ) { key, value in key.count + (value?.count ?? 0) + 64 }
-        let route = TenantRoute(name: tenant, client: try StrataClient(configuration: client), cache: cache)
+        let route = TenantRoute(
+            name: tenant, client: try StrataClient(configuration: client), cache: cache,
+            loadDuration: metrics.loadDuration(tenant: tenant))
         let (chosen, created) = routes.withLock { routes -> (TenantRoute, Bool) in
             if let raced = routes[tenant] { return (raced, false) }
             routes[tenant] = route

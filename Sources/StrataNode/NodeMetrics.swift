@@ -1,6 +1,7 @@
 import CoreMetrics
 import Prometheus
 import StrataCluster
+import StrataHTTP
 import Synchronization
 
 /// The node's metrics, recorded through swift-metrics into a swift-prometheus
@@ -13,7 +14,9 @@ import Synchronization
 ///   and at each scrape `strata_shard_primary{shard}` (1 where this node
 ///   leads it), `strata_shard_sequence{shard}` (its last applied sequence
 ///   number) and `strata_shard_replication_lag_entries{shard}` (as primary,
-///   the furthest follower's distance; as replica, its own);
+///   the furthest follower's distance; as replica, its own) and
+///   `strata_shard_replication_lag_seconds{shard}` (as replica, how long it
+///   has been behind its primary; 0 on the primary);
 /// - per tenant: `strata_tenant_commands_total`, `strata_tenant_errors_total`,
 ///   `strata_tenant_request_bytes_total` (argument bytes) and
 ///   `strata_tenant_reply_bytes_total`, each `{tenant}`;
@@ -36,8 +39,8 @@ final class NodeMetrics: Sendable {
     /// Series of shards that arrived later (made on first use).
     private let sparse = Mutex<[ShardID: ShardSeries]>([:])
     private let tenants = Mutex<[[UInt8]: TenantSeries]>([:])
-    /// What the node-wide counters stood at on the last scrape.
-    private let exported = Mutex<[String: UInt64]>([:])
+    /// The node-wide counters and the shard gauges, brought up to date at each scrape.
+    private let scraped: ScrapedSeries
     /// Writes per write group.
     let groupWrites: CoreMetrics.Recorder
     /// Each write group's commit time.
@@ -62,6 +65,7 @@ final class NodeMetrics: Sendable {
             .milliseconds(100), .milliseconds(250), .seconds(1),
         ]
         self.factory = factory
+        scraped = ScrapedSeries(factory: factory)
         groupWrites = CoreMetrics.Recorder(label: "strata_writer_group_writes", factory: factory)
         commitTime = CoreMetrics.Timer(label: "strata_writer_commit_seconds", factory: factory)
         func batches(_ name: String) -> CoreMetrics.Timer {
@@ -144,27 +148,21 @@ final class NodeMetrics: Sendable {
         let isPrimary: Bool
         let sequence: UInt64
         let lagEntries: UInt64
+        /// As a replica, how long it has been behind its primary (`ReplicationProgress.replicaLag`); 0 on the primary.
+        let lagSeconds: Double
     }
 
     /// The Prometheus text of every series, after recording the shards' state and copying `stats`.
     func prometheusText(stats: NodeStats, shards: [ShardState]) -> String {
         for state in shards {
             let dimensions = [("shard", String(state.shard.rawValue))]
-            CoreMetrics.Gauge(label: "strata_shard_primary", dimensions: dimensions, factory: factory).record(state.isPrimary ? 1 : 0)
-            CoreMetrics.Gauge(label: "strata_shard_sequence", dimensions: dimensions, factory: factory).record(state.sequence)
-            CoreMetrics.Gauge(label: "strata_shard_replication_lag_entries", dimensions: dimensions, factory: factory)
-                .record(state.lagEntries)
+            scraped.gauge("strata_shard_primary", dimensions, value: state.isPrimary ? 1 : 0)
+            scraped.gauge("strata_shard_sequence", dimensions, value: Double(state.sequence))
+            scraped.gauge("strata_shard_replication_lag_entries", dimensions, value: Double(state.lagEntries))
+            scraped.gauge("strata_shard_replication_lag_seconds", dimensions, value: state.lagSeconds)
         }
-        exported.withLock { exported in
-            for (name, value) in stats.counters {
-                let delta = value &- (exported[name] ?? 0)
-                // Made every time, so a counter still at zero is listed too.
-                let counter = CoreMetrics.Counter(label: name, factory: factory)
-                if delta > 0 { counter.increment(by: Int64(clamping: delta)) }
-                exported[name] = value
-            }
-        }
-        CoreMetrics.Gauge(label: "strata_connected_clients", factory: factory).record(stats.connectedClients.current)
+        for (name, value) in stats.counters { scraped.counter(name, total: Int64(clamping: value)) }
+        scraped.gauge("strata_connected_clients", value: Double(stats.connectedClients.current))
         return registry.emitToString()
     }
 }
@@ -178,6 +176,7 @@ extension CommandExecutor {
             let assignment = topology.map.shard(shard)
             let isPrimary = assignment?.primary == topology.localNode
             let lag: UInt64
+            var lagSeconds = 0.0
             if isPrimary {
                 let positions = progress.positions(of: shard)
                 let followers = assignment?.replicas.dropFirst() ?? []
@@ -185,8 +184,9 @@ extension CommandExecutor {
             } else {
                 let primaryLast = progress.primaryLast(of: shard) ?? sequence
                 lag = primaryLast - min(sequence, primaryLast)
+                lagSeconds = progress.replicaLag(of: shard) / .seconds(1)
             }
-            return .init(shard: shard, isPrimary: isPrimary, sequence: sequence, lagEntries: lag)
+            return .init(shard: shard, isPrimary: isPrimary, sequence: sequence, lagEntries: lag, lagSeconds: lagSeconds)
         }
     }
 }

@@ -214,6 +214,7 @@ public final class NodeServer: Service, Sendable {
         connectionConfiguration.idleTimeout =
             configuration.idleTimeoutSeconds > 0 ? .seconds(configuration.idleTimeoutSeconds) : nil
         let state = self.state
+        let limits = connectionConfiguration
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -245,7 +246,7 @@ public final class NodeServer: Service, Sendable {
                     defaultTenant: executor.tenants.defaultTenant(isLoopback: isLoopback))
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        RESPServerHandler(server: connections, session: session, configuration: connectionConfiguration))
+                        RESPServerHandler(server: connections, session: session, configuration: limits))
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()

@@ -117,10 +117,6 @@ final class ReplicaFollower: Service, Sendable {
             var pause = Duration.milliseconds(25)
             var warned = false
             while !Task.isCancelled {
-                if progress.isFollowingPaused {
-                    try? await Task.sleep(for: Self.idlePause)
-                    continue
-                }
                 guard let shards = followedShards()[address] else { break }
                 let started = ContinuousClock.now
                 do {
@@ -196,6 +192,8 @@ final class ReplicaFollower: Service, Sendable {
             asked.append(shard)
         }
         guard !asked.isEmpty else { return false }
+        // Paused (DEBUG FOLLOW-PAUSE): go on asking, to know how far behind the primary is, but apply nothing.
+        let paused = progress.isFollowingPaused
         let reply = try await source.call(arguments)
         guard case .array(let results) = reply else {
             throw StrataError(.unavailable, "REPLFETCH to \(address) failed: \(reply)")
@@ -209,6 +207,10 @@ final class ReplicaFollower: Service, Sendable {
                 case .integer(let status) = fields[1]
             else { throw StrataError(.unavailable, "malformed REPLFETCH reply from \(address)") }
             let shard = ShardID(UInt32(clamping: rawShard))
+            if paused {
+                if status >= 0 { progress.notePrimary(shard, last: UInt64(status)) }
+                continue
+            }
             if status < 0, status != -5, handoffs[shard] != nil {
                 // Never copy an old primary this node took over from; stop draining it instead.
                 progress.completeHandoff(shard)
@@ -264,9 +266,9 @@ final class ReplicaFollower: Service, Sendable {
                 index += 2
             }
         }
-        // A pause (DEBUG FOLLOW-PAUSE) that began while the fetch was held at the
-        // source drops what it brought: the replica lags from the moment it is asked to.
-        if progress.isFollowingPaused { return false }
+        // A pause that began while the fetch was held at the source drops what
+        // it brought: the replica lags from the moment it is asked to.
+        if paused || progress.isFollowingPaused { return false }
         if !received.isEmpty { try await perform(.entries(received)) }
         for (shard, last) in drained where keyspace.lastVersion(of: shard) == last {
             progress.completeHandoff(shard)

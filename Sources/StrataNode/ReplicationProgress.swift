@@ -37,20 +37,22 @@ final class ReplicationProgress: Sendable {
         /// Per led shard: followers vouched for (caught up) that the map does not count in sync yet.
         var vouched: [ShardID: Set<NodeID>] = [:]
         var waiters: [Waiter] = []
-        /// As a replica: each shard's primary's last sequence number at the last fetch.
-        var primaryLast: [ShardID: UInt64] = [:]
+        /// As a replica: per shard, the primary's last sequence number at the last fetch, and when it answered.
+        var primaryReports: [ShardID: (at: ContinuousClock.Instant, last: UInt64)] = [:]
+        /// As a replica: per shard, the latest instant as of which it had everything its primary had.
+        var coveredAt: [ShardID: ContinuousClock.Instant] = [:]
         /// As a new primary after a planned failover: the old primary each shard drains first.
         var handoffs: [ShardID: Handoff] = [:]
-        /// As a replica: no fetching before this instant (`DEBUG FOLLOW-PAUSE`).
+        /// As a replica: nothing applied before this instant (`DEBUG FOLLOW-PAUSE`).
         var followPausedUntil: ContinuousClock.Instant?
     }
 
-    /// Stops this node's replica fetching for `duration` (a drill: makes the replicas lag on purpose).
+    /// Stops this node's replicas applying for `duration` (a drill: makes the replicas lag on purpose).
     func pauseFollowing(for duration: Duration) {
         state.withLock { $0.followPausedUntil = .now + duration }
     }
 
-    /// Whether replica fetching is paused now.
+    /// Whether replica applying is paused now.
     var isFollowingPaused: Bool {
         state.withLock { state in state.followPausedUntil.map { ContinuousClock.now < $0 } ?? false }
     }
@@ -136,14 +138,36 @@ final class ReplicationProgress: Sendable {
         }
     }
 
-    /// As a replica: notes the primary's last sequence number of `shard` (from a fetch).
-    func notePrimary(_ shard: ShardID, last: UInt64) {
-        state.withLock { $0.primaryLast[shard] = last }
+    /// As a replica: notes the primary's last sequence number of `shard` from a
+    /// fetch answered now. A replica that had applied everything of the previous
+    /// answer counts as caught up until now: a primary answers a fetch as soon
+    /// as it has something newer (it holds it only while it has not), so what
+    /// this answer brings was committed about now, to within a round trip, or,
+    /// when the replica was slow to ask again, within the time it took to apply
+    /// the previous answer.
+    func notePrimary(_ shard: ShardID, last: UInt64, now: ContinuousClock.Instant = .now) {
+        let applied = lastVersion(shard) ?? 0
+        state.withLock { state in
+            let wasCaughtUp = state.primaryReports[shard].map { applied >= $0.last } ?? true
+            state.primaryReports[shard] = (now, last)
+            if wasCaughtUp || applied >= last { state.coveredAt[shard] = now }
+        }
     }
 
     /// As a replica: the primary's last sequence number of `shard` at the last fetch.
     func primaryLast(of shard: ShardID) -> UInt64? {
-        state.withLock { $0.primaryLast[shard] }
+        state.withLock { $0.primaryReports[shard]?.last }
+    }
+
+    /// As a replica: how long `shard` has been behind its primary at `now`:
+    /// zero when it has applied everything the primary had at the last fetch,
+    /// else the time since it was last caught up (see `notePrimary`).
+    func replicaLag(of shard: ShardID, now: ContinuousClock.Instant = .now) -> Duration {
+        let applied = lastVersion(shard) ?? 0
+        return state.withLock { state in
+            guard let report = state.primaryReports[shard], applied < report.last else { return .zero }
+            return now - (state.coveredAt[shard] ?? report.at)
+        }
     }
 
     /// Recomputes the handoffs after a new map: a shard this node now leads, at a

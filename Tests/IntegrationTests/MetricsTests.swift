@@ -43,7 +43,10 @@ struct MetricsTests {
     }
 
     static func scrape(_ cluster: ClusterTests.Cluster, _ node: NodeID) throws -> [Series: Double] {
-        let port = Int(try #require(cluster.config.nodes.first { $0.id == node.rawValue }?.metricsPort))
+        try scrape(port: Int(try #require(cluster.config.nodes.first { $0.id == node.rawValue }?.metricsPort)))
+    }
+
+    static func scrape(port: Int) throws -> [Series: Double] {
         let response = try httpGet(port: port, path: "/metrics")
         guard let body = response.range(of: "\r\n\r\n") else { throw RESPTestClient.Failure(description: "no HTTP body") }
         return try parse(String(response[body.upperBound...]))
@@ -109,6 +112,7 @@ struct MetricsTests {
         #expect(follows[Series("strata_shard_primary", ["shard": id])] == 0)
         #expect(follows[Series("strata_shard_sequence", ["shard": id])] == 10)
         #expect(follows[Series("strata_shard_replication_lag_entries", ["shard": id])] == 0)
+        #expect(follows[Series("strata_shard_replication_lag_seconds", ["shard": id])] == 0)
         #expect(follows[Series("strata_tenant_commands_total", acme)] == nil, "acme sent nothing to the replica")
 
         // The replica stops following: the primary's series shows how far it falls behind.
@@ -119,5 +123,45 @@ struct MetricsTests {
         led = try Self.scrape(cluster, primary)
         #expect(led[Series("strata_shard_sequence", ["shard": id])] == 15)
         #expect(led[Series("strata_shard_replication_lag_entries", ["shard": id])] == 5)
+        // The paused replica knows it too, in entries and in time.
+        Thread.sleep(forTimeInterval: 0.4)
+        let paused = try Self.scrape(cluster, replica)
+        #expect(paused[Series("strata_shard_replication_lag_entries", ["shard": id])] == 5)
+        #expect(paused[Series("strata_shard_replication_lag_seconds", ["shard": id])] ?? 0 >= 0.35)
+        #expect(paused[Series("strata_shard_replication_lag_seconds", ["shard": id])] ?? 10 < 3)
+    }
+
+    @Test("a gateway's /metrics has per-tenant hits, misses, loads and a load-latency histogram, and its own counters", .timeLimit(.minutes(2)))
+    func gatewayPerTenant() throws {
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 1500, heartbeatIntervalMs: 200, internalSecret: ReplicationTests.secret)
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let (_, processes) = try GatewayTests.gateways(cluster, ids: ["g1"])
+        defer { for process in processes { process.stop() } }
+        let gateway = try processes[0].client()
+        // A write (through to storage and into the cache), three hits, two misses that load, one negative hit.
+        #expect(try gateway.call("SET", "metrics-key", "v").text == "OK")
+        for _ in 0..<3 { #expect(try gateway.call("GET", "metrics-key").text == "v") }
+        #expect(try gateway.call("GET", "absent-1").isNull)
+        #expect(try gateway.call("GET", "absent-2").isNull)
+        #expect(try gateway.call("GET", "absent-1").isNull)
+
+        let scraped = try Self.scrape(port: processes[0].metricsPort)
+        let tenant = ["tenant": "default"]
+        #expect(scraped[Series("strata_cache_hits_total", tenant)] ?? 0 >= 4)
+        #expect(scraped[Series("strata_cache_misses_total", tenant)] ?? 0 >= 2)
+        let loads = try #require(scraped[Series("strata_cache_loads_total", tenant)])
+        #expect(loads >= 2)
+        #expect(scraped[Series("strata_cache_load_duration_seconds_count", tenant)] == loads, "every load is timed")
+        #expect(scraped[Series("strata_cache_load_duration_seconds_bucket", tenant.merging(["le": "+Inf"]) { a, _ in a })] == loads)
+        #expect(scraped[Series("strata_cache_entries", tenant)] ?? 0 >= 1)
+        #expect(scraped[Series("strata_gateway_commands_total")] ?? 0 >= 7)
+        #expect(scraped[Series("strata_gateway_writes_total")] ?? 0 >= 1)
+        #expect(scraped[Series("strata_gateway_connections")] ?? 0 >= 1)
+        // A second scrape counts on from the first, not twice over.
+        #expect(try gateway.call("GET", "metrics-key").text == "v")
+        let again = try Self.scrape(port: processes[0].metricsPort)
+        #expect(again[Series("strata_cache_hits_total", tenant)] == (scraped[Series("strata_cache_hits_total", tenant)] ?? 0) + 1)
     }
 }

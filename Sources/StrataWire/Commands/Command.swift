@@ -39,7 +39,7 @@ public indirect enum Command: Sendable {
     case dbSize
     /// `FLUSHDB [ASYNC | SYNC]` and `FLUSHALL` (the tenant's keys only).
     case flush(FlushMode)
-    /// `DEBUG FOLLOW-PAUSE milliseconds` (internal): this node's replicas stop fetching for a while.
+    /// `DEBUG FOLLOW-PAUSE milliseconds` (internal): this node's replicas stop applying for a while (they go on asking their primaries, so they know how far behind they fall).
     case debugFollowPause(milliseconds: Int64)
 
     // MARK: Strings

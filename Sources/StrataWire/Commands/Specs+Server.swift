@@ -52,7 +52,7 @@ extension CommandTable {
                 CommandSpec(
                     "debug|follow-pause", arity: 3, flags: [.admin, .noScript, .loading, .stale, .internal],
                     categories: [.admin, .slow, .dangerous], group: .server, servers: .node, syntax: "milliseconds",
-                    summary: "This node's replicas stop fetching for a while (internal connections).",
+                    summary: "This node's replicas stop applying for a while; they go on fetching, so they know their lag (internal connections).",
                     parse: { (a: inout CommandArguments) throws(CommandError) in
                         .debugFollowPause(milliseconds: min(max(try a.integer(), 0), 600_000))
                     })
