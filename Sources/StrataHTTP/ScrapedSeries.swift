@@ -16,6 +16,7 @@ public final class ScrapedSeries: Sendable {
     private let factory: PrometheusMetricsFactory
     /// What each counter's source stood at on the last scrape.
     private let exported = Mutex<[Series: Int64]>([:])
+    private let fractions = Mutex<[Series: Double]>([:])
 
     /// Series recorded through `factory` (and so into its registry).
     public init(factory: PrometheusMetricsFactory) {
@@ -28,6 +29,17 @@ public final class ScrapedSeries: Sendable {
         let counter = CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory)
         exported.withLock { exported in
             let delta = total &- (exported[series] ?? 0)
+            if delta > 0 { counter.increment(by: delta) }
+            exported[series] = max(total, exported[series] ?? 0)
+        }
+    }
+
+    /// Brings the counter `label{dimensions}` up to `total`, a running total in fractions (seconds).
+    public func counter(_ label: String, _ dimensions: [(String, String)] = [], total: Double) {
+        let series = Series(label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] })
+        let counter = CoreMetrics.FloatingPointCounter(label: label, dimensions: dimensions, factory: factory)
+        fractions.withLock { exported in
+            let delta = total - (exported[series] ?? 0)
             if delta > 0 { counter.increment(by: delta) }
             exported[series] = max(total, exported[series] ?? 0)
         }

@@ -28,7 +28,10 @@ import Synchronization
 /// - the writer: `strata_writer_group_writes` (a histogram of the writes,
 ///   client and replicated, in each write group) and
 ///   `strata_writer_commit_seconds` (a histogram of each group's RocksDB
-///   commit time);
+///   commit time) and `strata_writer_queue_delay_seconds` (a histogram of how
+///   long the oldest work of each group waited for the writer);
+/// - `strata_rocksdb_stall_seconds_total`: how long RocksDB has held writes
+///   back (its write controller's slowdowns and stops), read at each scrape;
 /// - the node-wide `NodeStats` counters, copied at each scrape.
 final class NodeMetrics: Sendable {
     /// The registry `/metrics` renders.
@@ -45,6 +48,8 @@ final class NodeMetrics: Sendable {
     let groupWrites: CoreMetrics.Recorder
     /// Each write group's commit time.
     let commitTime: CoreMetrics.Timer
+    /// How long the oldest work of each write group waited in the writer's queue.
+    let queueDelay: CoreMetrics.Timer
     /// Batch latency by the batch's class (see `batchDuration`).
     private let readBatches: CoreMetrics.Timer
     private let blockingBatches: CoreMetrics.Timer
@@ -64,10 +69,13 @@ final class NodeMetrics: Sendable {
             .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
             .milliseconds(100), .milliseconds(250), .seconds(1),
         ]
+        factory.durationHistogramBuckets["strata_writer_queue_delay_seconds"] =
+            factory.durationHistogramBuckets["strata_writer_commit_seconds"]
         self.factory = factory
         scraped = ScrapedSeries(factory: factory)
         groupWrites = CoreMetrics.Recorder(label: "strata_writer_group_writes", factory: factory)
         commitTime = CoreMetrics.Timer(label: "strata_writer_commit_seconds", factory: factory)
+        queueDelay = CoreMetrics.Timer(label: "strata_writer_queue_delay_seconds", factory: factory)
         func batches(_ name: String) -> CoreMetrics.Timer {
             CoreMetrics.Timer(label: "strata_batch_duration_seconds", dimensions: [("class", name)], factory: factory)
         }
@@ -152,8 +160,9 @@ final class NodeMetrics: Sendable {
         let lagSeconds: Double
     }
 
-    /// The Prometheus text of every series, after recording the shards' state and copying `stats`.
-    func prometheusText(stats: NodeStats, shards: [ShardState]) -> String {
+    /// The Prometheus text of every series, after recording the shards' state, copying `stats` and RocksDB's `stall` time.
+    func prometheusText(stats: NodeStats, shards: [ShardState], stall: Duration?) -> String {
+        if let stall { scraped.counter("strata_rocksdb_stall_seconds_total", total: stall / .seconds(1)) }
         for state in shards {
             let dimensions = [("shard", String(state.shard.rawValue))]
             scraped.gauge("strata_shard_primary", dimensions, value: state.isPrimary ? 1 : 0)

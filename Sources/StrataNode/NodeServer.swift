@@ -268,9 +268,11 @@ public final class NodeServer: Service, Sendable {
     private func bindMetricsPort() async throws -> Channel? {
         guard let port = configuration.metricsPort else { return nil }
         let executor = self.executor
+        let database = self.database
         let probe = executor.health
         let channel = try await MetricsHTTPServer.bind(group: group, host: configuration.host, port: port, metrics: {
-            executor.metrics.prometheusText(stats: executor.stats, shards: executor.shardStates())
+            executor.metrics.prometheusText(
+                stats: executor.stats, shards: executor.shardStates(), stall: try? database.cumulativeStall())
         }) { path in
             // The probe NodeServer installed at init, the one INFO reads too.
             guard path == "/health" || path == "/ready", let health = probe.current else { return nil }

@@ -51,6 +51,8 @@ final class WriteQueue: Sendable {
         var draining = false
         /// When the writer took the group it is working on (`nil`: idle).
         var groupStarted: ContinuousClock.Instant?
+        /// When the oldest queued request or replication work arrived (`nil`: nothing queued).
+        var oldestQueued: ContinuousClock.Instant?
     }
 
     private let executor: CommandExecutor
@@ -82,6 +84,7 @@ final class WriteQueue: Sendable {
     /// Queues replication work; `done` runs after it is committed (or failed).
     func apply(_ work: ReplicationWork, done: @escaping @Sendable (Result<Void, StorageError>) -> Void) {
         let startDrain = state.withLockedValue { state -> Bool in
+            if state.oldestQueued == nil { state.oldestQueued = .now }
             state.replications.append(Replication(work: work, done: done))
             if state.draining { return false }
             state.draining = true
@@ -113,6 +116,7 @@ final class WriteQueue: Sendable {
     ) -> EventLoopFuture<(ByteBuffer, NodeSession)> {
         let promise = eventLoop.makePromise(of: (ByteBuffer, NodeSession).self)
         let startDrain = state.withLockedValue { state -> Bool in
+            if state.oldestQueued == nil { state.oldestQueued = .now }
             state.requests.append(
                 Request(commands: commands, prepared: prepared, session: session, allocator: allocator, promise: promise))
             if state.draining { return false }
@@ -125,7 +129,8 @@ final class WriteQueue: Sendable {
 
     private func drain() {
         while true {
-            var (requests, replications) = state.withLockedValue { state -> ([Request], [Replication]) in
+            var (requests, replications, queued) = state.withLockedValue {
+                state -> ([Request], [Replication], ContinuousClock.Instant?) in
                 var taken: [Request] = []
                 swap(&taken, &state.spareRequests)
                 swap(&taken, &state.requests)
@@ -137,9 +142,12 @@ final class WriteQueue: Sendable {
                 } else {
                     state.groupStarted = .now
                 }
-                return (taken, replications)
+                let queued = state.oldestQueued
+                state.oldestQueued = nil
+                return (taken, replications, queued)
             }
             if requests.isEmpty && replications.isEmpty { return }
+            if let queued { NodeMetrics.record(executor.metrics.queueDelay, since: queued) }
             // Snapshots are installed first, each in its own batch; log entries join the group.
             var pending: [Replication] = []
             var entries: [(shard: ShardID, entry: LogEntry)] = []

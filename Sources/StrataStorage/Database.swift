@@ -251,6 +251,26 @@ public final class Database: Sendable {
 }
 
 extension Database {
+    /// How long RocksDB has held writes back since the database opened (the
+    /// write controller's slowdowns and stops), from `rocksdb.dbstats`; `nil`
+    /// when RocksDB does not report it.
+    public func cumulativeStall() throws(StorageError) -> Duration? {
+        try property("rocksdb.dbstats").flatMap(Self.cumulativeStall(in:))
+    }
+
+    /// Reads `Cumulative stall: HH:MM:SS.sss H:M:S, p percent` out of `rocksdb.dbstats` text.
+    static func cumulativeStall(in dbstats: String) -> Duration? {
+        guard let line = dbstats.split(separator: "\n").first(where: { $0.hasPrefix("Cumulative stall: ") }) else { return nil }
+        let clock = line.dropFirst("Cumulative stall: ".count).prefix { $0 != " " && $0 != "," }
+        let parts = clock.split(separator: ":")
+        guard parts.count == 3, let hours = Int(parts[0]), let minutes = Int(parts[1]), let seconds = Double(parts[2]) else {
+            return nil
+        }
+        return .seconds(hours * 3600 + minutes * 60) + .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+}
+
+extension Database {
     /// Calls `body` with the raw `rocksdb_t*` and the handle of `family`, for
     /// benchmarks that compare the wrapper with the same loop on the C API
     /// over the very same database. The pointers are valid only inside `body`.

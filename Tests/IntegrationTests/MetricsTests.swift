@@ -100,6 +100,8 @@ struct MetricsTests {
         #expect(led[Series("strata_writer_group_writes_count")] ?? 0 >= 11)
         #expect(led[Series("strata_writer_group_writes_bucket", ["le": "1.0"])] ?? 0 >= 11, "one write per group here")
         #expect(led[Series("strata_writer_commit_seconds_count")] == led[Series("strata_writer_group_writes_count")])
+        #expect(led[Series("strata_writer_queue_delay_seconds_count")] == led[Series("strata_writer_group_writes_count")])
+        #expect(led[Series("strata_rocksdb_stall_seconds_total")] == 0, "RocksDB held no write back")
         // Batch latency by class: the SETs and the INCR on the writer, the GETs as reads.
         #expect(led[Series("strata_batch_duration_seconds_count", ["class": "write"])] ?? 0 >= 11)
         #expect(led[Series("strata_batch_duration_seconds_count", ["class": "read"])] ?? 0 >= 3)

@@ -85,6 +85,19 @@ struct DatabaseTests {
         return rest[..<(rest.range(of: "\n[")?.lowerBound ?? rest.endIndex)]
     }
 
+    @Test("the cumulative write stall is read from rocksdb.dbstats: zero on a fresh database, parsed to the millisecond")
+    func cumulativeStall() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanup() }
+        let db = try Database(path: dir.sub("db"))
+        defer { db.close() }
+        try db.put([1], [2])
+        #expect(try db.cumulativeStall() == .zero)
+        let text = "** DB Stats **\nUptime(secs): 10.0 total, 10.0 interval\nCumulative stall: 01:02:03.456 H:M:S, 1.5 percent\nInterval stall: 00:00:0.000 H:M:S, 0.0 percent\n"
+        #expect(Database.cumulativeStall(in: text) == .seconds(3723) + .milliseconds(456))
+        #expect(Database.cumulativeStall(in: "Cumulative writes: 0 writes") == nil)
+    }
+
     @Test("column families are separate key spaces")
     func columnFamiliesAreSeparate() throws {
         let dir = TemporaryDirectory()
