@@ -139,14 +139,20 @@ public final class CoordinatorServer: Service, Sendable {
         logger.info("strata coordinator listening", metadata: [
             "port": "\(boundPort ?? 0)", "epoch": "\(map.epoch)", "nodes": "\(map.nodes.count)",
         ])
-        let ticker = Task { await self.detectFailures() }
-        await withGracefulShutdownHandler {
-            try? await server.closeFuture.get()
-        } onGracefulShutdown: {
-            server.close(promise: nil)
+        await withDiscardingTaskGroup { tasks in
+            tasks.addTask { await self.detectFailures() }
+            // Serves until a graceful shutdown (SIGTERM, SIGINT) or cancellation closes the port.
+            await withTaskCancellationHandler {
+                await withGracefulShutdownHandler {
+                    try? await server.closeFuture.get()
+                } onGracefulShutdown: {
+                    server.close(promise: nil)
+                }
+            } onCancel: {
+                server.close(promise: nil)
+            }
+            tasks.cancelAll()
         }
-        ticker.cancel()
-        await ticker.value
         try? await metrics?.close()
         let subscribers = state.withLockedValue { Array($0.subscribers.values) }
         for channel in subscribers { try? await channel.close() }

@@ -146,27 +146,44 @@ public final class GatewayServer: Service, Sendable {
         ])
         let newClients = self.newClients
         let logger = self.logger
-        await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { tasks in
-                // Every tenant client follows the map.
-                tasks.addTask {
-                    await withDiscardingTaskGroup { clients in
-                        for await client in newClients { clients.addTask { try? await client.run() } }
-                    }
+        await withDiscardingTaskGroup { tasks in
+            // Every tenant client follows the map.
+            tasks.addTask {
+                await withDiscardingTaskGroup { clients in
+                    for await client in newClients { clients.addTask { try? await client.run() } }
                 }
-                tasks.addTask { await Self.followFeed(core: core, logger: logger) }
-                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-                tasks.cancelAll()
             }
+            tasks.addTask { await GatewayFeed(core: core, logger: logger).run() }
+            // Serves until a graceful shutdown (SIGTERM, SIGINT) or cancellation closes the port.
+            await withTaskCancellationHandler {
+                await withGracefulShutdownHandler {
+                    try? await channel.closeFuture.get()
+                } onGracefulShutdown: {
+                    channel.close(promise: nil)
+                }
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+            newClient.finish()
+            tasks.cancelAll()
         }
-        newClient.finish()
-        try? await channel.close()
         try? await metricsChannel?.close()
         logger.info("strata cache stopped", metadata: ["gateway": "\(configuration.id)"])
     }
 
-    /// Follows every node's change feed (as the internal user) and drops cached entries older than what was written.
-    static func followFeed(core: GatewayCore, logger: Logger) async {
+    /// The RESP port bound (after `run` started), for tests.
+    public var port: Int? { bound.withLock { $0.port } }
+}
+
+/// The gateway's change-feed follower: keeps every tenant's cache from
+/// serving what was overwritten elsewhere (another gateway, a direct client).
+/// A `Service` the gateway runs as a child task until cancelled.
+struct GatewayFeed: Service {
+    let core: GatewayCore
+    let logger: Logger
+
+    /// Follows every node's change feed (as the internal user) and drops cached entries older than what was written, until cancelled.
+    func run() async {
         guard let secret = core.configuration.cluster.internalSecret else {
             logger.warning("cluster.json has no internalSecret: the gateway cannot follow the change feed; entries live until their TTL")
             return
@@ -195,7 +212,4 @@ public final class GatewayServer: Service, Sendable {
             }
         }
     }
-
-    /// The RESP port bound (after `run` started), for tests.
-    public var port: Int? { bound.withLock { $0.port } }
 }

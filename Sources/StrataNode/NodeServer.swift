@@ -146,9 +146,14 @@ public final class NodeServer: Service, Sendable {
             if let follower { group.addTask(executorPreference: executor) { await follower.run() } }
             group.addTask { await self.syncWALPeriodically() }
             group.addTask { await self.expireReplicationWaits() }
-            await withGracefulShutdownHandler {
-                try? await server.closeFuture.get()
-            } onGracefulShutdown: {
+            // Serves until a graceful shutdown (SIGTERM, SIGINT) or cancellation closes the port.
+            await withTaskCancellationHandler {
+                await withGracefulShutdownHandler {
+                    try? await server.closeFuture.get()
+                } onGracefulShutdown: {
+                    server.close(promise: nil)
+                }
+            } onCancel: {
                 server.close(promise: nil)
             }
             group.cancelAll()
