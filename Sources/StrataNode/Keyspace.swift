@@ -243,6 +243,7 @@ final class Keyspace: Sendable {
         }
         let trimmedNow = trimmed.withLock { $0 }
         var newTrims: [ShardID: UInt64] = [:]
+        for (shard, ids) in group.requestIDs where payloads[shard] != nil { LogEntry.append(requestIDs: ids, to: &payloads[shard]!) }
         for shard in group.dirtyShards.sorted(by: { $0.rawValue < $1.rawValue }) {
             let sequence = group.sequences[shard]!
             try batch.put(ReplicationLog.key(shard, sequence), payloads[shard]!, in: log.family)
@@ -340,6 +341,13 @@ final class WriteGroup {
     private(set) var touchedShards: Set<ShardID> = []
     /// Outcomes of the group's `REQID` requests, remembered once the group is committed.
     var requestOutcomes: [RequestLog.Key: RequestLog.Outcome] = [:]
+    /// Per shard, the request ids of the writes staged for it: its log entry carries them to the replicas' logs.
+    private(set) var requestIDs: [ShardID: [[UInt8]]] = [:]
+
+    /// Notes that the write with request id `id` was staged for `shard`.
+    func noteRequest(_ id: [UInt8], shard: ShardID) {
+        requestIDs[shard, default: []].append(id)
+    }
 
     /// Counts `shard` as written by the current command without staging anything: a
     /// repeated `REQID` write waits for the replicas of the shard its first attempt wrote.
@@ -456,6 +464,7 @@ final class WriteGroup {
     func apply(_ entry: LogEntry, to shard: ShardID) -> Bool {
         guard let last = sequences[shard], entry.sequence > last else { return false }
         for (key, record) in entry.changes { put(key, StagedWrite(record: record, shard: shard)) }
+        if !entry.requestIDs.isEmpty { requestIDs[shard, default: []] += entry.requestIDs }
         sequences[shard] = entry.sequence
         appliedEpochs[shard] = entry.epoch
         dirtyShards.insert(shard)

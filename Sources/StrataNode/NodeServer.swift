@@ -110,7 +110,7 @@ public final class NodeServer: Service, Sendable {
             link = nil
         }
         let hasLease: @Sendable () -> Bool = { [link] in link?.hasLease ?? true }
-        writer = WriteQueue(executor: executor, hasLease: hasLease)
+        writer = WriteQueue(executor: executor, hasLease: hasLease, logger: logger)
         if let secret = configuration.internalSecret, configuration.coordinator != nil {
             follower = ReplicaFollower(
                 nodeID: configuration.nodeID, secret: secret, topology: topology, keyspace: keyspace, writer: writer,

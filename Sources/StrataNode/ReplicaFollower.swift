@@ -269,7 +269,10 @@ final class ReplicaFollower: Service, Sendable {
         // A pause that began while the fetch was held at the source drops what
         // it brought: the replica lags from the moment it is asked to.
         if paused || progress.isFollowingPaused { return false }
-        if !received.isEmpty { try await perform(.entries(received)) }
+        if !received.isEmpty {
+            try await perform(.entries(received))
+            logRequests(received, from: address)
+        }
         for (shard, last) in drained where keyspace.lastVersion(of: shard) == last {
             progress.completeHandoff(shard)
             logger.info("took over shard \(shard) from its old primary at sequence \(last)")
@@ -307,6 +310,19 @@ final class ReplicaFollower: Service, Sendable {
     }
 
     /// Hands work to the writer and waits until it is committed.
+    /// Logs, at debug level, the client request ids (`REQID`) of the applied entries that carry them.
+    private func logRequests(_ received: [(shard: ShardID, entry: LogEntry)], from address: String) {
+        guard logger.logLevel <= .debug else { return }
+        for (shard, entry) in received {
+            for id in entry.requestIDs {
+                logger.debug("replicated write applied", metadata: [
+                    "request-id": "\(String(decoding: id, as: UTF8.self))", "shard": "\(shard)",
+                    "sequence": "\(entry.sequence)", "primary": "\(address)",
+                ])
+            }
+        }
+    }
+
     private func perform(_ work: WriteQueue.ReplicationWork) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             writer.apply(work) { result in continuation.resume(with: result.mapError { $0 as any Error }) }

@@ -73,6 +73,7 @@ extension CommandRun {
         reply.integer(shard.flatMap { group.sequences[$0] }.map { Int64(clamping: $0) } ?? 0)
         let bytes = reply.buffer.getBytes(at: start, length: reply.buffer.writerIndex - start) ?? []
         group.requestOutcomes[key] = RequestLog.Outcome(reply: bytes, shard: shard, at: .now)
+        if let shard { group.noteRequest(key.id, shard: shard) }
     }
 
     /// `WAITSEQ <shard> <sequence> <timeout ms>`: answers this node's sequence

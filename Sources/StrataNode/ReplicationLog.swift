@@ -16,6 +16,11 @@ struct LogEntry {
     let epoch: UInt64
     /// The changed records: a record, or `nil` for a deleted key.
     let changes: [(key: DataKey, record: Record?)]
+    /// The client request ids (`REQID`) of the writes in the entry, for the logs of the nodes that apply it.
+    let requestIDs: [[UInt8]]
+
+    /// Where a change's key length would be, this marks the request ids (a key is never that long).
+    private static let requestIDsMarker = UInt32.max
 
     /// The start of an entry's stored form: its epoch, 8 bytes big-endian.
     static func header(epoch: UInt64) -> [UInt8] { BigEndian.bytes(epoch) }
@@ -69,14 +74,33 @@ struct LogEntry {
         func length() throws(StorageError) -> Int {
             Int(try take(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
         }
+        var requestIDs: [[UInt8]] = []
         while offset < bytes.count {
-            let key = try DataKey(encoded: Array(try take(try length())))
+            let keyLength = try length()
+            if keyLength == Int(Self.requestIDsMarker) {
+                for _ in 0..<(try length()) { requestIDs.append(Array(try take(try length()))) }
+                continue
+            }
+            let key = try DataKey(encoded: Array(try take(keyLength)))
             let present = try take(1).first!
             changes.append((key, present == 1 ? try Record(encoded: try take(try length())) : nil))
         }
         self.sequence = sequence
         self.epoch = Self.epoch(ofPayload: bytes)
         self.changes = changes
+        self.requestIDs = requestIDs
+    }
+
+    /// Appends the request ids of an entry's writes to its stored form (after its changes):
+    /// the marker, a 4-byte count, then each id as a 4-byte length and its bytes.
+    static func append(requestIDs: [[UInt8]], to bytes: inout [UInt8]) {
+        guard !requestIDs.isEmpty else { return }
+        appendLength(Int(requestIDsMarker), to: &bytes)
+        appendLength(requestIDs.count, to: &bytes)
+        for id in requestIDs {
+            appendLength(id.count, to: &bytes)
+            bytes += id
+        }
     }
 
     /// The bytes `append(key:record:to:_:)` adds for one change.

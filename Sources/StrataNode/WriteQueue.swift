@@ -1,3 +1,4 @@
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -71,8 +72,16 @@ final class WriteQueue: Sendable {
     static let leaseLost = CommandError(
         message: "TRYAGAIN the lease expired while the write was committed; it may or may not survive")
 
-    init(executor: CommandExecutor, hasLease: @escaping @Sendable () -> Bool = { true }) {
+    /// Where each client write with a request id (`REQID`) is logged: at debug
+    /// level when committed, at notice when it fails, with `request-id` metadata.
+    private let logger: Logger
+
+    init(
+        executor: CommandExecutor, hasLease: @escaping @Sendable () -> Bool = { true },
+        logger: Logger = Logger(label: "strata.writer")
+    ) {
         self.executor = executor
+        self.logger = logger
         self.thread = NIOThreadPool(numberOfThreads: 1)
         self.hasLease = hasLease
     }
@@ -227,8 +236,12 @@ final class WriteQueue: Sendable {
                 // Request ids are remembered only for writes answered as done.
                 if moved.isEmpty, !requests.isEmpty, !leased || hasLease() {
                     executor.requests.remember(group.requestOutcomes)
+                    logRequests(group, "write committed", level: .debug)
+                } else {
+                    logRequests(group, "write committed during a lease expiry or a map change: its client may have been told to retry", level: .notice)
                 }
             } catch {
+                logRequests(group, "write failed: \(error)", level: .notice)
                 for replication in pending { replication.done(.failure(error)) }
                 // Nothing of the group was written: every command of it fails.
                 let failure = CommandError.storage(error)
@@ -249,6 +262,22 @@ final class WriteQueue: Sendable {
                 }
             }
             complete(&requests, results, except: replicated)
+        }
+    }
+
+    /// Logs each request id of `group` with its tenant, shard and the shard's sequence number after the group.
+    private func logRequests(_ group: WriteGroup, _ message: @autoclosure () -> String, level: Logger.Level) {
+        guard logger.logLevel <= level, !group.requestOutcomes.isEmpty else { return }
+        for (key, outcome) in group.requestOutcomes {
+            var metadata: Logger.Metadata = [
+                "request-id": "\(String(decoding: key.id, as: UTF8.self))",
+                "tenant": "\(String(decoding: key.tenant, as: UTF8.self))",
+            ]
+            if let shard = outcome.shard {
+                metadata["shard"] = "\(shard)"
+                metadata["sequence"] = "\(group.sequences[shard] ?? 0)"
+            }
+            logger.log(level: level, "\(message())", metadata: metadata)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import StrataCluster
 
 /// How a node stops: gracefully, under load, with nothing acknowledged lost.
 @Suite("Node lifecycle", .serialized)
@@ -106,5 +107,33 @@ struct LifecycleTests {
             throw RESPTestClient.Failure(description: "clang could not build the fsync-failing library")
         }
         return library
+    }
+
+    @Test("a client's request id (REQID) is logged by the primary when the write commits and by the replica when it applies it", .timeLimit(.minutes(2)))
+    func requestIDInLogs() throws {
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 1500, heartbeatIntervalMs: 100, internalSecret: ReplicationTests.secret,
+            nodeArguments: ["--log-level", "debug"])
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let key = "logged-key"
+        let shard = try cluster.map().shard(
+            forHash: PlacementKey.hash(tenant: Array("default".utf8), key: Array(key.utf8), placement: .spread))
+        let (primary, replica) = (try #require(shard.primary), shard.replicas[1])
+        let client = try RESPTestClient(port: ClientTests.port(cluster, primary))
+        let reply = try client.call("REQID", "req-7f3a", "SET", key, "v")
+        #expect(reply.elements?.first?.text == "OK", "\(reply)")
+        try ReplicationTests.waitForConvergence(cluster)
+
+        func logged(_ node: NodeID, _ message: String) throws -> Bool {
+            let log = try String(contentsOfFile: try #require(cluster.nodes[node.rawValue]).logPath, encoding: .utf8)
+            return log.split(separator: "\n").contains { $0.contains(message) && $0.contains("request-id=req-7f3a") }
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, !(try logged(primary, "write committed") && logged(replica, "replicated write applied")) {
+            usleep(50_000)
+        }
+        #expect(try logged(primary, "write committed"))
+        #expect(try logged(replica, "replicated write applied"))
     }
 }

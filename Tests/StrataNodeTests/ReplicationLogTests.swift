@@ -24,6 +24,41 @@ struct ReplicationLogTests {
     private var a: RecordAddress { RecordAddress(shard: ShardID(1), dataKey: key("a", hash: 10)) }
     private var b: RecordAddress { RecordAddress(shard: ShardID(1), dataKey: key("b", hash: 12)) }
 
+    @Test("a write's request id rides in its shard's log entry to the follower, whose own entry keeps it; other shards' entries carry none")
+    func requestIDsInEntries() throws {
+        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (database, primary) = try openKeyspace(directory + "/primary", retention: 1000)
+        defer { database.close() }
+        let (followerDB, follower) = try openKeyspace(directory + "/follower", retention: 1000)
+        defer { followerDB.close() }
+        let c = RecordAddress(shard: ShardID(2), dataKey: key("c", hash: 20))
+        let group = primary.beginGroup(epochs: { _ in 1 })
+        _ = try group.stage(a, current: nil, .put(value: [1], expiresAt: nil, flags: 0))
+        group.noteRequest(Array("req-1".utf8), shard: ShardID(1))
+        _ = try group.stage(b, current: nil, .put(value: [2], expiresAt: nil, flags: 0))
+        group.noteRequest(Array("req-2".utf8), shard: ShardID(1))
+        _ = try group.stage(c, current: nil, .put(value: [3], expiresAt: nil, flags: 0))
+        try primary.commit(group)
+
+        guard case .entries(let one)? = try primary.logEntries(ShardID(1), after: 0, limit: 10, maxBytes: 1 << 20),
+            case .entries(let two)? = try primary.logEntries(ShardID(2), after: 0, limit: 10, maxBytes: 1 << 20)
+        else { Issue.record("no entries"); return }
+        let entry = try LogEntry(sequence: one[0].sequence, payload: one[0].payload)
+        #expect(entry.requestIDs == [Array("req-1".utf8), Array("req-2".utf8)])
+        #expect(entry.changes.map(\.key) == [a.dataKey, b.dataKey], "the ids do not disturb the changes")
+        #expect(try LogEntry(sequence: two[0].sequence, payload: two[0].payload).requestIDs.isEmpty)
+
+        let applied = follower.beginGroup()
+        #expect(applied.apply(entry, to: ShardID(1)))
+        try follower.commit(applied)
+        guard case .entries(let copied)? = try follower.logEntries(ShardID(1), after: 0, limit: 10, maxBytes: 1 << 20) else {
+            Issue.record("no entries on the follower"); return
+        }
+        #expect(try LogEntry(sequence: copied[0].sequence, payload: copied[0].payload).requestIDs == entry.requestIDs)
+    }
+
     @Test("every commit writes one entry per shard, in the same batch; a follower's keyspace applies them to the same state")
     func commitAndApply() throws {
         let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
