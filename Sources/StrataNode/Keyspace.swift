@@ -215,7 +215,7 @@ final class Keyspace: Sendable {
         // Run by run of one shard's entries (a shard is one key range, so
         // each is usually one run): its payload is looked up and grown once.
         // By index, not `for in`: an element copy would retain its key's and value's arrays.
-        var written: [(shard: ShardID, keys: Int)] = []
+        var written: [(shard: ShardID, keys: Int, bytes: Int)] = []
         var start = entries.startIndex
         while start < entries.endIndex {
             let shard = entries[start].write.shard
@@ -226,6 +226,7 @@ final class Keyspace: Sendable {
                 end += 1
             }
             var payload = payloads.removeValue(forKey: shard) ?? []
+            let before = payload.count
             payload.reserveCapacity(payload.count + size)
             for index in start..<end {
                 try LogEntry.append(key: entries[index].key, record: entries[index].write.record, to: &payload) {
@@ -238,7 +239,7 @@ final class Keyspace: Sendable {
                 }
             }
             payloads[shard] = payload
-            written.append((shard, end - start))
+            written.append((shard, end - start, payload.count - before))
             start = end
         }
         let trimmedNow = trimmed.withLock { $0 }
@@ -258,7 +259,11 @@ final class Keyspace: Sendable {
             }
         }
         try database.write(batch)
-        for (shard, keys) in written { metrics.shard(shard).writes.increment(by: Int64(keys)) }
+        for (shard, keys, bytes) in written {
+            let series = metrics.shard(shard)
+            series.writes.increment(by: Int64(keys))
+            series.writeBytes.increment(by: Int64(bytes))
+        }
         if !newTrims.isEmpty {
             trimmed.withLock { trimmed in
                 for (shard, through) in newTrims { trimmed[shard] = through }

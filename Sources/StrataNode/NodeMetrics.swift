@@ -11,6 +11,8 @@ import Synchronization
 /// - per shard: `strata_shard_operations_total{shard,class="read"|"write"}`
 ///   (keys read here; keys stored by commits here, as primary or replica: a
 ///   key written twice in one write group, or in one replica fetch, counts once),
+///   `strata_shard_write_bytes_total{shard}` (the bytes of the keys and
+///   records those commits stored),
 ///   and at each scrape `strata_shard_primary{shard}` (1 where this node
 ///   leads it), `strata_shard_sequence{shard}` (its last applied sequence
 ///   number) and `strata_shard_replication_lag_entries{shard}` (as primary,
@@ -91,9 +93,11 @@ final class NodeMetrics: Sendable {
     final class ShardSeries: Sendable {
         let reads: CoreMetrics.Counter
         let writes: CoreMetrics.Counter
+        let writeBytes: CoreMetrics.Counter
 
         init(_ shard: ShardID, factory: PrometheusMetricsFactory) {
             let id = String(shard.rawValue)
+            writeBytes = CoreMetrics.Counter(label: "strata_shard_write_bytes_total", dimensions: [("shard", id)], factory: factory)
             reads = CoreMetrics.Counter(label: "strata_shard_operations_total", dimensions: [("shard", id), ("class", "read")], factory: factory)
             writes = CoreMetrics.Counter(label: "strata_shard_operations_total", dimensions: [("shard", id), ("class", "write")], factory: factory)
         }

@@ -86,6 +86,8 @@ struct MetricsTests {
         #expect(led[Series("strata_shard_operations_total", ["shard": id, "class": "write"])] == 10)
         #expect(led[Series("strata_shard_operations_total", ["shard": id, "class": "read"])] == 4, "3 GETs and the INCR's read")
         #expect(led[Series("strata_shard_primary", ["shard": id])] == 1)
+        // Ten records of the key (7 value bytes each), each with its encoded key: more than the values alone.
+        #expect(led[Series("strata_shard_write_bytes_total", ["shard": id])] ?? 0 > 10 * Double(key.utf8.count + 7))
         #expect(led[Series("strata_shard_sequence", ["shard": id])] == 10)
         #expect(led[Series("strata_shard_replication_lag_entries", ["shard": id])] == 0)
         #expect(led[Series("strata_tenant_commands_total", acme)] == 14)
