@@ -113,6 +113,15 @@ public enum Placement {
         return reordered
     }
 
+    /// Each shard's replica list in ring order (the first is the node that
+    /// should lead it when all is well), for the map's placed nodes.
+    public static func ringOrder(of map: ClusterMap) -> [ShardID: [NodeID]] {
+        let sets = replicaSets(
+            ring: ring(of: map.nodes, vnodes: map.vnodes), starts: map.shards.map(\.range.start),
+            replicationFactor: map.replicationFactor)
+        return Dictionary(uniqueKeysWithValues: zip(map.shards.map(\.id), sets))
+    }
+
     /// The ring of the nodes that hold shards: `up` and `suspect` ones (weight-0 nodes own no tokens).
     /// - Complexity: O(T log T) for T tokens.
     public static func ring(of nodes: [ClusterNode], vnodes: Int) -> HashRing {

@@ -17,6 +17,9 @@ public struct CoordinatorCore: Sendable {
     public let downAfter: Duration
     /// How long each replica has been behind its primary; the bound is `maxLag`.
     private var lag: ReplicaLag
+    /// Shards to hand back to the node that came back up and leads them in
+    /// ring order, once it is in sync and caught up (`returnLeadership`).
+    public private(set) var leadershipToReturn: [ShardID: NodeID] = [:]
 
     /// A core over `map`, counting every node as heard at `now` (a grace period after start).
     /// A replica behind its primary for longer than `maxLag` leaves the in-sync set.
@@ -75,7 +78,10 @@ public struct CoordinatorCore: Sendable {
         let regressed = Set(shards.filter { shard, position in position < before[shard] ?? 0 }.keys)
         applied[node] = shards
         var changed: ClusterMap?
-        if current.state != .up { changed = try change(.setState(node, .up)) }
+        if current.state != .up {
+            changed = try change(.setState(node, .up))
+            noteReturn(of: node)
+        }
         if !regressed.isEmpty, let updated = try demote(node, in: regressed) { changed = updated }
         if let updated = try updateInSync(primary: node, caughtUp: caughtUp, at: now) { changed = updated }
         return changed
@@ -110,6 +116,8 @@ public struct CoordinatorCore: Sendable {
         guard let shard = map.shard(id), shard.primary != nil else {
             throw ClusterError(.unknownShard, "shard \(id) is not in the map or has no primary")
         }
+        // An operator's choice stands: the shard is not handed back afterwards.
+        leadershipToReturn[id] = nil
         let candidates = shard.replicas.dropFirst().filter { node in
             shard.inSync.contains(node) && map.node(node)?.state == .up
         }
@@ -135,6 +143,40 @@ public struct CoordinatorCore: Sendable {
         }
         try replaceShards(shards)
         return map
+    }
+
+    /// Notes the shards `node`, back up, leads in ring order but not in the map:
+    /// a failover moved them while it was away.
+    private mutating func noteReturn(of node: NodeID) {
+        for (shard, ring) in Placement.ringOrder(of: map) where ring.first == node {
+            if map.shard(shard)?.primary != node { leadershipToReturn[shard] = node }
+        }
+    }
+
+    /// Hands one shard back to the node that returned (see `heartbeat`) by a
+    /// planned failover, once that node is up, in the shard's in-sync set and
+    /// has applied as much of it as the current primary (by their last
+    /// heartbeats), and the current primary is up (so the handoff drains its
+    /// log and loses nothing). At most one shard per call, so leadership
+    /// comes back gradually; a shard whose returning node went down again or
+    /// no longer holds it is dropped. Primaries an operator moved (`failover`)
+    /// are never moved back.
+    /// - Returns: the new map when a shard changed hands.
+    public mutating func returnLeadership() throws(ClusterError) -> ClusterMap? {
+        for (shard, node) in leadershipToReturn.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            guard map.node(node)?.state == .up, let assignment = map.shard(shard), assignment.replicas.contains(node),
+                let primary = assignment.primary, primary != node
+            else {
+                leadershipToReturn[shard] = nil
+                continue
+            }
+            guard assignment.inSync.contains(node), map.node(primary)?.state == .up,
+                (applied[node]?[shard] ?? 0) >= (applied[primary]?[shard] ?? 0)
+            else { continue }
+            leadershipToReturn[shard] = nil
+            return try failover(shard: shard, to: node)
+        }
+        return nil
     }
 
     /// Installs `shards` in a map with the next epoch (same nodes and parameters).

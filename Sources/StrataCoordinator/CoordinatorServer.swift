@@ -162,8 +162,12 @@ public final class CoordinatorServer: Service, Sendable {
 
     // MARK: Map changes
 
+    /// Failure detection, then (when no node changed state) one shard handed back to a node that returned.
     private func tick() {
-        apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in try core.tick(at: .now) }
+        apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
+            if let changed = try core.tick(at: .now) { return changed }
+            return try core.returnLeadership()
+        }
     }
 
     /// Runs failure detection at each instant a node's state could change

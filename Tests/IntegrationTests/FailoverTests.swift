@@ -120,6 +120,21 @@ struct FailoverTests {
         throw RESPTestClient.Failure(description: "cluster did not become healthy")
     }
 
+    /// Waits until every shard is led by the first node of its replica list in
+    /// ring order: a node that returned after a kill leads its shards again.
+    static func waitUntilLeadershipReturned(_ cluster: ClusterTests.Cluster, timeout: TimeInterval = 30) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        var astray: [String] = []
+        while Date() < deadline {
+            let map = try cluster.map()
+            let ring = Placement.ringOrder(of: map)
+            astray = map.shards.filter { $0.primary != ring[$0.id]?.first }.map { "\($0.id): \($0.primary.map(\.rawValue) ?? "-") not \(ring[$0.id]?.first?.rawValue ?? "-")" }
+            if astray.isEmpty { return }
+            usleep(100_000)
+        }
+        throw RESPTestClient.Failure(description: "leadership did not return: \(astray)")
+    }
+
     struct Outcome {
         var failoverTimes: [Double] = []
         var lost = 0
@@ -184,6 +199,8 @@ struct FailoverTests {
         writers.stopped.withLock { $0 = true }
         while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
         try waitUntilHealthy(cluster)
+        // The nodes that came back lead their shards again (handed back one by one, under the writes of later rounds).
+        try waitUntilLeadershipReturned(cluster)
 
         // Every acknowledged write is there, with its value or a later one.
         let acked = writers.acked.withLock { $0 }

@@ -176,6 +176,59 @@ struct CoordinatorCoreTests {
         #expect(throws: ClusterError.self) { try core.heartbeat(from: "nope", applied: [:], at: start) }
     }
 
+    @Test("a node that returns gets back, one shard per pass, the shards it leads in ring order, once in sync and caught up; an operator's failover stands")
+    func leadershipReturns() throws {
+        let map = try ClusterMap.bootstrap(
+            nodes: ["n1", "n2", "n3"].map { ClusterNode(id: NodeID($0), host: "127.0.0.1", dataPort: 1, zone: $0) },
+            shardCount: 16, replicationFactor: 3, vnodes: 64)
+        let start = ContinuousClock.Instant.now
+        var core = CoordinatorCore(map: map, suspectAfter: .milliseconds(300), downAfter: .seconds(1), now: start)
+        let led = Set(core.map.shards(primaryOn: "n1").map(\.id))
+        #expect(led.count >= 2)
+        func positions(_ value: UInt64) -> [ShardID: UInt64] {
+            Dictionary(uniqueKeysWithValues: core.map.shards.map { ($0.id, value) })
+        }
+        // n1 goes silent: down, and the others lead its shards.
+        var now = start
+        for step in 1...12 {
+            now = start + .milliseconds(100 * step)
+            for node: NodeID in ["n2", "n3"] { _ = try core.heartbeat(from: node, applied: positions(5), at: now) }
+            _ = try core.tick(at: now)
+        }
+        #expect(core.map.node("n1")?.state == .down)
+        #expect(core.map.shards(primaryOn: "n1").isEmpty)
+
+        // n1 returns: a replica of its shards again, out of sync, leading nothing yet.
+        _ = try core.heartbeat(from: "n1", applied: positions(3), at: now)
+        #expect(core.map.node("n1")?.state == .up)
+        #expect(core.map.shards(primaryOn: "n1").isEmpty)
+        #expect(Set(core.leadershipToReturn.keys) == led)
+        #expect(try core.returnLeadership() == nil, "not in sync yet")
+        // The primaries vouch for it; it is still behind them.
+        for primary: NodeID in ["n2", "n3"] {
+            var vouched: [ShardID: CoordinatorCore.CaughtUp] = [:]
+            for shard in core.map.shards(primaryOn: primary) { vouched[shard.id] = .init(epoch: shard.epoch, followers: ["n1"]) }
+            _ = try core.heartbeat(from: primary, applied: positions(5), caughtUp: vouched, at: now)
+        }
+        #expect(core.map.shards.filter { led.contains($0.id) }.allSatisfy { $0.inSync.contains("n1") })
+        #expect(try core.returnLeadership() == nil, "behind its primaries")
+        // An operator moves one of them to the third node: that choice stands.
+        let chosen = try #require(led.min(by: { $0.rawValue < $1.rawValue }))
+        let third = try #require(core.map.shard(chosen)?.replicas.first { $0 != "n1" && $0 != core.map.shard(chosen)?.primary })
+        _ = try core.failover(shard: chosen, to: third)
+        // Caught up: one shard per pass comes back.
+        _ = try core.heartbeat(from: "n1", applied: positions(5), at: now)
+        var passes = 0
+        while try core.returnLeadership() != nil {
+            passes += 1
+            #expect(core.map.shards(primaryOn: "n1").count == passes)
+        }
+        #expect(Set(core.map.shards(primaryOn: "n1").map(\.id)) == led.subtracting([chosen]))
+        #expect(core.map.shard(chosen)?.primary == third)
+        #expect(core.leadershipToReturn.isEmpty)
+        #expect(core.map.shards.filter { led.contains($0.id) }.allSatisfy { $0.inSync.count == 3 }, "the old primaries stay in sync")
+    }
+
     @Test("nextTransition: the earliest instant a tick could change a node's state, and a tick there does")
     func nextTransition() throws {
         let start = ContinuousClock.Instant.now
