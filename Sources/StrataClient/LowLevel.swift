@@ -117,7 +117,7 @@ public struct ChangeFeedFollower: Sendable {
     /// `idleInterval` after a failure (a node down or moving), before the map is read again.
     public init(
         client: StrataClient, interval: Duration = .milliseconds(20), idleInterval: Duration = .milliseconds(100),
-        hold: Duration = .milliseconds(500)
+        hold: Duration = .seconds(2)
     ) {
         self.client = client
         self.interval = interval

@@ -34,8 +34,16 @@ struct ReplicaLag: Sendable {
             reports[shard] = []
             caughtUp[shard] = [:]
         }
-        reports[shard, default: []].append((now, position))
-        reports[shard]!.removeAll { now - $0.at > window }
+        // A position the primary reported before still holds at `now`: the
+        // report moves forward instead of growing the list (an idle shard keeps one).
+        if let last = reports[shard]?.last, last.position == position {
+            reports[shard]![reports[shard]!.count - 1].at = now
+        } else {
+            reports[shard, default: []].append((now, position))
+        }
+        if let oldest = reports[shard]?.first, now - oldest.at > window {
+            reports[shard]!.removeAll { now - $0.at > window }
+        }
     }
 
     /// Notes that `replica` has applied `shard` up to `position`; returns how
