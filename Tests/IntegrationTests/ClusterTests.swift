@@ -208,8 +208,10 @@ struct CoordinatorEndpointTests {
         #expect(try ClusterMap(jsonData: Data(body.utf8)) == latest)
         #expect(try httpGet(port: Int(config.coordinator!.metricsPort!), path: "/health").hasSuffix("ok\n"))
         let metrics = try httpGet(port: Int(config.coordinator!.metricsPort!), path: "/metrics")
-        #expect(metrics.contains("strata_map_epoch \(latest.epoch)\n"))
+        let samples = try MetricsTests.parse(String(metrics[metrics.range(of: "\r\n\r\n")!.upperBound...]))
+        #expect(samples[MetricsTests.Series("strata_map_epoch")] == Double(latest.epoch))
         let down = latest.nodes.filter { $0.state == .down }.count
-        #expect(metrics.contains("strata_nodes{state=\"down\"} \(down)\n") || metrics.contains("strata_nodes{state=\"down\"} 2\n"))
+        #expect([Double(down), 2].contains(samples[MetricsTests.Series("strata_nodes", ["state": "down"])] ?? -1))
+        #expect(samples[MetricsTests.Series("strata_map_changes_total")] ?? 0 >= 1)
     }
 }
