@@ -275,10 +275,73 @@ public struct CoordinatorCore: Sendable {
     }
 
     private mutating func change(_ change: PlacementChange) throws(ClusterError) -> ClusterMap? {
-        let next = try Placement.target(map: map, change: change, applied: applied)
+        let next = try Self.keepingLeavingCopies(Placement.target(map: map, change: change, applied: applied), previous: map)
         guard next != map else { return nil }
         map = next
         return next
+    }
+
+    /// `target` with, in every shard that has a replica not yet in sync, the
+    /// copies `previous` had in sync that `target` moved the shard off, as
+    /// long as their nodes are up: they stay replicas (listed after the
+    /// target's, and in sync) until the new ones have caught up
+    /// (`completeMoves`), so a move never leaves fewer in-sync copies than
+    /// before. When the target would make a replica that is not in sync the
+    /// primary, the old primary (up and in sync) keeps leading instead.
+    static func keepingLeavingCopies(_ target: ClusterMap, previous: ClusterMap) throws(ClusterError) -> ClusterMap {
+        var changed = false
+        let shards = target.shards.map { shard -> ShardAssignment in
+            guard let before = previous.shard(shard.id), !shard.replicas.allSatisfy(shard.inSync.contains) else { return shard }
+            let leaving = before.replicas.filter { node in
+                !shard.replicas.contains(node) && before.inSync.contains(node) && target.node(node)?.state == .up
+            }
+            guard !leaving.isEmpty else { return shard }
+            changed = true
+            var kept = shard
+            if let oldPrimary = before.primary, leaving.contains(oldPrimary), let newPrimary = shard.primary,
+                !shard.inSync.contains(newPrimary)
+            {
+                kept.replicas = [oldPrimary] + shard.replicas + leaving.filter { $0 != oldPrimary }
+            } else {
+                kept.replicas = shard.replicas + leaving
+            }
+            kept.inSync.formUnion(leaving)
+            return kept
+        }
+        guard changed else { return target }
+        return try ClusterMap(
+            epoch: target.epoch, nodes: target.nodes, shards: shards, replicationFactor: target.replicationFactor,
+            vnodes: target.vnodes)
+    }
+
+    /// Finishes the moves `keepingLeavingCopies` left open, for every shard
+    /// whose ring-order replicas are all up and in sync: a leaving primary
+    /// first hands the shard to the most caught-up of them by a planned
+    /// failover (one shard per call: the handoff drains its log, losing
+    /// nothing), then the leaving copies are dropped (every ready shard at once).
+    /// - Returns: the new map when a shard changed.
+    public mutating func completeMoves() throws(ClusterError) -> ClusterMap? {
+        let ring = Placement.ringOrder(of: map)
+        var dropped = false
+        var shards = map.shards
+        for index in shards.indices {
+            let shard = shards[index]
+            guard let target = ring[shard.id], shard.replicas.contains(where: { !target.contains($0) }),
+                target.allSatisfy({ shard.replicas.contains($0) && shard.inSync.contains($0) && map.node($0)?.state == .up })
+            else { continue }
+            if let primary = shard.primary, !target.contains(primary) {
+                guard !dropped else { continue }
+                let best = target.max { (applied[$0]?[shard.id] ?? 0) < (applied[$1]?[shard.id] ?? 0) }
+                return try failover(shard: shard.id, to: best)
+            }
+            shards[index].replicas = shard.replicas.filter(target.contains)
+            shards[index].inSync = shard.inSync.intersection(shards[index].replicas)
+            shards[index].epoch += 1
+            dropped = true
+        }
+        guard dropped else { return nil }
+        try replaceShards(shards)
+        return map
     }
 }
 

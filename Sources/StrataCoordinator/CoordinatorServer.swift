@@ -162,10 +162,12 @@ public final class CoordinatorServer: Service, Sendable {
 
     // MARK: Map changes
 
-    /// Failure detection, then (when no node changed state) one shard handed back to a node that returned.
+    /// Failure detection; when no node changed state, the moves whose new copies caught up are
+    /// finished, and then one shard is handed back to a node that returned.
     private func tick() {
         apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
             if let changed = try core.tick(at: .now) { return changed }
+            if let changed = try core.completeMoves() { return changed }
             return try core.returnLeadership()
         }
     }

@@ -84,16 +84,20 @@ struct CoordinatorCoreTests {
             caughtUp: [shard.id: .init(epoch: current.epoch, followers: [standIn])], at: now)
         #expect(core.map.shard(shard.id)?.inSync == [primary, standIn])
         // Writes acknowledged with the stand-in; then the replica returns, takes its slot back, and reports
-        // the primary's position: it must not join (it may lack what the stand-in acknowledged).
+        // the primary's position: it must not join (it may lack what the stand-in acknowledged). The
+        // stand-in stays, in sync, until it has.
         _ = try core.heartbeat(from: replica, applied: [shard.id: 200], at: now)
         current = try #require(core.map.shard(shard.id))
-        #expect(current.replicas == [primary, replica])
-        #expect(current.inSync == [primary])
+        #expect(current.replicas == [primary, replica, standIn])
+        #expect(current.inSync == [primary, standIn])
         _ = try core.heartbeat(from: primary, applied: [shard.id: 200], at: now)
-        #expect(core.map.shard(shard.id)?.inSync == [primary])
+        #expect(core.map.shard(shard.id)?.inSync == [primary, standIn])
         _ = try core.heartbeat(
             from: primary, applied: [shard.id: 200],
             caughtUp: [shard.id: .init(epoch: current.epoch, followers: [replica])], at: now)
+        #expect(core.map.shard(shard.id)?.inSync == [primary, replica, standIn])
+        _ = try core.completeMoves()
+        #expect(core.map.shard(shard.id)?.replicas == [primary, replica])
         #expect(core.map.shard(shard.id)?.inSync == [primary, replica])
     }
 
@@ -227,6 +231,51 @@ struct CoordinatorCoreTests {
         #expect(core.map.shard(chosen)?.primary == third)
         #expect(core.leadershipToReturn.isEmpty)
         #expect(core.map.shards.filter { led.contains($0.id) }.allSatisfy { $0.inSync.count == 3 }, "the old primaries stay in sync")
+    }
+
+    @Test("a returning node's shards keep the copies that stood in for it, in sync, until it has caught up; then they are dropped")
+    func leavingCopiesUntilCaughtUp() throws {
+        let start = ContinuousClock.Instant.now
+        var core = CoordinatorCore(map: try Self.map(), suspectAfter: .milliseconds(300), downAfter: .seconds(1), now: start)
+        let all = Dictionary(uniqueKeysWithValues: core.map.shards.map { ($0.id, UInt64(5)) })
+        func vouch(_ follower: NodeID) throws {
+            for primary in core.map.nodes.map(\.id) where primary != follower && core.map.node(primary)?.state == .up {
+                var vouched: [ShardID: CoordinatorCore.CaughtUp] = [:]
+                for shard in core.map.shards(primaryOn: primary) where shard.replicas.contains(follower) {
+                    vouched[shard.id] = .init(epoch: shard.epoch, followers: [follower])
+                }
+                _ = try core.heartbeat(from: primary, applied: all, caughtUp: vouched, at: now)
+            }
+        }
+        var now = start
+        for step in 1...12 {
+            now = start + .milliseconds(100 * step)
+            for node: NodeID in ["n1", "n2"] { _ = try core.heartbeat(from: node, applied: all, at: now) }
+            _ = try core.tick(at: now)
+        }
+        #expect(core.map.node("n3")?.state == .down)
+        // The stand-ins catch up: every shard is whole on n1 and n2.
+        try vouch("n1")
+        try vouch("n2")
+        #expect(core.map.shards.allSatisfy { $0.replicas.count == 2 && $0.inSync.count == 2 })
+        let before = core.map
+
+        // n3 returns: its shards list it again, and the copies that stood in stay, in sync, after it.
+        _ = try core.heartbeat(from: "n3", applied: [:], at: now)
+        let moved = core.map.shards.filter { $0.replicas.contains("n3") }
+        #expect(!moved.isEmpty)
+        for shard in moved {
+            #expect(shard.replicas.count == 3, "\(shard.id): \(shard.replicas)")
+            #expect(shard.inSync == Set(shard.replicas).subtracting(["n3"]), "two in-sync copies throughout")
+            #expect(shard.primary == before.shard(shard.id)?.primary, "the primary stays")
+        }
+        #expect(try core.completeMoves() == nil, "n3 has not caught up")
+        // n3 catches up: the stand-ins leave, every shard back to two copies, both in sync.
+        try vouch("n3")
+        #expect(try core.completeMoves() != nil)
+        #expect(core.map.shards.allSatisfy { $0.replicas.count == 2 && $0.inSync.count == 2 })
+        #expect(core.map.shards.filter { $0.replicas.contains("n3") }.map(\.id) == moved.map(\.id))
+        #expect(try core.completeMoves() == nil)
     }
 
     @Test("nextTransition: the earliest instant a tick could change a node's state, and a tick there does")
