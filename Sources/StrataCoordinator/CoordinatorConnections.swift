@@ -102,6 +102,15 @@ final class CoordinatorConnections: RESPServer {
                 throw CommandError(message: "ERR shard \(shard) has no primary")
             }
             return .array([.bulk(primary.rawValue), .integer(Int64(assignment.epoch))])
+        case .addNode(let announced):
+            let node = ClusterNode(
+                id: NodeID(announced.id), host: announced.host, dataPort: announced.port, metricsPort: announced.metricsPort,
+                zone: announced.zone ?? "default", weight: announced.weight ?? 1)
+            do {
+                return .integer(Int64(try coordinator.addNode(node).epoch))
+            } catch {
+                throw CommandError(message: "ERR \(error.message)")
+            }
         case .heartbeat(let node, let appliedList, let caughtUpList):
             var applied: [ShardID: UInt64] = [:]
             for entry in appliedList { applied[ShardID(UInt32(clamping: entry.shard))] = UInt64(entry.sequence) }

@@ -145,6 +145,33 @@ public struct CoordinatorCore: Sendable {
         return map
     }
 
+    /// Adds `node` to the cluster: it gets ring tokens from the token allocator
+    /// (so shards move only onto it), and the shards it now holds list it as a
+    /// replica that is not in sync; their old copies stay until it has caught up
+    /// (`keepingLeavingCopies`, `completeMoves`), and the shards it leads in ring
+    /// order are handed to it once it has (`returnLeadership`). It counts as
+    /// heard now, so it has `suspectAfter` to send its first heartbeat. Adding a
+    /// node the map has with the same attributes changes nothing.
+    /// - Returns: the new map, or `nil` when nothing changed.
+    /// - Throws: `.duplicateNode` when a node of that id has other attributes.
+    public mutating func addNode(_ node: ClusterNode, at now: ContinuousClock.Instant) throws(ClusterError) -> ClusterMap? {
+        if let existing = map.node(node.id) {
+            var announced = node
+            announced.tokens = existing.tokens
+            announced.state = existing.state
+            guard existing == announced else {
+                throw ClusterError(.duplicateNode, "node \(node.id) is already in the map with other attributes")
+            }
+            return nil
+        }
+        var joining = node
+        joining.state = .up
+        guard let changed = try change(.add(joining)) else { return nil }
+        lastHeard[node.id] = now
+        noteReturn(of: node.id)
+        return changed
+    }
+
     /// Notes the shards `node`, back up, leads in ring order but not in the map:
     /// a failover moved them while it was away.
     private mutating func noteReturn(of node: NodeID) {

@@ -201,6 +201,21 @@ public final class CoordinatorServer: Service, Sendable {
         return map.epoch
     }
 
+    /// Adds `node` to the map (see `CoordinatorCore.addNode`), persisted and published.
+    func addNode(_ node: ClusterNode) throws(ClusterError) -> ClusterMap {
+        var failure: ClusterError?
+        apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
+            do throws(ClusterError) {
+                return try core.addNode(node, at: .now)
+            } catch {
+                failure = error
+                return nil
+            }
+        }
+        if let failure { throw failure }
+        return map
+    }
+
     /// A planned failover of `shard` (see `CoordinatorCore.failover(shard:to:)`), persisted and published.
     func failover(shard: ShardID, to target: NodeID?) throws(ClusterError) -> ClusterMap {
         var failure: ClusterError?

@@ -20,7 +20,7 @@ struct Strata: AsyncParsableCommand {
         commandName: "strata",
         abstract: "A sharded key-value store with a write-through cache tier.",
         subcommands: [
-            CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, FailoverCommand.self, HashSecretCommand.self, CommandsCommand.self,
+            CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, FailoverCommand.self, ClusterAdminCommand.self, HashSecretCommand.self, CommandsCommand.self,
             ConfigCommand.self, CacheCommand.self, ClientLatencyCommand.self, ReplicationLatencyCommand.self, CacheSimulationCommand.self, StampedeCommand.self, BenchCommand.self, BenchReportCommand.self,
         ]
     )
@@ -116,6 +116,49 @@ struct FailoverCommand: AsyncParsableCommand {
     }
 }
 
+/// `strata cluster`: change the cluster's membership online.
+struct ClusterAdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster", abstract: "Change the cluster's membership online.", subcommands: [AddNode.self])
+
+    /// `strata cluster add-node`: announce a node to the coordinator.
+    struct AddNode: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add-node",
+            abstract: "Add a node: the coordinator gives it ring tokens and moves shards onto it as it catches up.",
+            discussion: """
+                Start the node (strata node --config cluster.json --id ID) with an entry in its
+                cluster.json; its shards' old copies stay until it has caught up, so nothing is lost.
+                `strata node --join` announces itself the same way.
+                """)
+
+        @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
+        @Option(help: "The new node's id.") var id: String
+        @Option(help: "Its host.") var host: String
+        @Option(help: "Its RESP data port.") var port: UInt16
+        @Option(help: "Its HTTP port for /metrics and /health.") var metricsPort: UInt16?
+        @Option(help: "Its failure domain.") var zone: String?
+        @Option(help: "Its relative capacity.") var weight: Int?
+
+        func run() async throws {
+            let epoch = try await announce(
+                NodeAnnouncement(id: id, host: host, port: port, metricsPort: metricsPort, zone: zone, weight: weight),
+                config: config)
+            print("node \(id) is in the cluster map (epoch \(epoch)); shards move onto it as it catches up")
+        }
+    }
+}
+
+/// Sends `CLUSTER ADDNODE` for `node` to the coordinator of `config`; returns the map epoch.
+func announce(_ node: NodeAnnouncement, config: String) async throws -> Int64 {
+    let reply = try await callCoordinator(config: config, node.arguments)
+    guard case .integer(let epoch) = reply else {
+        if case .error(let message) = reply { throw ValidationError("adding \(node.id) refused: \(String(buffer: message))") }
+        throw ValidationError("unexpected reply: \(reply)")
+    }
+    return epoch
+}
+
 /// `strata node`: run a storage node.
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -148,6 +191,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Replication-log entries kept per shard; a replica further behind catches up from a snapshot.")
     var logRetention: Int = 100_000
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Flag(help: "Join a running cluster: announce this node (its cluster.json entry) to the coordinator first (as strata cluster add-node).")
+    var join = false
 
     func run() async throws {
         var configuration: NodeConfiguration
@@ -157,7 +202,21 @@ struct NodeCommand: AsyncParsableCommand {
         } else {
             guard let config, let id else { throw ValidationError("give --config and --id, or --standalone") }
             let cluster = try ClusterConfig.load(path: config)
-            configuration = try NodeConfiguration(config: cluster, map: try cluster.bootstrapMap(), nodeID: NodeID(id))
+            var map = try cluster.bootstrapMap()
+            if join {
+                guard let entry = cluster.nodes.first(where: { $0.id == id }) else { throw ValidationError("\(id) is not in \(config)") }
+                _ = try await announce(
+                    NodeAnnouncement(
+                        id: id, host: entry.host, port: entry.dataPort, metricsPort: entry.metricsPort, zone: entry.zone,
+                        weight: entry.weight),
+                    config: config)
+                // Start from the coordinator's map, not one computed from cluster.json as if this node were there from the start.
+                guard case .bulkString(let json) = try await callCoordinator(config: config, ["CLUSTER", "MAP"]) else {
+                    throw ValidationError("the coordinator did not send its map")
+                }
+                map = try ClusterMap(jsonData: Data(json.readableBytesView))
+            }
+            configuration = try NodeConfiguration(config: cluster, map: map, nodeID: NodeID(id))
         }
         switch wal {
         case "everysec": configuration.walSync = .noSync; configuration.walFsyncInterval = .seconds(1)

@@ -278,6 +278,48 @@ struct CoordinatorCoreTests {
         #expect(try core.completeMoves() == nil)
     }
 
+    @Test("an added node gets replicas only moved onto it, old copies stay until it caught up, then it leads its ring-order shards")
+    func addNode() throws {
+        let start = ContinuousClock.Instant.now
+        var core = CoordinatorCore(map: try Self.map(), suspectAfter: .seconds(1), downAfter: .seconds(2), now: start)
+        let before = core.map
+        let all = Dictionary(uniqueKeysWithValues: before.shards.map { ($0.id, UInt64(7)) })
+        let n4 = ClusterNode(id: "n4", host: "127.0.0.1", dataPort: 4, zone: "n4")
+        let added = try #require(try core.addNode(n4, at: start))
+        #expect(added.node("n4")?.tokens.isEmpty == false, "tokens from the allocator")
+        #expect(try core.addNode(n4, at: start) == nil, "announcing it again changes nothing")
+        #expect(throws: ClusterError.self) {
+            try core.addNode(ClusterNode(id: "n4", host: "10.0.0.9", dataPort: 4, zone: "n4"), at: start)
+        }
+        let moved = added.shards.filter { $0.replicas.contains("n4") }
+        #expect(!moved.isEmpty)
+        for shard in added.shards {
+            let old = try #require(before.shard(shard.id))
+            // Replicas move only onto the new node; every old copy is still there, in sync, with the same primary.
+            #expect(Set(shard.replicas).subtracting(old.replicas).isSubset(of: ["n4"]))
+            #expect(Set(old.replicas).isSubset(of: Set(shard.replicas)))
+            #expect(shard.inSync == old.inSync)
+            #expect(shard.primary == old.primary)
+        }
+        // n4 catches up (its primaries vouch): the old copies it replaces leave; then it leads its own.
+        for primary: NodeID in ["n1", "n2", "n3"] {
+            var vouched: [ShardID: CoordinatorCore.CaughtUp] = [:]
+            for shard in core.map.shards(primaryOn: primary) where shard.replicas.contains("n4") {
+                vouched[shard.id] = .init(epoch: shard.epoch, followers: ["n4"])
+            }
+            _ = try core.heartbeat(from: primary, applied: all, caughtUp: vouched, at: start)
+        }
+        _ = try core.heartbeat(from: "n4", applied: all, at: start)
+        #expect(try core.completeMoves() != nil)
+        #expect(core.map.shards.allSatisfy { $0.replicas.count == 2 && $0.inSync.count == 2 })
+        while try core.returnLeadership() != nil {}
+        let ring = Placement.ringOrder(of: core.map)
+        #expect(core.map.shards.allSatisfy { $0.primary == ring[$0.id]?.first })
+        #expect(!core.map.shards(primaryOn: "n4").isEmpty)
+        let ideal = Double(before.replicationFactor * before.shards.count) / 4
+        print("ADD NODE (unit): \(moved.count) replicas moved onto n4, ideal \(ideal), ratio \(Double(moved.count) / ideal)")
+    }
+
     @Test("nextTransition: the earliest instant a tick could change a node's state, and a tick there does")
     func nextTransition() throws {
         let start = ContinuousClock.Instant.now

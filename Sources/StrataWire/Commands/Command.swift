@@ -409,6 +409,43 @@ public enum ClusterCommand: Sendable {
     case subscribe
     /// `CLUSTER FAILOVER shard [node]`.
     case failover(shard: Int64, target: ByteBuffer?)
+    /// `CLUSTER ADDNODE id host port [METRICSPORT port] [ZONE zone] [WEIGHT weight]`.
+    case addNode(NodeAnnouncement)
+}
+
+/// A node announced to the coordinator (`CLUSTER ADDNODE`).
+public struct NodeAnnouncement: Sendable, Equatable {
+    /// The node's id.
+    public var id: String
+    /// The host clients and peers connect to.
+    public var host: String
+    /// Its RESP data port.
+    public var port: UInt16
+    /// Its HTTP port, if any.
+    public var metricsPort: UInt16?
+    /// Its failure domain (default `default`).
+    public var zone: String?
+    /// Its relative capacity (default 1).
+    public var weight: Int?
+
+    /// An announcement of the node `id` at `host:port`.
+    public init(id: String, host: String, port: UInt16, metricsPort: UInt16? = nil, zone: String? = nil, weight: Int? = nil) {
+        self.id = id
+        self.host = host
+        self.port = port
+        self.metricsPort = metricsPort
+        self.zone = zone
+        self.weight = weight
+    }
+
+    /// The `CLUSTER ADDNODE` arguments that announce it.
+    public var arguments: [String] {
+        var arguments = ["CLUSTER", "ADDNODE", id, host, String(port)]
+        if let metricsPort { arguments += ["METRICSPORT", String(metricsPort)] }
+        if let zone { arguments += ["ZONE", zone] }
+        if let weight { arguments += ["WEIGHT", String(weight)] }
+        return arguments
+    }
 }
 
 /// What a watch of a key compares against at `EXEC`: the version of the key

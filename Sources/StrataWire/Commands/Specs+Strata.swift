@@ -96,6 +96,10 @@ extension CommandTable {
                         }
                         return .cluster(.failover(shard: shard, target: a.nextIfAny()))
                     }),
+                CommandSpec(
+                    "cluster|addnode", arity: -5, flags: [.admin], categories: [.cluster, .admin, .slow, .dangerous],
+                    group: .cluster, servers: .coordinator, syntax: "id host port [METRICSPORT port] [ZONE zone] [WEIGHT weight]",
+                    summary: "Adds a node to the cluster online: shards move onto it as it catches up.", parse: parseAddNode),
             ]),
     ]
 
@@ -106,6 +110,30 @@ extension CommandTable {
             "cluster|" + name, arity: arity, flags: [.readOnly, .eventLoop], categories: [.cluster, .slow],
             group: .cluster, servers: .coordinator, summary: summary,
             parse: { (a: inout CommandArguments) throws(CommandError) in .cluster(make(&a)) })
+    }
+
+    static func parseAddNode(_ a: inout CommandArguments) throws(CommandError) -> Command {
+        let usage = CommandError(message: "ERR usage: CLUSTER ADDNODE <id> <host> <port> [METRICSPORT <port>] [ZONE <zone>] [WEIGHT <weight>]")
+        func port(_ value: Int64) throws(CommandError) -> UInt16 {
+            guard let port = UInt16(exactly: value), port > 0 else { throw usage }
+            return port
+        }
+        let id = String(buffer: try a.next())
+        let host = String(buffer: try a.next())
+        guard !id.isEmpty, !host.isEmpty else { throw usage }
+        var node = NodeAnnouncement(id: id, host: host, port: try port(try a.integer()))
+        while a.hasMore {
+            switch try a.keyword() {
+            case "METRICSPORT": node.metricsPort = try port(try a.integer())
+            case "ZONE": node.zone = String(buffer: try a.next())
+            case "WEIGHT":
+                let weight = try a.integer()
+                guard weight >= 0, weight <= 1_000 else { throw CommandError(message: "ERR WEIGHT must be between 0 and 1000") }
+                node.weight = Int(weight)
+            default: throw usage
+            }
+        }
+        return .cluster(.addNode(node))
     }
 
     static func parseHeartbeat(_ a: inout CommandArguments) throws(CommandError) -> Command {
