@@ -7,6 +7,9 @@ public enum PlacementChange: Hashable, Sendable {
     case remove(NodeID)
     /// A node's health changes; `down` takes it off the ring, `up` and `suspect` keep or put it back.
     case setState(NodeID, NodeState)
+    /// A node's relative capacity changes: it gets new tokens from `TokenAllocator`
+    /// for the new weight (none at 0: it holds no shards, as before it is removed).
+    case setWeight(NodeID, Int)
 }
 
 /// Computes where shards should live: the pure core of the coordinator's placement.
@@ -71,6 +74,18 @@ public enum Placement {
             }
             guard nodes[index].state != state else { return map }
             nodes[index].state = state
+        case .setWeight(let id, let weight):
+            guard let index = nodes.firstIndex(where: { $0.id == id }) else {
+                throw ClusterError(.unknownNode, "cannot set the weight of node \(id): not in the map")
+            }
+            guard nodes[index].weight != weight else { return map }
+            nodes[index].weight = weight
+            nodes[index].tokens = []
+            if weight > 0 {
+                nodes[index].tokens = TokenAllocator.tokens(
+                    for: nodes[index].ringMember, joining: nodes.filter { $0.id != id }.map(\.ringMember),
+                    vnodes: map.vnodes, replicationFactor: map.replicationFactor)
+            }
         }
         nodes = try ClusterMap.checkedNodes(nodes, replicationFactor: map.replicationFactor, vnodes: map.vnodes)
 

@@ -111,6 +111,12 @@ final class CoordinatorConnections: RESPServer {
             } catch {
                 throw CommandError(message: "ERR \(error.message)")
             }
+        case .removeNode(let id):
+            do {
+                return .integer(Int64(try coordinator.removeNode(NodeID(String(buffer: id))).epoch))
+            } catch {
+                throw CommandError(message: "ERR \(error.message)")
+            }
         case .heartbeat(let node, let appliedList, let caughtUpList):
             var applied: [ShardID: UInt64] = [:]
             for entry in appliedList { applied[ShardID(UInt32(clamping: entry.shard))] = UInt64(entry.sequence) }

@@ -172,6 +172,40 @@ public struct CoordinatorCore: Sendable {
         return changed
     }
 
+    /// Decommissions `node`: its weight goes to 0 (no ring tokens), so its
+    /// shards move to the others; its copies stay, in sync, until the new ones
+    /// have caught up (a shard it leads is handed over by a planned failover),
+    /// and once it holds nothing it leaves the map (`finishRemovals`). It may
+    /// be stopped then. Asking again while it drains changes nothing.
+    /// - Returns: the new map, or `nil` when nothing changed.
+    /// - Throws: `.unknownNode`; `.invalidConfiguration` when too few nodes with weight would be left for the replication factor.
+    public mutating func removeNode(_ node: NodeID) throws(ClusterError) -> ClusterMap? {
+        guard map.node(node) != nil else { throw ClusterError(.unknownNode, "node \(node) is not in the cluster map") }
+        let holding = map.nodes.filter { $0.id != node && $0.weight > 0 && $0.state.isPlaced }.count
+        guard holding >= map.replicationFactor else {
+            throw ClusterError(
+                .invalidConfiguration,
+                "removing \(node) would leave \(holding) nodes to hold shards, fewer than the replication factor \(map.replicationFactor)")
+        }
+        removing.insert(node)
+        return try change(.setWeight(node, 0))
+    }
+
+    /// Nodes being decommissioned (`removeNode`) until they hold no shard.
+    public private(set) var removing: Set<NodeID> = []
+
+    /// Takes out of the map the nodes being decommissioned that no longer hold a shard.
+    /// - Returns: the new map when one left.
+    public mutating func finishRemovals() throws(ClusterError) -> ClusterMap? {
+        for node in removing.sorted() where !map.shards.contains(where: { $0.replicas.contains(node) }) {
+            removing.remove(node)
+            lastHeard[node] = nil
+            applied[node] = nil
+            if let changed = try change(.remove(node)) { return changed }
+        }
+        return nil
+    }
+
     /// Notes the shards `node`, back up, leads in ring order but not in the map:
     /// a failover moved them while it was away.
     private mutating func noteReturn(of node: NodeID) {

@@ -163,11 +163,12 @@ public final class CoordinatorServer: Service, Sendable {
     // MARK: Map changes
 
     /// Failure detection; when no node changed state, the moves whose new copies caught up are
-    /// finished, and then one shard is handed back to a node that returned.
+    /// finished, drained nodes leave the map, and then one shard is handed back to a node that returned.
     private func tick() {
         apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
             if let changed = try core.tick(at: .now) { return changed }
             if let changed = try core.completeMoves() { return changed }
+            if let changed = try core.finishRemovals() { return changed }
             return try core.returnLeadership()
         }
     }
@@ -207,6 +208,21 @@ public final class CoordinatorServer: Service, Sendable {
         apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
             do throws(ClusterError) {
                 return try core.addNode(node, at: .now)
+            } catch {
+                failure = error
+                return nil
+            }
+        }
+        if let failure { throw failure }
+        return map
+    }
+
+    /// Starts decommissioning `node` (see `CoordinatorCore.removeNode`), persisted and published.
+    func removeNode(_ node: NodeID) throws(ClusterError) -> ClusterMap {
+        var failure: ClusterError?
+        apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
+            do throws(ClusterError) {
+                return try core.removeNode(node)
             } catch {
                 failure = error
                 return nil

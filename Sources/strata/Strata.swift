@@ -119,7 +119,27 @@ struct FailoverCommand: AsyncParsableCommand {
 /// `strata cluster`: change the cluster's membership online.
 struct ClusterAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "Change the cluster's membership online.", subcommands: [AddNode.self])
+        commandName: "cluster", abstract: "Change the cluster's membership online.", subcommands: [AddNode.self, RemoveNode.self])
+
+    /// `strata cluster remove-node`: decommission a node.
+    struct RemoveNode: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "remove-node",
+            abstract: "Decommission a node: its shards move to the others as their new copies catch up, then it leaves the map.",
+            discussion: "Stop the node once `strata status` no longer lists it.")
+
+        @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
+        @Argument(help: "The node's id.") var id: String
+
+        func run() async throws {
+            let reply = try await callCoordinator(config: config, ["CLUSTER", "REMOVENODE", id])
+            guard case .integer(let epoch) = reply else {
+                if case .error(let message) = reply { throw ValidationError("removing \(id) refused: \(String(buffer: message))") }
+                throw ValidationError("unexpected reply: \(reply)")
+            }
+            print("node \(id) is draining (map epoch \(epoch)); it leaves the map once its shards have moved")
+        }
+    }
 
     /// `strata cluster add-node`: announce a node to the coordinator.
     struct AddNode: AsyncParsableCommand {

@@ -16,29 +16,7 @@ struct ElasticTests {
         let before = try cluster.map()
         let entry = Int(cluster.config.nodes[0].dataPort)
 
-        // A writer setting keys one after another (following MOVED, retrying TRYAGAIN for up to
-        // 5 s, as a client does); what was acknowledged is kept, what failed after retries counted.
-        let stop = Atomic<Bool>(false)
-        let acknowledged = Mutex<[String: Int]>([:])
-        let failed = Mutex<[String]>([])
-        let writer = Thread {
-            var n = 0
-            while !stop.load(ordering: .relaxed) {
-                n += 1
-                let key = "elastic:\(n % 500)"
-                do {
-                    let reply = try ClusterTests.callFollowingMoved(entry, "SET", key, String(n))
-                    if reply.text == "OK" {
-                        acknowledged.withLock { $0[key] = n }
-                    } else {
-                        failed.withLock { $0.append("\(key): \(reply)") }
-                    }
-                } catch {
-                    failed.withLock { $0.append("\(key): \(error)") }
-                }
-            }
-        }
-        writer.start()
+        let writer = Writer(entry: entry)
         usleep(300_000)
 
         // n4 joins: announced by itself, then shards move onto it as it catches up.
@@ -53,8 +31,7 @@ struct ElasticTests {
         try FailoverTests.waitUntilLeadershipReturned(cluster, timeout: 60)
         let took = Date().timeIntervalSince(started)
         usleep(300_000)
-        stop.store(true, ordering: .relaxed)
-        while !writer.isFinished { usleep(10_000) }
+        writer.stop()
 
         let after = try cluster.map()
         for shard in after.shards {
@@ -65,17 +42,95 @@ struct ElasticTests {
         let ideal = Double(after.replicationFactor * after.shards.count) / Double(after.nodes.count)
         #expect(moved > 0)
         #expect(!after.shards(primaryOn: "n4").isEmpty)
-        #expect(failed.withLock { $0 }.isEmpty, "\(failed.withLock { $0.prefix(5) })")
-        let written = acknowledged.withLock { $0 }
-        #expect(written.count > 100, "the writer ran throughout")
-        for (key, value) in written {
-            let reply = try ClusterTests.callFollowingMoved(entry, "GET", key)
-            #expect(Int(reply.text ?? "") ?? 0 >= value, "\(key): acknowledged \(value), read \(reply)")
-        }
+        try writer.check(entry: entry)
         try ReplicationTests.waitForConvergence(cluster)
         print(
             "ADD NODE: \(moved) replicas moved onto n4 (ideal \(ideal), ratio \(String(format: "%.2f", Double(moved) / ideal))), "
                 + "\(after.shards(primaryOn: "n4").count) shards led by it, done in \(String(format: "%.1f", took)) s; "
-                + "\(written.count) keys acknowledged, \(failed.withLock { $0.count }) failed after retries")
+                + "\(writer.acknowledged.withLock { $0.count }) keys acknowledged")
+    }
+
+    @Test("a node is decommissioned under writes (strata cluster remove-node): its shards move off, no write fails after retries, every acknowledged write is readable, every copy's checksum matches, and it leaves the map", .timeLimit(.minutes(3)))
+    func removeNodeUnderWrites() throws {
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 1500, heartbeatIntervalMs: 100, internalSecret: ReplicationTests.secret)
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let entry = Int(cluster.config.nodes[0].dataPort)
+        let writer = Writer(entry: entry)
+        usleep(300_000)
+        let before = try cluster.map()
+        let held = before.shards.filter { $0.replicas.contains("n3") }.count
+        let path = cluster.directory + "/cluster.json"
+        let started = Date()
+        let removal = Process()
+        removal.executableURL = URL(fileURLWithPath: try NodeProcess.strataPath())
+        removal.arguments = ["cluster", "remove-node", "--config", path, "n3"]
+        try removal.run()
+        removal.waitUntilExit()
+        #expect(removal.terminationStatus == 0)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, try cluster.map().node("n3") != nil { usleep(100_000) }
+        let after = try cluster.map()
+        #expect(after.node("n3") == nil, "n3 left the map")
+        try FailoverTests.waitUntilHealthy(cluster, timeout: 60)
+        let took = Date().timeIntervalSince(started)
+        usleep(300_000)
+        writer.stop()
+        for shard in try cluster.map().shards {
+            let old = try #require(before.shard(shard.id))
+            #expect(Set(old.replicas).subtracting(shard.replicas).isSubset(of: ["n3"]), "only n3's copies moved: \(old.replicas) -> \(shard.replicas)")
+        }
+        try writer.check(entry: entry)
+        try ReplicationTests.waitForConvergence(cluster)
+        print("REMOVE NODE: \(held) replicas moved off n3 in \(String(format: "%.1f", took)) s; \(writer.acknowledged.withLock { $0.count }) keys acknowledged")
+    }
+
+    /// A writer setting keys one after another on its own thread (following MOVED,
+    /// retrying TRYAGAIN for up to 5 s, as a client does): what was acknowledged
+    /// is kept, what failed after retries is counted.
+    final class Writer: Sendable {
+        let acknowledged = Mutex<[String: Int]>([:])
+        let failed = Mutex<[String]>([])
+        private let stopped = Atomic<Bool>(false)
+        private let finished = Atomic<Bool>(false)
+
+        init(entry: Int) {
+            Thread { [self] in
+                var n = 0
+                while !stopped.load(ordering: .relaxed) {
+                    n += 1
+                    let key = "elastic:\(n % 500)"
+                    do {
+                        let reply = try ClusterTests.callFollowingMoved(entry, "SET", key, String(n))
+                        if reply.text == "OK" {
+                            acknowledged.withLock { $0[key] = n }
+                        } else {
+                            failed.withLock { $0.append("\(key): \(reply)") }
+                        }
+                    } catch {
+                        failed.withLock { $0.append("\(key): \(error)") }
+                    }
+                }
+                finished.store(true, ordering: .relaxed)
+            }.start()
+        }
+
+        /// Stops writing and waits for the last write to end.
+        func stop() {
+            stopped.store(true, ordering: .relaxed)
+            while !finished.load(ordering: .relaxed) { usleep(10_000) }
+        }
+
+        /// No write failed after retries, there were writes, and each acknowledged one reads back (or a later one).
+        func check(entry: Int) throws {
+            #expect(failed.withLock { $0 }.isEmpty, "\(failed.withLock { $0.prefix(5) })")
+            let written = acknowledged.withLock { $0 }
+            #expect(written.count > 100, "the writer ran throughout")
+            for (key, value) in written {
+                let reply = try ClusterTests.callFollowingMoved(entry, "GET", key)
+                #expect(Int(reply.text ?? "") ?? 0 >= value, "\(key): acknowledged \(value), read \(reply)")
+            }
+        }
     }
 }

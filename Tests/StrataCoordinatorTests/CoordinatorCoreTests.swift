@@ -320,6 +320,50 @@ struct CoordinatorCoreTests {
         print("ADD NODE (unit): \(moved.count) replicas moved onto n4, ideal \(ideal), ratio \(Double(moved.count) / ideal)")
     }
 
+    @Test("a removed node's shards move off it, its copies in sync until the new ones caught up, its primaries handed over; then it leaves the map")
+    func removeNode() throws {
+        let map = try ClusterMap.bootstrap(
+            nodes: ["n1", "n2", "n3", "n4"].map { ClusterNode(id: NodeID($0), host: "127.0.0.1", dataPort: 1, zone: $0) },
+            shardCount: 16, replicationFactor: 2, vnodes: 64)
+        let start = ContinuousClock.Instant.now
+        var core = CoordinatorCore(map: map, suspectAfter: .seconds(1), downAfter: .seconds(2), now: start)
+        let all = Dictionary(uniqueKeysWithValues: map.shards.map { ($0.id, UInt64(9)) })
+        let held = map.shards.filter { $0.replicas.contains("n4") }.map(\.id)
+        #expect(!map.shards(primaryOn: "n4").isEmpty)
+        let draining = try #require(try core.removeNode("n4"))
+        #expect(draining.node("n4")?.weight == 0)
+        for id in held {
+            let shard = try #require(draining.shard(id))
+            #expect(shard.replicas.contains("n4") && shard.inSync.contains("n4"), "n4's copy stays until the new one caught up")
+            #expect(shard.replicas.count == 3)
+        }
+        #expect(try core.completeMoves() == nil, "the new copies have not caught up")
+        #expect(try core.finishRemovals() == nil)
+        // The new copies catch up: primaries vouch for the followers they lack.
+        for primary: NodeID in ["n1", "n2", "n3", "n4"] {
+            var vouched: [ShardID: CoordinatorCore.CaughtUp] = [:]
+            for shard in core.map.shards(primaryOn: primary) {
+                let missing = Set(shard.replicas).subtracting(shard.inSync)
+                if !missing.isEmpty { vouched[shard.id] = .init(epoch: shard.epoch, followers: missing) }
+            }
+            _ = try core.heartbeat(from: primary, applied: all, caughtUp: vouched, at: start)
+        }
+        for node: NodeID in ["n1", "n2", "n3"] { _ = try core.heartbeat(from: node, applied: all, at: start) }
+        // n4's shards were led by their in-sync replicas from the start (n4 in sync and up: a planned
+        // handover, the new primary drains n4's log first); the copies go in one pass.
+        #expect(core.map.shards(primaryOn: "n4").isEmpty)
+        #expect(try core.completeMoves() != nil)
+        #expect(try core.completeMoves() == nil)
+        #expect(!core.map.shards.contains { $0.replicas.contains("n4") })
+        #expect(core.map.shards.allSatisfy { $0.replicas.count == 2 && $0.inSync.count == 2 })
+        #expect(try core.finishRemovals() != nil)
+        #expect(core.map.node("n4") == nil)
+        #expect(throws: ClusterError.self) { try core.removeNode("n4") }
+        // Three nodes at RF 2: one more may go, not two.
+        _ = try core.removeNode("n3")
+        #expect(throws: ClusterError.self) { try core.removeNode("n2") }
+    }
+
     @Test("nextTransition: the earliest instant a tick could change a node's state, and a tick there does")
     func nextTransition() throws {
         let start = ContinuousClock.Instant.now

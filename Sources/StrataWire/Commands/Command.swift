@@ -411,6 +411,8 @@ public enum ClusterCommand: Sendable {
     case failover(shard: Int64, target: ByteBuffer?)
     /// `CLUSTER ADDNODE id host port [METRICSPORT port] [ZONE zone] [WEIGHT weight]`.
     case addNode(NodeAnnouncement)
+    /// `CLUSTER REMOVENODE id`: decommission.
+    case removeNode(ByteBuffer)
 }
 
 /// A node announced to the coordinator (`CLUSTER ADDNODE`).

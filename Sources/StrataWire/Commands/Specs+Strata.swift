@@ -100,6 +100,11 @@ extension CommandTable {
                     "cluster|addnode", arity: -5, flags: [.admin], categories: [.cluster, .admin, .slow, .dangerous],
                     group: .cluster, servers: .coordinator, syntax: "id host port [METRICSPORT port] [ZONE zone] [WEIGHT weight]",
                     summary: "Adds a node to the cluster online: shards move onto it as it catches up.", parse: parseAddNode),
+                CommandSpec(
+                    "cluster|removenode", arity: 3, flags: [.admin], categories: [.cluster, .admin, .slow, .dangerous],
+                    group: .cluster, servers: .coordinator, syntax: "id",
+                    summary: "Decommissions a node: its shards move off, then it leaves the map.",
+                    parse: { (a: inout CommandArguments) throws(CommandError) in .cluster(.removeNode(try a.next())) }),
             ]),
     ]
 
