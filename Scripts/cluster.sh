@@ -4,6 +4,9 @@
 #   Scripts/cluster.sh down     stop exactly the processes `up` started
 #   Scripts/cluster.sh status   one line per process: pid, port, health
 #   Scripts/cluster.sh logs [N] the last N (default 40) lines of every log
+#   Scripts/cluster.sh add ID   start one more node (next free ports, data in .cluster/ID) that joins
+#                               the running cluster online; shards move onto it as it catches up
+#   Scripts/cluster.sh remove ID decommission a node: its shards move off, it leaves the map, then it stops
 # Pid files and logs live in .cluster/ (git ignores it).
 # Environment: CONFIG=path overrides cluster.json; CLUSTER_STATE=dir overrides .cluster;
 # BUILD=debug uses a debug build; SKIP_BUILD=1 uses the binary as it is (the tests do both).
@@ -60,6 +63,9 @@ wait_healthy() { # id host port pidfile log
 up() {
   Scripts/bootstrap.sh
   [ -f "$config" ] || die "$config not found"
+  if [ -f "$state/membership-changed" ]; then
+    die "$state holds a cluster changed by 'add' or 'remove' (its coordinator's map is not cluster.json's); remove $state to start afresh"
+  fi
   if [ "${SKIP_BUILD:-0}" != 1 ]; then
     echo "building strata ($build)..."
     swift build -c "$build" --product strata 2>&1 | tail -n 1
@@ -162,10 +168,67 @@ logs() {
   done
 }
 
+# cluster.json with one more node entry (the next free data and metrics ports) for `add`, written to $state/cluster-ID.json.
+extended_config() { # id
+  python3 - "$config" "$1" "$state" <<'PY'
+import json, sys
+path, node, state = sys.argv[1:4]
+config = json.load(open(path))
+if any(n["id"] == node for n in config["nodes"]):
+    sys.exit(f"cluster.sh: {node} is already in {path}")
+top = max(n["dataPort"] for n in config["nodes"])
+metrics = max(n.get("metricsPort", n["dataPort"] + 100) for n in config["nodes"])
+config["nodes"].append({"id": node, "host": "127.0.0.1", "dataPort": top + 1, "metricsPort": metrics + 1,
+                        "dataDir": f"{state}/{node}", "zone": node, "weight": 1})
+out = f"{state}/cluster-{node}.json"
+json.dump(config, open(out, "w"), indent=2)
+print(out, top + 1)
+PY
+}
+
+add() { # id
+  local id=${1:?usage: Scripts/cluster.sh add ID}
+  [ -x "$strata" ] || die "not built yet; run 'Scripts/cluster.sh up'"
+  pid_alive "$state/coordinator.pid" || die "the cluster is not running; run 'Scripts/cluster.sh up' first"
+  pid_alive "$state/$id.pid" && die "$id is already running"
+  local extended port
+  read -r extended port < <(extended_config "$id")
+  port_in_use 127.0.0.1 "$port" && die "port $port for $id is in use"
+  touch "$state/membership-changed"
+  spawn "$state/$id.log" "$root/$strata" node --config "$extended" --id "$id" --join
+  echo $! >"$state/$id.pid"
+  wait_healthy "$id" 127.0.0.1 "$port" "$state/$id.pid" "$state/$id.log" || exit 1
+  echo "$id joined on 127.0.0.1:$port (pid $(cat "$state/$id.pid")); shards move onto it as it catches up:"
+  "$strata" status --config "$config" || true
+}
+
+remove() { # id
+  local id=${1:?usage: Scripts/cluster.sh remove ID}
+  [ -x "$strata" ] || die "not built yet; run 'Scripts/cluster.sh up'"
+  "$strata" cluster remove-node --config "$config" "$id"
+  touch "$state/membership-changed"
+  for _ in $(seq 1 600); do
+    "$strata" status --config "$config" | awk '{print $1}' | grep -qx "$id" || break
+    sleep 0.2
+  done
+  if "$strata" status --config "$config" | awk '{print $1}' | grep -qx "$id"; then
+    die "$id still holds shards after 120 s; it keeps running (see 'Scripts/cluster.sh status')"
+  fi
+  local pidfile="$state/$id.pid"
+  if pid_alive "$pidfile"; then
+    kill -TERM "$(cat "$pidfile")"
+    for _ in $(seq 1 50); do pid_alive "$pidfile" || break; sleep 0.2; done
+  fi
+  rm -f "$pidfile"
+  echo "$id left the cluster map and stopped"
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
   logs) shift; logs "${1:-40}" ;;
-  *) echo "usage: Scripts/cluster.sh up | down | status | logs [N]" >&2; exit 2 ;;
+  add) shift; add "${1:-}" ;;
+  remove) shift; remove "${1:-}" ;;
+  *) echo "usage: Scripts/cluster.sh up | down | status | logs [N] | add ID | remove ID" >&2; exit 2 ;;
 esac

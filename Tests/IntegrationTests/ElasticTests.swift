@@ -6,10 +6,10 @@ import Testing
 /// Membership changes on real processes: a node joins a running cluster under writes.
 @Suite("Elastic cluster")
 struct ElasticTests {
-    @Test("a 4th node joins a 3-node RF 2 cluster under writes (strata node --join): replicas move only onto it, no write fails after retries, every acknowledged write is readable, every copy's checksum matches, and it leads its ring-order shards", .timeLimit(.minutes(3)))
-    func addNodeUnderWrites() throws {
+    @Test("a 4th node joins a 3-node cluster under writes (strata node --join): replicas move only onto it, no write fails after retries, every acknowledged write is readable, every copy's checksum matches, and it leads its ring-order shards; at RF 1 through a temporary second copy", .timeLimit(.minutes(3)), arguments: [2, 1])
+    func addNodeUnderWrites(replicationFactor: Int) throws {
         let cluster = try ClusterTests.Cluster.start(
-            downAfterMs: 1500, heartbeatIntervalMs: 100, internalSecret: ReplicationTests.secret)
+            downAfterMs: 1500, heartbeatIntervalMs: 100, replicationFactor: replicationFactor, internalSecret: ReplicationTests.secret)
         var running = cluster
         defer { running.cleanup() }
         try FailoverTests.waitUntilHealthy(cluster)
@@ -45,7 +45,7 @@ struct ElasticTests {
         try writer.check(entry: entry)
         try ReplicationTests.waitForConvergence(cluster)
         print(
-            "ADD NODE: \(moved) replicas moved onto n4 (ideal \(ideal), ratio \(String(format: "%.2f", Double(moved) / ideal))), "
+            "ADD NODE (RF \(replicationFactor)): \(moved) replicas moved onto n4 (ideal \(ideal), ratio \(String(format: "%.2f", Double(moved) / ideal))), "
                 + "\(after.shards(primaryOn: "n4").count) shards led by it, done in \(String(format: "%.1f", took)) s; "
                 + "\(writer.acknowledged.withLock { $0.count }) keys acknowledged")
     }
