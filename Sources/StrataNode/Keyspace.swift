@@ -121,6 +121,35 @@ final class Keyspace: Sendable {
         }
     }
 
+    /// The shards this node has positions for: the ones it holds, and ones it
+    /// held whose data is still here (see `drop`).
+    var knownShards: Set<ShardID> { sequences.withLock { Set($0.keys) } }
+
+    /// Deletes everything this node holds of `shard`, a shard the map no longer
+    /// places here: its records (a range delete over `hashes`), its log and its
+    /// trim point, in one batch; forgets its positions, so the shard starts from
+    /// nothing if it comes back (a snapshot, then the log). Run on the writer
+    /// thread, between groups. The disk space returns with the compaction of
+    /// the deleted ranges (`compactDropped`).
+    func drop(_ shard: ShardID, hashes: ClosedRange<UInt64>) throws(StorageError) {
+        let batch = WriteBatch(for: database)
+        try records.deleteRange(hashes: hashes, in: batch)
+        try batch.deleteRange(from: ReplicationLog.key(shard, 0), to: ReplicationLog.key(shard, .max), in: log.family)
+        try batch.delete(ReplicationLog.trimKey(shard), in: meta)
+        try database.write(batch)
+        cache.removeAll(hashes: hashes)
+        sequences.withLock { _ = $0.removeValue(forKey: shard) }
+        trimmed.withLock { _ = $0.removeValue(forKey: shard) }
+        lastEpochs.withLock { _ = $0.removeValue(forKey: shard) }
+    }
+
+    /// Compacts the records of `hashes` and the log of `shard` after `drop`, so their files are rewritten without them.
+    func compactDropped(_ shard: ShardID, hashes: ClosedRange<UInt64>) throws(StorageError) {
+        let bounds = DataKey.bounds(forHashes: hashes)
+        try database.compact(in: records.family, from: bounds.lower, to: bounds.upper)
+        try database.compact(in: log.family, from: ReplicationLog.key(shard, 0), to: ReplicationLog.key(shard, .max))
+    }
+
     /// Sets a shard's sequence number and trim point after a snapshot replaced it.
     fileprivate func setPositions(_ shard: ShardID, sequence: UInt64, trimmedThrough: UInt64, epoch: UInt64) {
         trimmed.withLock { $0[shard] = trimmedThrough }

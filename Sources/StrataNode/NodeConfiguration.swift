@@ -28,6 +28,8 @@ public struct NodeConfiguration: Sendable {
     public var internalSecret: String?
     /// Replication-log entries kept per shard.
     public var logRetention: UInt64 = 100_000
+    /// How long a shard stays off this node's map before its data is deleted (`ShardJanitor`).
+    public var shardDropDelay: Duration = .seconds(60)
     /// Most simultaneous client connections; more are refused with an error.
     public var maxClients: Int = 10_000
     /// Close connections idle this long (0 = never).

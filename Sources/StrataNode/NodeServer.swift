@@ -144,6 +144,11 @@ public final class NodeServer: Service, Sendable {
             let executor = EventLoopTaskExecutor(background.next())
             if let link { group.addTask(executorPreference: executor) { await link.run() } }
             if let follower { group.addTask(executorPreference: executor) { await follower.run() } }
+            if link != nil {
+                let janitor = ShardJanitor(
+                    executor: self.executor, writer: writer, pool: pool, delay: configuration.shardDropDelay, logger: logger)
+                group.addTask(executorPreference: executor) { await janitor.run() }
+            }
             group.addTask { await self.syncWALPeriodically() }
             group.addTask { await self.expireReplicationWaits() }
             // Serves until a graceful shutdown (SIGTERM, SIGINT) or cancellation closes the port.

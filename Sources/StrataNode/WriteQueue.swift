@@ -36,6 +36,8 @@ final class WriteQueue: Sendable {
         /// A primary's snapshot of a shard, installed before the next group.
         case snapshot(
             shard: ShardID, hashes: ClosedRange<UInt64>, sequence: UInt64, epoch: UInt64, records: [([UInt8], [UInt8])])
+        /// A shard the map no longer places here: its data is deleted before the next group (`Keyspace.drop`).
+        case drop(shard: ShardID, hashes: ClosedRange<UInt64>)
     }
 
     private struct Replication {
@@ -167,6 +169,18 @@ final class WriteQueue: Sendable {
                         try executor.keyspace.installSnapshot(
                             shard, hashes: hashes, sequence: sequence, epoch: epoch, records: records)
                         executor.commits.committed([shard])
+                        replication.done(.success(()))
+                    } catch {
+                        replication.done(.failure(error))
+                    }
+                case .drop(let shard, let hashes):
+                    // Still not placed here (a map adopted since may have brought it back).
+                    guard !executor.topologyBox.current.localShards.contains(shard) else {
+                        replication.done(.success(()))
+                        continue
+                    }
+                    do {
+                        try executor.keyspace.drop(shard, hashes: hashes)
                         replication.done(.success(()))
                     } catch {
                         replication.done(.failure(error))

@@ -210,6 +210,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "In-memory record cache (hot set) in MiB; 0 disables it.") var recordCacheMb: Int = 256
     @Option(help: "Replication-log entries kept per shard; a replica further behind catches up from a snapshot.")
     var logRetention: Int = 100_000
+    @Option(help: "Seconds a shard stays off this node's map before its data is deleted.") var dropDelaySeconds: Int = 60
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Flag(help: "Join a running cluster: announce this node (its cluster.json entry) to the coordinator first (as strata cluster add-node).")
     var join = false
@@ -254,6 +255,7 @@ struct NodeCommand: AsyncParsableCommand {
         if let storageThreads { configuration.storageThreads = max(storageThreads, 1) }
         configuration.recordCacheBytes = max(recordCacheMb, 0) << 20
         configuration.logRetention = UInt64(max(logRetention, 1))
+        configuration.shardDropDelay = .seconds(max(dropDelaySeconds, 0))
 
         bootstrapLogging(level: logLevel)
         let logger = Logger(label: "strata.node")

@@ -9,7 +9,8 @@ struct ElasticTests {
     @Test("a 4th node joins a 3-node cluster under writes (strata node --join): replicas move only onto it, no write fails after retries, every acknowledged write is readable, every copy's checksum matches, and it leads its ring-order shards; at RF 1 through a temporary second copy", .timeLimit(.minutes(3)), arguments: [2, 1])
     func addNodeUnderWrites(replicationFactor: Int) throws {
         let cluster = try ClusterTests.Cluster.start(
-            downAfterMs: 1500, heartbeatIntervalMs: 100, replicationFactor: replicationFactor, internalSecret: ReplicationTests.secret)
+            downAfterMs: 1500, heartbeatIntervalMs: 100, replicationFactor: replicationFactor, internalSecret: ReplicationTests.secret,
+            nodeArguments: ["--drop-delay-seconds", "1"])
         var running = cluster
         defer { running.cleanup() }
         try FailoverTests.waitUntilHealthy(cluster)
@@ -44,6 +45,16 @@ struct ElasticTests {
         #expect(!after.shards(primaryOn: "n4").isEmpty)
         try writer.check(entry: entry)
         try ReplicationTests.waitForConvergence(cluster)
+        // The old nodes delete the copies they gave n4, a second after the map stopped placing them there.
+        func dropped() -> Int {
+            ["n1", "n2", "n3"].reduce(0) { total, id in
+                total + (cluster.nodes[id]?.log().components(separatedBy: "dropped the data of shard").count ?? 1) - 1
+            }
+        }
+        let dropDeadline = Date().addingTimeInterval(15)
+        while Date() < dropDeadline, dropped() < moved { usleep(100_000) }
+        #expect(dropped() == moved, "every replica moved onto n4 was deleted from its old node")
+        try writer.check(entry: entry)
         print(
             "ADD NODE (RF \(replicationFactor)): \(moved) replicas moved onto n4 (ideal \(ideal), ratio \(String(format: "%.2f", Double(moved) / ideal))), "
                 + "\(after.shards(primaryOn: "n4").count) shards led by it, done in \(String(format: "%.1f", took)) s; "

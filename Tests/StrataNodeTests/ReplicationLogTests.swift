@@ -24,6 +24,38 @@ struct ReplicationLogTests {
     private var a: RecordAddress { RecordAddress(shard: ShardID(1), dataKey: key("a", hash: 10)) }
     private var b: RecordAddress { RecordAddress(shard: ShardID(1), dataKey: key("b", hash: 12)) }
 
+    @Test("dropping a shard deletes its records, log and positions and nothing of the others; it comes back empty")
+    func dropShard() throws {
+        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (database, keyspace) = try openKeyspace(directory + "/db", retention: 1000)
+        defer { database.close() }
+        let c = RecordAddress(shard: ShardID(2), dataKey: key("c", hash: 20))
+        let group = keyspace.beginGroup(epochs: { _ in 1 })
+        _ = try group.stage(a, current: nil, .put(value: [1], expiresAt: nil, flags: 0))
+        _ = try group.stage(b, current: nil, .put(value: [2], expiresAt: nil, flags: 0))
+        _ = try group.stage(c, current: nil, .put(value: [3], expiresAt: nil, flags: 0))
+        try keyspace.commit(group)
+        #expect(try keyspace.read(a, now: 0) != nil)
+
+        try keyspace.drop(ShardID(1), hashes: 0...15)
+        try keyspace.compactDropped(ShardID(1), hashes: 0...15)
+        #expect(keyspace.knownShards == [ShardID(2)])
+        #expect(try keyspace.read(a, now: 0) == nil)
+        #expect(try keyspace.read(b, now: 0) == nil)
+        #expect(try keyspace.read(c, now: 0)?.value == [3], "the other shard keeps its data")
+        #expect(try keyspace.logEntries(ShardID(1), after: 0, limit: 10, maxBytes: 1 << 20) == nil)
+        guard case .entries(let kept)? = try keyspace.logEntries(ShardID(2), after: 0, limit: 10, maxBytes: 1 << 20) else {
+            Issue.record("shard 2 lost its log"); return
+        }
+        #expect(kept.count == 1)
+        // Given back, the shard starts from nothing.
+        try keyspace.adopt(shards: [ShardID(1), ShardID(2)])
+        #expect(keyspace.lastVersion(of: ShardID(1)) == 0)
+        #expect(try keyspace.read(a, now: 0) == nil)
+    }
+
     @Test("a write's request id rides in its shard's log entry to the follower, whose own entry keeps it; other shards' entries carry none")
     func requestIDsInEntries() throws {
         let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"

@@ -1,0 +1,57 @@
+import Logging
+import NIOPosix
+import ServiceLifecycle
+import StrataCluster
+
+/// Deletes the data of shards the cluster map no longer places on this node
+/// (moved off it, or the node is being decommissioned), `delay` after they
+/// left it: long enough for a new primary to drain this node's log in a
+/// planned handoff, and for a map that only briefly moved a shard away. Only
+/// under a map that counts this node `up` (a node the coordinator took for
+/// down gets its shards back when it returns). A dropped shard's records, log
+/// and positions go in one batch on the writer thread (`Keyspace.drop`), then
+/// the ranges are compacted on the storage pool so the disk space comes back.
+/// A `Service` the node runs as a child task until cancelled.
+struct ShardJanitor: Service {
+    let executor: CommandExecutor
+    let writer: WriteQueue
+    let pool: NIOThreadPool
+    /// How long a shard stays absent from the map before its data is deleted.
+    let delay: Duration
+    let logger: Logger
+
+    func run() async {
+        var absentSince: [ShardID: ContinuousClock.Instant] = [:]
+        while !Task.isCancelled {
+            let topology = executor.topologyBox.current
+            let now = ContinuousClock.now
+            var absent: Set<ShardID> = []
+            if topology.map.node(topology.localNode)?.state == .up {
+                absent = executor.keyspace.knownShards.subtracting(topology.localShards)
+            }
+            absentSince = absentSince.filter { absent.contains($0.key) }
+            for shard in absent where absentSince[shard] == nil { absentSince[shard] = now }
+            for (shard, since) in absentSince.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where now - since >= delay {
+                absentSince[shard] = nil
+                guard let range = topology.map.shard(shard)?.range else { continue }
+                await drop(shard, hashes: range.start...range.last)
+            }
+            try? await Task.sleep(for: max(delay / 2, .milliseconds(100)))
+        }
+    }
+
+    private func drop(_ shard: ShardID, hashes: ClosedRange<UInt64>) async {
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                writer.apply(.drop(shard: shard, hashes: hashes)) { continuation.resume(with: $0.mapError { $0 as any Error }) }
+            }
+            // A map adopted meanwhile may have brought the shard back: then nothing was deleted.
+            guard !executor.keyspace.knownShards.contains(shard) else { return }
+            let keyspace = executor.keyspace
+            try await pool.runIfActive { try keyspace.compactDropped(shard, hashes: hashes) }
+            logger.info("dropped the data of shard \(shard): the map no longer places it here")
+        } catch {
+            if !Task.isCancelled { logger.warning("cannot drop the data of shard \(shard)", metadata: ["error": "\(error)"]) }
+        }
+    }
+}
