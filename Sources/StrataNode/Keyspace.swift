@@ -121,6 +121,16 @@ final class Keyspace: Sendable {
         }
     }
 
+    /// Stores a later page of a snapshot that `installSnapshot` began (records
+    /// as the primary encoded them), leaving the shard's positions where the
+    /// first page put them: the log replay from there brings every key up to date.
+    func addSnapshotRecords(_ hashes: ClosedRange<UInt64>, records snapshot: [([UInt8], [UInt8])]) throws(StorageError) {
+        let batch = WriteBatch(for: database)
+        for (key, value) in snapshot { try batch.put(key, value, in: records.family) }
+        try database.write(batch)
+        cache.removeAll(hashes: hashes)
+    }
+
     /// The shards this node has positions for: the ones it holds, and ones it
     /// held whose data is still here (see `drop`).
     var knownShards: Set<ShardID> { sequences.withLock { Set($0.keys) } }

@@ -28,6 +28,8 @@ public struct NodeConfiguration: Sendable {
     public var internalSecret: String?
     /// Replication-log entries kept per shard.
     public var logRetention: UInt64 = 100_000
+    /// How much of a shard one snapshot page brings to this node as a replica, at most (about).
+    public var snapshotPageBytes: Int = 4 << 20
     /// How long a shard stays off this node's map before its data is deleted (`ShardJanitor`).
     public var shardDropDelay: Duration = .seconds(60)
     /// Most simultaneous client connections; more are refused with an error.

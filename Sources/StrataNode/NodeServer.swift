@@ -114,7 +114,8 @@ public final class NodeServer: Service, Sendable {
         if let secret = configuration.internalSecret, configuration.coordinator != nil {
             follower = ReplicaFollower(
                 nodeID: configuration.nodeID, secret: secret, topology: topology, keyspace: keyspace, writer: writer,
-                progress: executor.progress, group: background, logger: logger)
+                progress: executor.progress, group: background, logger: logger,
+                snapshotPageBytes: configuration.snapshotPageBytes)
         } else {
             follower = nil
         }

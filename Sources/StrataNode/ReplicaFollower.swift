@@ -52,8 +52,9 @@ final class ReplicaFollower: Service, Sendable {
 
     init(
         nodeID: NodeID, secret: String, topology: TopologyBox, keyspace: Keyspace, writer: WriteQueue,
-        progress: ReplicationProgress, group: EventLoopGroup, logger: Logger
+        progress: ReplicationProgress, group: EventLoopGroup, logger: Logger, snapshotPageBytes: Int = 4 << 20
     ) {
+        self.snapshotPageBytes = max(snapshotPageBytes, 1)
         self.group = group
         self.progress = progress
         self.nodeID = nodeID
@@ -281,35 +282,61 @@ final class ReplicaFollower: Service, Sendable {
     }
 
     /// Fetches the primary's snapshot of `shard` and has the writer install it.
+    /// How much of a shard one snapshot page carries, at most (about).
+    private let snapshotPageBytes: Int
+
+    /// Copies `shard` from `source` page by page (`REPLSNAPSHOT … CHUNK`): the
+    /// first page replaces whatever this node had of the shard and sets its
+    /// position to that page's sequence number; later pages add their records;
+    /// then the follower replays the log from that position, which brings every
+    /// key to its state at the log's end whichever page it came in. No page
+    /// holds more than about `snapshotPageBytes`, so a shard of any size moves.
     private func installSnapshot(of shard: ShardID, from source: SourceConnection) async throws {
         let address = source.address
         guard let range = topology.current.map.shard(shard)?.range else { return }
-        let reply = try await source.call(["REPLSNAPSHOT", String(shard.rawValue)])
-        guard case .array(let fields) = reply, fields.count >= 2, case .integer(let sequence) = fields[0],
-            case .integer(let epoch) = fields[1], fields.count % 2 == 0
-        else {
-            throw StrataError(.unavailable, "REPLSNAPSHOT \(shard) to \(address) failed: \(reply)")
-        }
-        var records: [([UInt8], [UInt8])] = []
-        records.reserveCapacity(fields.count / 2)
-        var index = 2
-        while index + 1 < fields.count {
-            guard case .bulkString(let key) = fields[index], case .bulkString(let value) = fields[index + 1] else {
-                throw StrataError(.unavailable, "malformed REPLSNAPSHOT reply from \(address)")
+        let hashes = range.start...range.last
+        var after: [UInt8] = []
+        var pages = 0
+        var total = 0
+        var bytes = 0
+        var start: (sequence: Int64, epoch: Int64)?
+        while true {
+            let reply = try await source.call(
+                ["REPLSNAPSHOT", String(shard.rawValue), "CHUNK", SnapshotCursor.encode(after), String(snapshotPageBytes)])
+            guard case .array(let fields) = reply, fields.count >= 3, case .integer(let sequence) = fields[0],
+                case .integer(let epoch) = fields[1], case .bulkString(let next) = fields[2], fields.count % 2 == 1
+            else {
+                throw StrataError(.unavailable, "REPLSNAPSHOT \(shard) to \(address) failed: \(reply)")
             }
-            records.append((Array(key.readableBytesView), Array(value.readableBytesView)))
-            index += 2
+            var records: [([UInt8], [UInt8])] = []
+            records.reserveCapacity(fields.count / 2)
+            var index = 3
+            while index + 1 < fields.count {
+                guard case .bulkString(let key) = fields[index], case .bulkString(let value) = fields[index + 1] else {
+                    throw StrataError(.unavailable, "malformed REPLSNAPSHOT reply from \(address)")
+                }
+                records.append((Array(key.readableBytesView), Array(value.readableBytesView)))
+                bytes += key.readableBytes + value.readableBytes
+                index += 2
+            }
+            total += records.count
+            pages += 1
+            if start == nil {
+                start = (sequence, epoch)
+                try await perform(
+                    .snapshot(shard: shard, hashes: hashes, sequence: UInt64(sequence), epoch: UInt64(epoch), records: records))
+            } else if !records.isEmpty {
+                try await perform(.snapshotPage(shard: shard, hashes: hashes, records: records))
+            }
+            guard next.readableBytes > 0 else { break }
+            after = Array(next.readableBytesView)
         }
-        try await perform(
-            .snapshot(
-                shard: shard, hashes: range.start...range.last, sequence: UInt64(sequence), epoch: UInt64(epoch),
-                records: records))
         logger.info("installed snapshot", metadata: [
-            "shard": "\(shard)", "sequence": "\(sequence)", "records": "\(records.count)",
+            "shard": "\(shard)", "sequence": "\(start?.sequence ?? 0)", "records": "\(total)", "pages": "\(pages)",
+            "bytes": "\(bytes)",
         ])
     }
 
-    /// Hands work to the writer and waits until it is committed.
     /// Logs, at debug level, the client request ids (`REQID`) of the applied entries that carry them.
     private func logRequests(_ received: [(shard: ShardID, entry: LogEntry)], from address: String) {
         guard logger.logLevel <= .debug else { return }
@@ -323,6 +350,7 @@ final class ReplicaFollower: Service, Sendable {
         }
     }
 
+    /// Hands work to the writer and waits until it is committed.
     private func perform(_ work: WriteQueue.ReplicationWork) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             writer.apply(work) { result in continuation.resume(with: result.mapError { $0 as any Error }) }

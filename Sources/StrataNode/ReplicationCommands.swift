@@ -27,7 +27,9 @@ extension CommandRun {
     func replication(_ command: Command, reply: inout Reply) throws(CommandError) {
         switch command {
         case .replicationFetch(let follower, let shards, _): try replicationFetch(follower, shards, reply: &reply)
-        case .replicationSnapshot(let shard): try replicationSnapshot(shard, reply: &reply)
+        case .replicationSnapshot(let shard, nil): try replicationSnapshot(shard, reply: &reply)
+        case .replicationSnapshot(let shard, let chunk?):
+            try replicationSnapshotChunk(shard, after: chunk.after, maxBytes: Int(clamping: chunk.maxBytes), reply: &reply)
         case .shardChecksum(let shard): try shardChecksum(shard, reply: &reply)
         case .feed(let positions, _): try changeFeed(positions, tenant: nil, reply: &reply)
         case .debugFollowPause(let milliseconds):
@@ -288,6 +290,46 @@ extension CommandRun {
         reply.arrayHeader(2 + 2 * records.count)
         reply.integer(Int64(clamping: sequence))
         reply.integer(Int64(clamping: epoch))
+        for (key, value) in records {
+            reply.bulk(key)
+            reply.bulk(value)
+        }
+    }
+
+    /// `REPLSNAPSHOT shard CHUNK after maxBytes`: `[sequence, epoch, next, key1,
+    /// record1, ...]`, the records of the shard whose encoded keys sort after
+    /// `after` (empty: from the start), up to about `maxBytes`, read from one
+    /// RocksDB snapshot with the shard's sequence number and log epoch at it;
+    /// `next` is the last key sent when more follow, empty when this page ends the
+    /// shard. Pages come from different snapshots: a follower installs them all,
+    /// then replays the log from the first page's sequence number, which brings
+    /// every key to its state at the log's end (`ReplicaFollower.installSnapshot`).
+    private func replicationSnapshotChunk(_ shardArgument: Int64, after: [UInt8], maxBytes: Int, reply: inout Reply) throws(CommandError) {
+        let (shard, range, _) = try heldShard(shardArgument)
+        var records: [([UInt8], [UInt8])] = []
+        var more = false
+        let sequence: UInt64
+        let epoch: UInt64
+        do {
+            let snapshot = try keyspace.database.snapshot()
+            (sequence, epoch) = try keyspace.log.newest(shard, snapshot: snapshot)
+            let iterator = try keyspace.records.rawIterator(hashes: range, after: after, snapshot: snapshot)
+            var bytes = 0
+            while let (key, value) = try iterator.next() {
+                if bytes >= maxBytes, !records.isEmpty {
+                    more = true
+                    break
+                }
+                records.append((key, value))
+                bytes += key.count + value.count
+            }
+        } catch {
+            throw .storage(error)
+        }
+        reply.arrayHeader(3 + 2 * records.count)
+        reply.integer(Int64(clamping: sequence))
+        reply.integer(Int64(clamping: epoch))
+        reply.bulk(more ? records.last!.0 : [])
         for (key, value) in records {
             reply.bulk(key)
             reply.bulk(value)

@@ -36,6 +36,8 @@ final class WriteQueue: Sendable {
         /// A primary's snapshot of a shard, installed before the next group.
         case snapshot(
             shard: ShardID, hashes: ClosedRange<UInt64>, sequence: UInt64, epoch: UInt64, records: [([UInt8], [UInt8])])
+        /// A later page of a snapshot whose first page was installed: its records are added.
+        case snapshotPage(shard: ShardID, hashes: ClosedRange<UInt64>, records: [([UInt8], [UInt8])])
         /// A shard the map no longer places here: its data is deleted before the next group (`Keyspace.drop`).
         case drop(shard: ShardID, hashes: ClosedRange<UInt64>)
     }
@@ -169,6 +171,13 @@ final class WriteQueue: Sendable {
                         try executor.keyspace.installSnapshot(
                             shard, hashes: hashes, sequence: sequence, epoch: epoch, records: records)
                         executor.commits.committed([shard])
+                        replication.done(.success(()))
+                    } catch {
+                        replication.done(.failure(error))
+                    }
+                case .snapshotPage(_, let hashes, let records):
+                    do {
+                        try executor.keyspace.addSnapshotRecords(hashes, records: records)
                         replication.done(.success(()))
                     } catch {
                         replication.done(.failure(error))

@@ -86,6 +86,16 @@ public struct RecordStore: Sendable {
         return try database.makeIterator(in: family, from: bounds.lower, to: bounds.upper, reverse: reverse, snapshot: snapshot)
     }
 
+    /// The encoded records whose placement hash lies in `hashes` and whose
+    /// encoded key sorts after `after` (the last key of a previous page), in key order.
+    public func rawIterator(hashes: ClosedRange<UInt64>, after: [UInt8], snapshot: Snapshot? = nil) throws(StorageError) -> RangeIterator {
+        let bounds = DataKey.bounds(forHashes: hashes)
+        // The smallest key after `after` in bytewise order is `after` followed by a zero byte.
+        let next = after + [0]
+        let from = after.isEmpty || next.lexicographicallyPrecedes(bounds.lower) ? bounds.lower : next
+        return try database.makeIterator(in: family, from: from, to: bounds.upper, snapshot: snapshot)
+    }
+
     /// The live records whose placement hash lies in `hashes`, in key order
     /// (hash, then tenant, then key), or reverse order.
     public func scan(

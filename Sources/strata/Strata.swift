@@ -211,6 +211,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Replication-log entries kept per shard; a replica further behind catches up from a snapshot.")
     var logRetention: Int = 100_000
     @Option(help: "Seconds a shard stays off this node's map before its data is deleted.") var dropDelaySeconds: Int = 60
+    @Option(help: "KiB of a shard one snapshot page brings to this node as a replica (a shard moves page by page).")
+    var snapshotPageKb: Int = 4096
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Flag(help: "Join a running cluster: announce this node (its cluster.json entry) to the coordinator first (as strata cluster add-node).")
     var join = false
@@ -256,6 +258,7 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.recordCacheBytes = max(recordCacheMb, 0) << 20
         configuration.logRetention = UInt64(max(logRetention, 1))
         configuration.shardDropDelay = .seconds(max(dropDelaySeconds, 0))
+        configuration.snapshotPageBytes = max(snapshotPageKb, 1) << 10
 
         bootstrapLogging(level: logLevel)
         let logger = Logger(label: "strata.node")

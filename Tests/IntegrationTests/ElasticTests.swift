@@ -1,16 +1,20 @@
 import Foundation
 import StrataCluster
+import StrataWire
 import Synchronization
 import Testing
 
 /// Membership changes on real processes: a node joins a running cluster under writes.
 @Suite("Elastic cluster")
 struct ElasticTests {
+    /// Data deleted a second after it moved, 1 KiB snapshot pages, 20 log entries kept per shard (so a new copy needs a snapshot).
+    static let nodeArguments = ["--drop-delay-seconds", "1", "--snapshot-page-kb", "1", "--log-retention", "20"]
+
     @Test("a 4th node joins a 3-node cluster under writes (strata node --join): replicas move only onto it, no write fails after retries, every acknowledged write is readable, every copy's checksum matches, and it leads its ring-order shards; at RF 1 through a temporary second copy", .timeLimit(.minutes(3)), arguments: [2, 1])
     func addNodeUnderWrites(replicationFactor: Int) throws {
         let cluster = try ClusterTests.Cluster.start(
             downAfterMs: 1500, heartbeatIntervalMs: 100, replicationFactor: replicationFactor, internalSecret: ReplicationTests.secret,
-            nodeArguments: ["--drop-delay-seconds", "1"])
+            nodeArguments: Self.nodeArguments)
         var running = cluster
         defer { running.cleanup() }
         try FailoverTests.waitUntilHealthy(cluster)
@@ -18,7 +22,8 @@ struct ElasticTests {
         let entry = Int(cluster.config.nodes[0].dataPort)
 
         let writer = Writer(entry: entry)
-        usleep(300_000)
+        // Long enough for every shard's log to be trimmed past its start: n4 needs snapshots.
+        usleep(1_500_000)
 
         // n4 joins: announced by itself, then shards move onto it as it catches up.
         var config = cluster.config
@@ -26,7 +31,8 @@ struct ElasticTests {
             id: "n4", host: "127.0.0.1", dataPort: UInt16(NodeProcess.freePort()),
             metricsPort: UInt16(NodeProcess.freePort()), dataDir: cluster.directory + "/n4", zone: "n4"))
         let started = Date()
-        running.nodes["n4"] = try NodeProcess.clusterNode(config: config, id: "n4", directory: cluster.directory, extra: ["--join"])
+        running.nodes["n4"] = try NodeProcess.clusterNode(
+            config: config, id: "n4", directory: cluster.directory, extra: ["--join"] + Self.nodeArguments)
         #expect(try cluster.map().node("n4") != nil)
         try FailoverTests.waitUntilHealthy(cluster, timeout: 60)
         try FailoverTests.waitUntilLeadershipReturned(cluster, timeout: 60)
@@ -54,6 +60,9 @@ struct ElasticTests {
         let dropDeadline = Date().addingTimeInterval(15)
         while Date() < dropDeadline, dropped() < moved { usleep(100_000) }
         #expect(dropped() == moved, "every replica moved onto n4 was deleted from its old node")
+        // Shards came to n4 as snapshots (the log keeps 20 entries here), page by page (1 KiB pages).
+        let pages = (running.nodes["n4"]?.log() ?? "").components(separatedBy: "pages=").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+        #expect(pages.max() ?? 0 >= 2, "\(pages)")
         try writer.check(entry: entry)
         print(
             "ADD NODE (RF \(replicationFactor)): \(moved) replicas moved onto n4 (ideal \(ideal), ratio \(String(format: "%.2f", Double(moved) / ideal))), "
@@ -95,6 +104,36 @@ struct ElasticTests {
         try writer.check(entry: entry)
         try ReplicationTests.waitForConvergence(cluster)
         print("REMOVE NODE: \(held) replicas moved off n3 in \(String(format: "%.1f", took)) s; \(writer.acknowledged.withLock { $0.count }) keys acknowledged")
+    }
+
+    @Test("REPLSNAPSHOT CHUNK pages a shard: the pages together are the whole snapshot, each after the previous one's last key; a bad cursor is refused", .timeLimit(.minutes(2)))
+    func snapshotPages() throws {
+        let cluster = try ClusterTests.Cluster.start(downAfterMs: 1500, heartbeatIntervalMs: 100, internalSecret: ReplicationTests.secret)
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let entry = Int(cluster.config.nodes[0].dataPort)
+        for index in 0..<300 { #expect(try ClusterTests.callFollowingMoved(entry, "SET", "page:\(index)", "value-\(index)").text == "OK") }
+        let shard = try cluster.map().shards[0]
+        let primary = try RESPTestClient(port: ClientTests.port(cluster, try #require(shard.primary)))
+        #expect(try primary.call("AUTH", "@internal", ReplicationTests.secret).text == "OK")
+        let id = String(shard.id.rawValue)
+        let whole = try #require(try primary.call("REPLSNAPSHOT", id).elements)
+        #expect(whole.count > 8, "the shard holds a few records")
+        var records: [RESPValue] = []
+        var after = ""
+        var pages = 0
+        while true {
+            let page = try #require(try primary.call("REPLSNAPSHOT", id, "CHUNK", after, "100").elements)
+            #expect(page[0] == whole[0] && page[1] == whole[1], "sequence and epoch as of the page's snapshot")
+            records += page[3...]
+            pages += 1
+            guard case .bulkString(let next) = page[2], next.readableBytes > 0 else { break }
+            after = SnapshotCursor.encode(Array(next.readableBytesView))
+        }
+        #expect(pages > 1)
+        #expect(records == Array(whole[2...]))
+        #expect(try primary.call("REPLSNAPSHOT", id, "CHUNK", "not-hex", "100").isError)
+        #expect(try primary.call("REPLSNAPSHOT", id, "CHUNK", "", "0").isError)
     }
 
     /// A writer setting keys one after another on its own thread (following MOVED,

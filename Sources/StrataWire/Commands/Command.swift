@@ -128,8 +128,8 @@ public indirect enum Command: Sendable {
     /// `REPLFETCH node [WAIT ms] (shard after epoch mapEpoch)…`: `wait` is how
     /// long the primary may hold the fetch while it has nothing new.
     case replicationFetch(follower: ByteBuffer, shards: [ReplicationFetchShard], wait: Int64?)
-    /// `REPLSNAPSHOT shard`.
-    case replicationSnapshot(shard: Int64)
+    /// `REPLSNAPSHOT shard [CHUNK after maxBytes]`: the whole shard, or one page of it.
+    case replicationSnapshot(shard: Int64, chunk: (after: [UInt8], maxBytes: Int64)?)
     /// `SHARDCHECKSUM shard`.
     case shardChecksum(shard: Int64)
 
@@ -413,6 +413,41 @@ public enum ClusterCommand: Sendable {
     case addNode(NodeAnnouncement)
     /// `CLUSTER REMOVENODE id`: decommission.
     case removeNode(ByteBuffer)
+}
+
+/// A snapshot page's cursor (`REPLSNAPSHOT … CHUNK <after>`): the last encoded
+/// key of the previous page, binary, so it travels as lowercase hexadecimal
+/// (empty: from the start).
+public enum SnapshotCursor {
+    /// The hexadecimal form of `key`.
+    public static func encode(_ key: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(key.count * 2)
+        for byte in key {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The key whose hexadecimal form is `text`, or `nil` when it is not hexadecimal.
+    public static func decode<Bytes: Collection<UInt8>>(_ text: Bytes) -> [UInt8]? {
+        guard text.count % 2 == 0 else { return nil }
+        var key: [UInt8] = []
+        key.reserveCapacity(text.count / 2)
+        var high: UInt8?
+        for character in text {
+            guard let nibble = InlineSplitter.hexValue(character) else { return nil }
+            if let first = high {
+                key.append(first << 4 | nibble)
+                high = nil
+            } else {
+                high = nibble
+            }
+        }
+        return key
+    }
 }
 
 /// A node announced to the coordinator (`CLUSTER ADDNODE`).

@@ -62,9 +62,22 @@ extension CommandTable {
                 return .replicationFetch(follower: follower, shards: shards, wait: wait)
             }),
         CommandSpec(
-            "replsnapshot", arity: 2, flags: [.internal, .readOnly], categories: [.replication, .slow], group: .replication,
-            servers: .node, syntax: "shard", summary: "Every record of a shard from one snapshot (internal).",
-            parse: { (a: inout CommandArguments) throws(CommandError) in .replicationSnapshot(shard: try a.integer()) }),
+            "replsnapshot", arity: -2, flags: [.internal, .readOnly], categories: [.replication, .slow], group: .replication,
+            servers: .node, syntax: "shard [CHUNK after maxBytes]",
+            summary: "Every record of a shard from one snapshot, or one page of them after a key (internal).",
+            parse: { (a: inout CommandArguments) throws(CommandError) in
+                let shard = try a.integer()
+                guard a.hasMore else { return .replicationSnapshot(shard: shard, chunk: nil) }
+                guard try a.keyword() == "CHUNK", a.remaining == 2 else {
+                    throw CommandError(message: "ERR usage: REPLSNAPSHOT <shard> [CHUNK <after> <maxBytes>]")
+                }
+                guard let after = SnapshotCursor.decode(try a.next().readableBytesView) else {
+                    throw CommandError(message: "ERR REPLSNAPSHOT CHUNK's cursor must be hexadecimal")
+                }
+                let maxBytes = try a.integer()
+                guard maxBytes > 0 else { throw CommandError(message: "ERR REPLSNAPSHOT CHUNK needs a positive byte count") }
+                return .replicationSnapshot(shard: shard, chunk: (after, maxBytes))
+            }),
         CommandSpec(
             "shardchecksum", arity: 2, flags: [.internal, .readOnly], categories: [.replication, .slow],
             group: .replication, servers: .node, syntax: "shard",
