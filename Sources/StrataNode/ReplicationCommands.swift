@@ -273,7 +273,7 @@ extension CommandRun {
     /// `REPLSNAPSHOT shard`: `[sequence, epoch, key1, record1, key2, record2, ...]`,
     /// every record of the shard (encoded data key and envelope), the shard's
     /// sequence number and the epoch of its log entry there, read from one RocksDB snapshot. One reply holds the
-    /// whole shard: fine for shards of tens of MiB; streaming in chunks is open work.
+    /// whole shard (for tools and small shards); followers take it in pages (`replicationSnapshotChunk`).
     private func replicationSnapshot(_ shardArgument: Int64, reply: inout Reply) throws(CommandError) {
         let (shard, range, _) = try heldShard(shardArgument)
         var records: [([UInt8], [UInt8])] = []
