@@ -461,6 +461,8 @@ public enum StatusReport {
                     + pad(node.state.rawValue, 9) + pad(String(map.shards(primaryOn: node.id).count), 9)
                     + String(map.shards(ownedBy: node.id).count))
         }
+        let moving = MoveReport.moves(in: map).count
+        if moving > 0 { lines += ["", "\(moving) shards on the move (strata cluster moves)"] }
         return lines.joined(separator: "\n")
     }
 

@@ -119,7 +119,23 @@ struct FailoverCommand: AsyncParsableCommand {
 /// `strata cluster`: change the cluster's membership online.
 struct ClusterAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "Change the cluster's membership online.", subcommands: [AddNode.self, RemoveNode.self])
+        commandName: "cluster", abstract: "Change the cluster's membership online.",
+        subcommands: [AddNode.self, RemoveNode.self, Moves.self])
+
+    /// `strata cluster moves`: the shards on the move.
+    struct Moves: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "moves", abstract: "List the shards on the move: from and to which nodes, and the phase.")
+
+        @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
+
+        func run() async throws {
+            guard case .bulkString(let json) = try await callCoordinator(config: config, ["CLUSTER", "MAP"]) else {
+                throw ValidationError("the coordinator did not return a map")
+            }
+            print(MoveReport.render(try ClusterMap(jsonData: Data(json.readableBytesView))))
+        }
+    }
 
     /// `strata cluster remove-node`: decommission a node.
     struct RemoveNode: AsyncParsableCommand {

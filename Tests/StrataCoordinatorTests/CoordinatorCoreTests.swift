@@ -293,6 +293,11 @@ struct CoordinatorCoreTests {
         }
         let moved = added.shards.filter { $0.replicas.contains("n4") }
         #expect(!moved.isEmpty)
+        // strata cluster moves: each of them copying onto n4.
+        let copying = MoveReport.moves(in: added)
+        #expect(copying.count == moved.count)
+        #expect(copying.allSatisfy { $0.phase == .copying && $0.to.contains("n4") && !$0.from.isEmpty && !$0.from.contains("n4") })
+        #expect(MoveReport.render(added).contains("copying"))
         for shard in added.shards {
             let old = try #require(before.shard(shard.id))
             // Replicas move only onto the new node; every old copy is still there, in sync, with the same primary.
@@ -310,12 +315,16 @@ struct CoordinatorCoreTests {
             _ = try core.heartbeat(from: primary, applied: all, caughtUp: vouched, at: start)
         }
         _ = try core.heartbeat(from: "n4", applied: all, at: start)
+        #expect(MoveReport.moves(in: core.map).allSatisfy { $0.phase == .dropping || $0.phase == .handingOver })
         #expect(try core.completeMoves() != nil)
+        #expect(MoveReport.moves(in: core.map).allSatisfy { $0.phase == .leadership && $0.to == ["n4"] })
         #expect(core.map.shards.allSatisfy { $0.replicas.count == 2 && $0.inSync.count == 2 })
         while try core.returnLeadership() != nil {}
         let ring = Placement.ringOrder(of: core.map)
         #expect(core.map.shards.allSatisfy { $0.primary == ring[$0.id]?.first })
         #expect(!core.map.shards(primaryOn: "n4").isEmpty)
+        #expect(MoveReport.moves(in: core.map).isEmpty)
+        #expect(MoveReport.render(core.map).contains("no moves in progress"))
         let ideal = Double(before.replicationFactor * before.shards.count) / 4
         print("ADD NODE (unit): \(moved.count) replicas moved onto n4, ideal \(ideal), ratio \(Double(moved.count) / ideal)")
     }
