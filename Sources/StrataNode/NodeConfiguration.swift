@@ -30,6 +30,8 @@ public struct NodeConfiguration: Sendable {
     public var logRetention: UInt64 = 100_000
     /// How much of a shard one snapshot page brings to this node as a replica, at most (about).
     public var snapshotPageBytes: Int = 4 << 20
+    /// The most snapshot bytes a second this node takes in as a replica (`nil`: unthrottled).
+    public var transferBytesPerSecond: Int?
     /// How long a shard stays off this node's map before its data is deleted (`ShardJanitor`).
     public var shardDropDelay: Duration = .seconds(60)
     /// Most simultaneous client connections; more are refused with an error.

@@ -115,7 +115,7 @@ public final class NodeServer: Service, Sendable {
             follower = ReplicaFollower(
                 nodeID: configuration.nodeID, secret: secret, topology: topology, keyspace: keyspace, writer: writer,
                 progress: executor.progress, group: background, logger: logger,
-                snapshotPageBytes: configuration.snapshotPageBytes)
+                snapshotPageBytes: configuration.snapshotPageBytes, transferBytesPerSecond: configuration.transferBytesPerSecond)
         } else {
             follower = nil
         }

@@ -52,9 +52,11 @@ final class ReplicaFollower: Service, Sendable {
 
     init(
         nodeID: NodeID, secret: String, topology: TopologyBox, keyspace: Keyspace, writer: WriteQueue,
-        progress: ReplicationProgress, group: EventLoopGroup, logger: Logger, snapshotPageBytes: Int = 4 << 20
+        progress: ReplicationProgress, group: EventLoopGroup, logger: Logger, snapshotPageBytes: Int = 4 << 20,
+        transferBytesPerSecond: Int? = nil
     ) {
         self.snapshotPageBytes = max(snapshotPageBytes, 1)
+        self.transferBytesPerSecond = transferBytesPerSecond.flatMap { $0 > 0 ? $0 : nil }
         self.group = group
         self.progress = progress
         self.nodeID = nodeID
@@ -284,6 +286,8 @@ final class ReplicaFollower: Service, Sendable {
     /// Fetches the primary's snapshot of `shard` and has the writer install it.
     /// How much of a shard one snapshot page carries, at most (about).
     private let snapshotPageBytes: Int
+    /// The most snapshot bytes a second this node takes in (`nil`: as fast as they come).
+    private let transferBytesPerSecond: Int?
 
     /// Copies `shard` from `source` page by page (`REPLSNAPSHOT … CHUNK`): the
     /// first page replaces whatever this node had of the shard and sets its
@@ -300,6 +304,7 @@ final class ReplicaFollower: Service, Sendable {
         var total = 0
         var bytes = 0
         var start: (sequence: Int64, epoch: Int64)?
+        let began = ContinuousClock.now
         while true {
             let reply = try await source.call(
                 ["REPLSNAPSHOT", String(shard.rawValue), "CHUNK", SnapshotCursor.encode(after), String(snapshotPageBytes)])
@@ -330,10 +335,16 @@ final class ReplicaFollower: Service, Sendable {
             }
             guard next.readableBytes > 0 else { break }
             after = Array(next.readableBytesView)
+            // The throttle: the next page waits until the bytes so far fit the rate.
+            if let rate = transferBytesPerSecond {
+                try? await Task.sleep(until: began + .seconds(Double(bytes) / Double(rate)), clock: .continuous)
+            }
         }
+        let seconds = (ContinuousClock.now - began) / .seconds(1)
         logger.info("installed snapshot", metadata: [
             "shard": "\(shard)", "sequence": "\(start?.sequence ?? 0)", "records": "\(total)", "pages": "\(pages)",
-            "bytes": "\(bytes)",
+            "bytes": "\(bytes)", "seconds": "\(String(format: "%.3f", seconds))",
+            "mb-per-second": "\(String(format: "%.1f", Double(bytes) / max(seconds, 0.000_001) / 1_000_000))",
         ])
     }
 
