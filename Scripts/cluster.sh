@@ -9,7 +9,8 @@
 #   Scripts/cluster.sh remove ID decommission a node: its shards move off, it leaves the map, then it stops
 # Pid files and logs live in .cluster/ (git ignores it).
 # Environment: CONFIG=path overrides cluster.json; CLUSTER_STATE=dir overrides .cluster;
-# BUILD=debug uses a debug build; SKIP_BUILD=1 uses the binary as it is (the tests do both).
+# BUILD=debug uses a debug build; SKIP_BUILD=1 uses the binary as it is (the tests do both);
+# NODE_ARGS="..." adds options to every `strata node` (e.g. "--log-retention 1000 --transfer-mb-per-second 20").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -93,7 +94,8 @@ up() {
     elif is_cache "$id"; then
       spawn "$log" "$root/$strata" cache --config "$config" --id "$id"
     else
-      spawn "$log" "$root/$strata" node --config "$config" --id "$id"
+      # shellcheck disable=SC2086
+      spawn "$log" "$root/$strata" node --config "$config" --id "$id" ${NODE_ARGS:-}
     fi
     echo $! >"$pidfile"
     started+=("$id $host $port $pidfile $log")
@@ -195,7 +197,8 @@ add() { # id
   read -r extended port < <(extended_config "$id")
   port_in_use 127.0.0.1 "$port" && die "port $port for $id is in use"
   touch "$state/membership-changed"
-  spawn "$state/$id.log" "$root/$strata" node --config "$extended" --id "$id" --join
+  # shellcheck disable=SC2086
+  spawn "$state/$id.log" "$root/$strata" node --config "$extended" --id "$id" --join ${NODE_ARGS:-}
   echo $! >"$state/$id.pid"
   wait_healthy "$id" 127.0.0.1 "$port" "$state/$id.pid" "$state/$id.log" || exit 1
   echo "$id joined on 127.0.0.1:$port (pid $(cat "$state/$id.pid")); shards move onto it as it catches up:"

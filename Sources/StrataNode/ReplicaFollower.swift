@@ -288,6 +288,8 @@ final class ReplicaFollower: Service, Sendable {
     private let snapshotPageBytes: Int
     /// The most snapshot bytes a second this node takes in (`nil`: as fast as they come).
     private let transferBytesPerSecond: Int?
+    /// When the snapshot bytes taken in so far, by every install together, fit the rate.
+    private let transferPaced = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
 
     /// Copies `shard` from `source` page by page (`REPLSNAPSHOT … CHUNK`): the
     /// first page replaces whatever this node had of the shard and sets its
@@ -326,6 +328,17 @@ final class ReplicaFollower: Service, Sendable {
             }
             total += records.count
             pages += 1
+            // The throttle, node-wide: this page's bytes take their share of the rate after those before them.
+            if let rate = transferBytesPerSecond {
+                let pageBytes = records.reduce(0) { $0 + $1.0.count + $1.1.count }
+                let until = transferPaced.withLockedValue { paced -> ContinuousClock.Instant in
+                    let now = ContinuousClock.now
+                    let end = max(paced ?? now, now) + .seconds(Double(pageBytes) / Double(rate))
+                    paced = end
+                    return end
+                }
+                try await Task.sleep(until: until, clock: .continuous)
+            }
             if start == nil {
                 start = (sequence, epoch)
                 try await perform(
@@ -335,10 +348,6 @@ final class ReplicaFollower: Service, Sendable {
             }
             guard next.readableBytes > 0 else { break }
             after = Array(next.readableBytesView)
-            // The throttle: the next page waits until the bytes so far fit the rate.
-            if let rate = transferBytesPerSecond {
-                try? await Task.sleep(until: began + .seconds(Double(bytes) / Double(rate)), clock: .continuous)
-            }
         }
         let seconds = (ContinuousClock.now - began) / .seconds(1)
         logger.info("installed snapshot", metadata: [

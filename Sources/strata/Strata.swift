@@ -229,7 +229,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a shard stays off this node's map before its data is deleted.") var dropDelaySeconds: Int = 60
     @Option(help: "KiB of a shard one snapshot page brings to this node as a replica (a shard moves page by page).")
     var snapshotPageKb: Int = 4096
-    @Option(help: "The most MB a second of snapshots this node takes in when shards move to it (0: unthrottled).")
+    @Option(help: "The most MB a second of snapshots this node takes in when shards move to it, all moves together (0: unthrottled).")
     var transferMbPerSecond: Double = 0
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Flag(help: "Join a running cluster: announce this node (its cluster.json entry) to the coordinator first (as strata cluster add-node).")
