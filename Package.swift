@@ -74,7 +74,10 @@ let package = Package(
         .target(name: "StrataCache"),
         .target(
             name: "StrataServer",
-            dependencies: ["StrataWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "StrataWire", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: serverPathSettings
         ),
         .target(

@@ -141,16 +141,7 @@ public final class CoordinatorServer: Service, Sendable {
         ])
         await withDiscardingTaskGroup { tasks in
             tasks.addTask { await self.detectFailures() }
-            // Serves until a graceful shutdown (SIGTERM, SIGINT) or cancellation closes the port.
-            await withTaskCancellationHandler {
-                await withGracefulShutdownHandler {
-                    try? await server.closeFuture.get()
-                } onGracefulShutdown: {
-                    server.close(promise: nil)
-                }
-            } onCancel: {
-                server.close(promise: nil)
-            }
+            await server.serveUntilShutdown()
             tasks.cancelAll()
         }
         try? await metrics?.close()
@@ -189,65 +180,45 @@ public final class CoordinatorServer: Service, Sendable {
     func heartbeat(node: NodeID, applied: [ShardID: UInt64], caughtUp: [ShardID: CoordinatorCore.CaughtUp]) throws(ClusterError)
         -> UInt64
     {
-        var failure: ClusterError?
-        apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
-            do throws(ClusterError) {
-                return try core.heartbeat(from: node, applied: applied, caughtUp: caughtUp, at: .now)
-            } catch {
-                failure = error
-                return nil
-            }
+        try applyRequested { (core: inout CoordinatorCore) throws(ClusterError) in
+            try core.heartbeat(from: node, applied: applied, caughtUp: caughtUp, at: .now)
         }
-        if let failure { throw failure }
         return map.epoch
     }
 
     /// Adds `node` to the map (see `CoordinatorCore.addNode`), persisted and published.
     func addNode(_ node: ClusterNode) throws(ClusterError) -> ClusterMap {
-        var failure: ClusterError?
-        apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
-            do throws(ClusterError) {
-                return try core.addNode(node, at: .now)
-            } catch {
-                failure = error
-                return nil
-            }
-        }
-        if let failure { throw failure }
+        try applyRequested { (core: inout CoordinatorCore) throws(ClusterError) in try core.addNode(node, at: .now) }
         return map
     }
 
     /// Starts decommissioning `node` (see `CoordinatorCore.removeNode`), persisted and published.
     func removeNode(_ node: NodeID) throws(ClusterError) -> ClusterMap {
-        var failure: ClusterError?
-        apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
-            do throws(ClusterError) {
-                return try core.removeNode(node)
-            } catch {
-                failure = error
-                return nil
-            }
-        }
-        if let failure { throw failure }
+        try applyRequested { (core: inout CoordinatorCore) throws(ClusterError) in try core.removeNode(node) }
         return map
     }
 
     /// A planned failover of `shard` (see `CoordinatorCore.failover(shard:to:)`), persisted and published.
     func failover(shard: ShardID, to target: NodeID?) throws(ClusterError) -> ClusterMap {
+        try applyRequested { (core: inout CoordinatorCore) throws(ClusterError) in try core.failover(shard: shard, to: target) }
+        return map
+    }
+
+    /// Runs a change on the core; a new map is persisted before anyone sees it, then pushed to subscribers.
+    /// `apply` for a change a client asked for: a refusal is thrown back to it (and not published).
+    private func applyRequested(_ change: (inout CoordinatorCore) throws(ClusterError) -> ClusterMap?) throws(ClusterError) {
         var failure: ClusterError?
         apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
             do throws(ClusterError) {
-                return try core.failover(shard: shard, to: target)
+                return try change(&core)
             } catch {
                 failure = error
                 return nil
             }
         }
         if let failure { throw failure }
-        return map
     }
 
-    /// Runs a change on the core; a new map is persisted before anyone sees it, then pushed to subscribers.
     private func apply(_ change: (inout CoordinatorCore) throws(ClusterError) -> ClusterMap?) {
         let published: (ClusterMap, [Channel])? = state.withLockedValue { state in
             var core = state.core

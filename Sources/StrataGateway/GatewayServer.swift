@@ -154,16 +154,7 @@ public final class GatewayServer: Service, Sendable {
                 }
             }
             tasks.addTask { await GatewayFeed(core: core, logger: logger).run() }
-            // Serves until a graceful shutdown (SIGTERM, SIGINT) or cancellation closes the port.
-            await withTaskCancellationHandler {
-                await withGracefulShutdownHandler {
-                    try? await channel.closeFuture.get()
-                } onGracefulShutdown: {
-                    channel.close(promise: nil)
-                }
-            } onCancel: {
-                channel.close(promise: nil)
-            }
+            await channel.serveUntilShutdown()
             newClient.finish()
             tasks.cancelAll()
         }

@@ -152,16 +152,7 @@ public final class NodeServer: Service, Sendable {
             }
             group.addTask { await self.syncWALPeriodically() }
             group.addTask { await self.expireReplicationWaits() }
-            // Serves until a graceful shutdown (SIGTERM, SIGINT) or cancellation closes the port.
-            await withTaskCancellationHandler {
-                await withGracefulShutdownHandler {
-                    try? await server.closeFuture.get()
-                } onGracefulShutdown: {
-                    server.close(promise: nil)
-                }
-            } onCancel: {
-                server.close(promise: nil)
-            }
+            await server.serveUntilShutdown()
             group.cancelAll()
         }
         logger.info("strata node shutting down", metadata: ["node": "\(configuration.nodeID)"])

@@ -273,7 +273,7 @@ final class ReplicaFollower: Service, Sendable {
         // it brought: the replica lags from the moment it is asked to.
         if paused || progress.isFollowingPaused { return false }
         if !received.isEmpty {
-            try await perform(.entries(received))
+            try await writer.apply(.entries(received))
             logRequests(received, from: address)
         }
         for (shard, last) in drained where keyspace.lastVersion(of: shard) == last {
@@ -318,19 +318,20 @@ final class ReplicaFollower: Service, Sendable {
             var records: [([UInt8], [UInt8])] = []
             records.reserveCapacity(fields.count / 2)
             var index = 3
+            var pageBytes = 0
             while index + 1 < fields.count {
                 guard case .bulkString(let key) = fields[index], case .bulkString(let value) = fields[index + 1] else {
                     throw StrataError(.unavailable, "malformed REPLSNAPSHOT reply from \(address)")
                 }
                 records.append((Array(key.readableBytesView), Array(value.readableBytesView)))
-                bytes += key.readableBytes + value.readableBytes
+                pageBytes += key.readableBytes + value.readableBytes
                 index += 2
             }
             total += records.count
+            bytes += pageBytes
             pages += 1
             // The throttle, node-wide: this page's bytes take their share of the rate after those before them.
             if let rate = transferBytesPerSecond {
-                let pageBytes = records.reduce(0) { $0 + $1.0.count + $1.1.count }
                 let until = transferPaced.withLockedValue { paced -> ContinuousClock.Instant in
                     let now = ContinuousClock.now
                     let end = max(paced ?? now, now) + .seconds(Double(pageBytes) / Double(rate))
@@ -341,10 +342,10 @@ final class ReplicaFollower: Service, Sendable {
             }
             if start == nil {
                 start = (sequence, epoch)
-                try await perform(
+                try await writer.apply(
                     .snapshot(shard: shard, hashes: hashes, sequence: UInt64(sequence), epoch: UInt64(epoch), records: records))
             } else if !records.isEmpty {
-                try await perform(.snapshotPage(shard: shard, hashes: hashes, records: records))
+                try await writer.apply(.snapshotPage(shard: shard, hashes: hashes, records: records))
             }
             guard next.readableBytes > 0 else { break }
             after = Array(next.readableBytesView)
@@ -367,13 +368,6 @@ final class ReplicaFollower: Service, Sendable {
                     "sequence": "\(entry.sequence)", "primary": "\(address)",
                 ])
             }
-        }
-    }
-
-    /// Hands work to the writer and waits until it is committed.
-    private func perform(_ work: WriteQueue.ReplicationWork) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            writer.apply(work) { result in continuation.resume(with: result.mapError { $0 as any Error }) }
         }
     }
 }

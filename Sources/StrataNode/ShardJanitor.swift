@@ -42,9 +42,7 @@ struct ShardJanitor: Service {
 
     private func drop(_ shard: ShardID, hashes: ClosedRange<UInt64>) async {
         do {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                writer.apply(.drop(shard: shard, hashes: hashes)) { continuation.resume(with: $0.mapError { $0 as any Error }) }
-            }
+            try await writer.apply(.drop(shard: shard, hashes: hashes))
             // A map adopted meanwhile may have brought the shard back: then nothing was deleted.
             guard !executor.keyspace.knownShards.contains(shard) else { return }
             let keyspace = executor.keyspace

@@ -106,6 +106,14 @@ final class WriteQueue: Sendable {
         if startDrain { scheduleDrain() }
     }
 
+    /// Queues replication work and waits until it is committed (or failed).
+    func apply(_ work: ReplicationWork) async throws(StorageError) {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, StorageError>, Never>) in
+            apply(work) { continuation.resume(returning: $0) }
+        }
+        try result.get()
+    }
+
     /// How long the writer has been on its current group (`nil` when idle), for health.
     var busyFor: Duration? {
         state.withLockedValue { $0.groupStarted }.map { ContinuousClock.now - $0 }

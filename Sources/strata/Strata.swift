@@ -69,10 +69,7 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
 
     func run() async throws {
-        guard case .bulkString(let json) = try await callCoordinator(config: config, ["CLUSTER", "MAP"]) else {
-            throw ValidationError("the coordinator did not return a map")
-        }
-        print(StatusReport.render(try ClusterMap(jsonData: Data(json.readableBytesView))))
+        print(StatusReport.render(try await coordinatorMap(config: config)))
     }
 }
 
@@ -130,10 +127,7 @@ struct ClusterAdminCommand: AsyncParsableCommand {
         @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
 
         func run() async throws {
-            guard case .bulkString(let json) = try await callCoordinator(config: config, ["CLUSTER", "MAP"]) else {
-                throw ValidationError("the coordinator did not return a map")
-            }
-            print(MoveReport.render(try ClusterMap(jsonData: Data(json.readableBytesView))))
+            print(MoveReport.render(try await coordinatorMap(config: config)))
         }
     }
 
@@ -148,11 +142,7 @@ struct ClusterAdminCommand: AsyncParsableCommand {
         @Argument(help: "The node's id.") var id: String
 
         func run() async throws {
-            let reply = try await callCoordinator(config: config, ["CLUSTER", "REMOVENODE", id])
-            guard case .integer(let epoch) = reply else {
-                if case .error(let message) = reply { throw ValidationError("removing \(id) refused: \(String(buffer: message))") }
-                throw ValidationError("unexpected reply: \(reply)")
-            }
+            let epoch = try await coordinatorEpoch(config: config, ["CLUSTER", "REMOVENODE", id], refused: "removing \(id)")
             print("node \(id) is draining (map epoch \(epoch)); it leaves the map once its shards have moved")
         }
     }
@@ -187,12 +177,26 @@ struct ClusterAdminCommand: AsyncParsableCommand {
 
 /// Sends `CLUSTER ADDNODE` for `node` to the coordinator of `config`; returns the map epoch.
 func announce(_ node: NodeAnnouncement, config: String) async throws -> Int64 {
-    let reply = try await callCoordinator(config: config, node.arguments)
+    try await coordinatorEpoch(config: config, node.arguments, refused: "adding \(node.id)")
+}
+
+/// Sends a membership change to the coordinator of `config`; returns the map epoch it answers,
+/// or throws its refusal as "`refused` refused: …".
+func coordinatorEpoch(config: String, _ arguments: [String], refused: String) async throws -> Int64 {
+    let reply = try await callCoordinator(config: config, arguments)
     guard case .integer(let epoch) = reply else {
-        if case .error(let message) = reply { throw ValidationError("adding \(node.id) refused: \(String(buffer: message))") }
+        if case .error(let message) = reply { throw ValidationError("\(refused) refused: \(String(buffer: message))") }
         throw ValidationError("unexpected reply: \(reply)")
     }
     return epoch
+}
+
+/// The coordinator's current map (`CLUSTER MAP`), from the coordinator of `config`.
+func coordinatorMap(config: String) async throws -> ClusterMap {
+    guard case .bulkString(let json) = try await callCoordinator(config: config, ["CLUSTER", "MAP"]) else {
+        throw ValidationError("the coordinator did not return a map")
+    }
+    return try ClusterMap(jsonData: Data(json.readableBytesView))
 }
 
 /// `strata node`: run a storage node.
@@ -252,10 +256,7 @@ struct NodeCommand: AsyncParsableCommand {
                         weight: entry.weight),
                     config: config)
                 // Start from the coordinator's map, not one computed from cluster.json as if this node were there from the start.
-                guard case .bulkString(let json) = try await callCoordinator(config: config, ["CLUSTER", "MAP"]) else {
-                    throw ValidationError("the coordinator did not send its map")
-                }
-                map = try ClusterMap(jsonData: Data(json.readableBytesView))
+                map = try await coordinatorMap(config: config)
             }
             configuration = try NodeConfiguration(config: cluster, map: map, nodeID: NodeID(id))
         }
