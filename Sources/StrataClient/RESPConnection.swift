@@ -103,7 +103,7 @@ public final class RESPConnection: Sendable {
     }
 
     /// Waits for the next value the server sends unasked (a subscription push), until `deadline`.
-    func receive(deadline: ContinuousClock.Instant) async throws -> RESPValue {
+    public func receive(deadline: ContinuousClock.Instant) async throws -> RESPValue {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
         let remaining = deadline - .now
         let handler = self.handler

@@ -10,8 +10,12 @@ import StrataWire
 /// A node's connection to the coordinator: heartbeats every interval with the
 /// node's last sequence number per shard and, as a primary, the followers it
 /// vouches for (`CAUGHTUP`, see `ReplicationProgress.caughtUp`); when the reply's epoch is newer than
-/// the node's map, fetches `CLUSTER MAP` and adopts it. A `Service`: `run()`
-/// heartbeats until its task is cancelled, reconnecting after failures.
+/// the node's map, fetches `CLUSTER MAP` and adopts it. Beside the heartbeats
+/// it follows the coordinator's map pushes (`CLUSTER SUBSCRIBE`), so a change
+/// reaches the node within a round trip rather than a heartbeat interval: while
+/// shards move, a node a heartbeat behind would redirect clients to copies that
+/// no longer lead. A `Service`: `run()` heartbeats and follows until its task
+/// is cancelled, reconnecting after failures.
 final class CoordinatorLink: Service, Sendable {
     private let host: String
     private let port: Int
@@ -25,6 +29,8 @@ final class CoordinatorLink: Service, Sendable {
     private let currentEpoch: @Sendable () -> UInt64
     /// When the last heartbeat the coordinator answered was sent.
     private let lastAcknowledged = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    /// Serialises adoptions: the heartbeat and the pushes may bring maps at once, and only a newer one is adopted.
+    private let adopting = NIOLock()
     /// How long after `lastAcknowledged` this node may take writes.
     let lease: Duration
 
@@ -59,8 +65,57 @@ final class CoordinatorLink: Service, Sendable {
     /// Whether the coordinator ever answered a heartbeat since the node started.
     var hadLease: Bool { lastAcknowledged.withLockedValue { $0 != nil } }
 
-    /// Heartbeats every interval until the task is cancelled.
+    /// Heartbeats every interval and follows map pushes until the task is cancelled.
     func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.followPushes() }
+            await self.heartbeats()
+            group.cancelAll()
+        }
+    }
+
+    /// Adopts `map` if it is newer than the node's.
+    private func adoptIfNewer(_ map: ClusterMap) {
+        adopting.withLock {
+            if map.epoch > currentEpoch() { adopt(map) }
+        }
+    }
+
+    /// Follows `CLUSTER SUBSCRIBE` pushes until cancelled, reconnecting after failures.
+    private func followPushes() async {
+        var pause: Duration = .milliseconds(50)
+        while !Task.isCancelled {
+            do {
+                let connection = try await RESPConnection.connect(
+                    host: host, port: port, node: NodeID("coordinator"), group: group, timeout: .seconds(1))
+                defer { connection.close() }
+                adoptIfNewer(try Self.pushedMap(try await connection.send(["CLUSTER", "SUBSCRIBE"], deadline: .now + Self.callTimeout)))
+                pause = .milliseconds(50)
+                try await withTaskCancellationHandler {
+                    while !Task.isCancelled {
+                        adoptIfNewer(try Self.pushedMap(try await connection.receive(deadline: .now + .seconds(86_400))))
+                    }
+                } onCancel: {
+                    connection.close()
+                }
+            } catch {
+                if Task.isCancelled { return }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, interval * 5)
+            }
+        }
+    }
+
+    /// The map in a push, `["map", <json>]`.
+    private static func pushedMap(_ push: RESPValue) throws -> ClusterMap {
+        guard case .array(let items) = push, items.count == 2, case .bulkString(let json) = items[1] else {
+            throw StrataError(.unavailable, "unexpected map push: \(push)")
+        }
+        return try ClusterMap(jsonData: Data(json.readableBytesView))
+    }
+
+    /// Heartbeats every interval until the task is cancelled.
+    private func heartbeats() async {
         var connection: RESPConnection?
         var warned = false
         while !Task.isCancelled {
@@ -112,7 +167,7 @@ final class CoordinatorLink: Service, Sendable {
             else {
                 throw StrataError(.unavailable, "CLUSTER MAP did not return a bulk string")
             }
-            adopt(try ClusterMap(jsonData: Data(json.readableBytesView)))
+            adoptIfNewer(try ClusterMap(jsonData: Data(json.readableBytesView)))
         }
         // The lease is renewed only once this node follows a map at least as new as the
         // coordinator's at the heartbeat: a deposed primary must not write under its old map.

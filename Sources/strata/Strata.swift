@@ -21,7 +21,7 @@ struct Strata: AsyncParsableCommand {
         abstract: "A sharded key-value store with a write-through cache tier.",
         subcommands: [
             CoordinatorCommand.self, NodeCommand.self, StatusCommand.self, FailoverCommand.self, ClusterAdminCommand.self, HashSecretCommand.self, CommandsCommand.self,
-            ConfigCommand.self, CacheCommand.self, ClientLatencyCommand.self, ReplicationLatencyCommand.self, CacheSimulationCommand.self, StampedeCommand.self, BenchCommand.self, BenchReportCommand.self,
+            ConfigCommand.self, CacheCommand.self, ClientLatencyCommand.self, ReplicationLatencyCommand.self, MembershipLoadCommand.self, CacheSimulationCommand.self, StampedeCommand.self, BenchCommand.self, BenchReportCommand.self,
         ]
     )
 }
@@ -117,7 +117,7 @@ struct FailoverCommand: AsyncParsableCommand {
 struct ClusterAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Change the cluster's membership online.",
-        subcommands: [AddNode.self, RemoveNode.self, Moves.self])
+        subcommands: [AddNode.self, RemoveNode.self, Moves.self, VerifyCopies.self])
 
     /// `strata cluster moves`: the shards on the move.
     struct Moves: AsyncParsableCommand {
@@ -482,6 +482,65 @@ struct StampedeCommand: AsyncParsableCommand {
             let perExpiry = Double(result.loads) / Double(max(result.periods, 1))
             print("| \(coalescing ? "StrataCache (coalescing)" : "plain cache-aside") | \(readers) | \(result.periods) | \(result.loads) | \(result.reads) | \(String(format: "%.1f", perExpiry)) |")
         }
+    }
+}
+
+/// `strata membership-load`: what clients see while the cluster's membership changes.
+struct MembershipLoadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "membership-load",
+        abstract: "An open-loop mix of writes and reads (acks=all) through StrataClient, with latency per phase and a read-back of every acknowledged write.",
+        discussion: """
+            Each write sets a key of its own; each read must find the value of a write acknowledged earlier.
+            A script appends `<ms since 1970> <phase>` lines to --marks while the load runs (e.g. `during`
+            when it adds a node, `after` when the moves are done); the phases before and between the marks
+            are reported separately. Prints: phase,operations,failures,wrong_reads,p50_ms,p99_ms,max_ms, then
+            acknowledged and lost. Exits with status 1 when any operation failed, a read was wrong or a
+            write was lost. --preload-mb writes that much data first (1 KiB values).
+            """)
+
+    @Option(help: "Path to cluster.json.") var config = "cluster.json"
+    @Option(help: "Operations per second.") var rate = 2_000
+    @Option(help: "Seconds of load (0: only preload).") var seconds = 30
+    @Option(help: "Share of operations that are reads (0-1).") var readFraction = 0.5
+    @Option(help: "Bytes per value.") var valueSize = 100
+    @Option(help: "The marks file a script appends phase names to.") var marks: String?
+    @Option(help: "Megabytes to write before the load (preload:<n> keys, 1 KiB values).") var preloadMb = 0
+    @Option(help: "leader or all.") var acks = "all"
+    @Option(help: "A file for each second's p99 (ms since 1970, p99 ms).") var timeline: String?
+
+    func run() async throws {
+        var configuration = try StrataClientConfiguration(clusterConfigPath: config)
+        guard let acks = ClusterConfig.Acks(rawValue: acks) else { throw ValidationError("--acks is leader or all") }
+        configuration.acks = acks
+        let client = try StrataClient(configuration: configuration)
+        // As an application would: the client follows the coordinator's map pushes.
+        let following = Task { try? await client.run() }
+        defer { following.cancel() }
+        if preloadMb > 0 {
+            let started = ContinuousClock.now
+            let keys = try await MembershipLoad.preload(client: client, megabytes: preloadMb)
+            print("preloaded \(keys) keys (\(preloadMb) MB) in \(ContinuousClock.now - started)")
+        }
+        guard seconds > 0 else { return }
+        let result = try await MembershipLoad(
+            client: client, rate: rate, seconds: seconds, readFraction: readFraction, valueSize: valueSize, marksPath: marks
+        ).run()
+        func ms(_ duration: Duration) -> String { String(format: "%.2f", duration / .milliseconds(1)) }
+        print("phase,operations,failures,wrong_reads,p50_ms,p99_ms,max_ms")
+        for phase in result.phases {
+            print("\(phase.name),\(phase.operations),\(phase.failures),\(phase.wrongReads),\(ms(phase.p50)),\(ms(phase.p99)),\(ms(phase.max))")
+        }
+        print("acknowledged,\(result.acknowledged)")
+        print("lost,\(result.lost)")
+        let statistics = client.statistics
+        print("client retries,\(statistics.retries),redirects,\(statistics.redirects),map fetches,\(statistics.mapFetches)")
+        for failure in result.failureSamples { print("failure: \(failure)") }
+        if let timeline {
+            let lines = result.p99PerSecond.map { "\($0.0) \(ms($0.1))" }.joined(separator: "\n")
+            try (lines + "\n").write(toFile: timeline, atomically: true, encoding: .utf8)
+        }
+        if result.lost > 0 || result.phases.contains(where: { $0.failures > 0 || $0.wrongReads > 0 }) { throw ExitCode(1) }
     }
 }
 
