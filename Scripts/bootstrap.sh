@@ -2,11 +2,11 @@
 # Installs the system packages Strata needs on Debian 12: RocksDB and zstd for
 # the storage engine, redis-tools and redis-server for tests and benchmarks,
 # pkg-config so SwiftPM finds RocksDB, python3 for the scripts that edit JSON
-# (Scripts/cluster.sh add). Idempotent: when everything is present it
+# (Scripts/cluster.sh add), curl for the scripts that read /metrics. Idempotent: when everything is present it
 # returns in well under a second without touching apt.
 set -euo pipefail
 
-packages=(librocksdb-dev libzstd-dev pkg-config redis-tools redis-server python3)
+packages=(librocksdb-dev libzstd-dev pkg-config redis-tools redis-server python3 curl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -10,7 +10,7 @@
 #     reads that missed an acknowledged write; acknowledged writes lost at the end
 #   - the time the moves took and the bytes that moved (MB/s)
 #   - every copy's checksum equal (strata cluster verify)
-#   - each old node's disk usage when the moves ended and once its moved shards were deleted
+#   - each old node's disk usage before the change and once the shards it gave up were deleted
 # Exits non-zero when a write was lost, an operation failed, a read was wrong or copies differ.
 #   Scripts/elastic.sh [--change add|remove] [--rf 2] [--rate 1000] [--seconds 60] [--before 15]
 #                      [--preload-mb 0] [--transfer-mb-per-second 0] [--shards 64]
@@ -71,9 +71,14 @@ map() { redis-cli -p 17500 CLUSTER MAP; }
 moving() { ! "$strata" cluster moves --config "$CONFIG" | grep -q "no moves in progress"; }
 disk() { for id in n1 n2 n3; do [ -d "$work/state/$id" ] && echo "$id $(du -sk "$work/state/$id" | cut -f1)"; done; }
 now_ms() { date +%s%3N; }
+copied_bytes() { # strata_copy_bytes_total over every node
+  for port in 17521 17522 17523 17524; do curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null || true; done |
+    awk '/^strata_copy_bytes_total /{t += $2} END {printf "%.0f", t}'
+}
 
 if [ "$preload" -gt 0 ]; then
   "$strata" membership-load --config "$CONFIG" --seconds 0 --preload-mb "$preload"
+  sleep "${SETTLE:-20}" # let the preload's flushes and compactions finish before measuring
 fi
 map >"$work/map-before.json"
 
@@ -83,6 +88,8 @@ marks=$work/marks
   --timeline "${TIMELINE:-$work/timeline}" >"$work/load.out" 2>&1 &
 load_pid=$!
 sleep "$before"
+disk >"$work/disk-before"
+copied_before=$(copied_bytes)
 echo "$(now_ms) moving" >>"$marks"
 started=$(now_ms)
 if [ "$change" = add ]; then
@@ -104,13 +111,24 @@ for _ in $(seq 1 3000); do
 done
 if moving; then echo "elastic.sh: moves still in progress after 10 minutes" >&2; "$strata" cluster moves --config "$CONFIG" >&2; exit 1; fi
 finished=$(now_ms)
+copied_after=$(copied_bytes)
 echo "$finished after" >>"$marks"
-disk >"$work/disk-moved"
 map >"$work/map-after.json"
 if ! wait "$load_pid"; then load_failed=1; else load_failed=0; fi
 load_pid=
-# Deleted a few seconds after the map stopped placing a shard on a node (--drop-delay-seconds 5), then compacted.
-sleep 10
+# Deleted a few seconds after the map stopped placing a shard on a node (--drop-delay-seconds 5), then compacted,
+# one shard after another: wait (up to 5 minutes) until every copy moved off n1-n3 is gone from its node.
+moved_off=$(python3 - "$work/map-before.json" "$work/map-after.json" <<'PY'
+import json, sys
+before, after = (json.load(open(p)) for p in sys.argv[1:3])
+def copies(m): return {(s["id"], r) for s in m["shards"] for r in s["replicas"]}
+print(len({c for c in copies(before) - copies(after) if c[1] in ("n1", "n2", "n3")}))
+PY
+)
+dropped() { cat "$work"/state/n[123].log | { grep -c "dropped the data of shard" || true; }; }
+if [ "$change" = add ]; then
+  for _ in $(seq 1 1500); do [ "$(dropped)" -ge "$moved_off" ] && break; sleep 0.2; done
+fi
 disk >"$work/disk-dropped"
 
 echo
@@ -129,12 +147,14 @@ else:
 print(f"replicas moved: {moved}, ideal {ideal:g}, moved/ideal {moved / ideal:.2f}")
 PY
 seconds_taken=$(awk -v a="$started" -v b="$finished" 'BEGIN {printf "%.1f", (b - a) / 1000}')
-snapshot_bytes=$(cat "$work"/state/n*.log | { grep "installed snapshot" || true; } | { grep -o 'bytes=[0-9]*' || true; } | cut -d= -f2 | awk '{t += $1} END {print t + 0}')
-echo "moves took ${seconds_taken} s; snapshots copied $(awk -v b="$snapshot_bytes" 'BEGIN {printf "%.1f", b / 1e6}') MB" \
-  "($(awk -v b="$snapshot_bytes" -v s="$seconds_taken" 'BEGIN {printf "%.1f", b / 1e6 / s}') MB/s over the moves)"
+copied_mb=$(awk -v a="$copied_before" -v b="$copied_after" 'BEGIN {printf "%.1f", (b - a) / 1e6}')
+echo "moves took ${seconds_taken} s; copied ${copied_mb} MB of shard data" \
+  "($(awk -v m="$copied_mb" -v s="$seconds_taken" 'BEGIN {printf "%.1f", m / s}') MB/s over the moves)"
 cat "$work/load.out"
-echo "disk (KiB) when the moves ended -> after the moved shards were deleted:"
-join "$work/disk-moved" "$work/disk-dropped" | awk '{printf "  %s %d -> %d (%+.0f%%)\n", $1, $2, $3, ($3 - $2) * 100 / $2}'
+if [ "$change" = add ]; then
+  echo "disk (KiB) before the change -> after the $(dropped) of $moved_off copies moved off were deleted (the load adds ~$((rate * seconds / 10240)) MiB per copy):"
+  join "$work/disk-before" "$work/disk-dropped" | awk '{printf "  %s %d -> %d (%+.0f%%)\n", $1, $2, $3, ($3 - $2) * 100 / $2}'
+fi
 verify=0
 "$strata" cluster verify --config "$CONFIG" || verify=1
 [ "$load_failed" = 0 ] && [ "$verify" = 0 ]

@@ -141,17 +141,21 @@ public struct MembershipLoad: Sendable {
             }.sorted { $0.0 < $1.0 })
     }
 
-    /// Writes `megabytes` of `preload:<n>` keys (values of `valueSize` bytes) in MSETs of 256 keys,
+    /// Writes `megabytes` of `preload:<n>` keys (random values of `valueSize` bytes, so compression
+    /// does not shrink what moves) in MSETs of 256 keys,
     /// eight at a time, so a membership change has data to move; returns the keys written.
     public static func preload(client: StrataClient, megabytes: Int, valueSize: Int = 1024) async throws -> Int {
         let keys = megabytes * 1_048_576 / max(valueSize, 1)
-        let value = [UInt8](repeating: UInt8(ascii: "p"), count: valueSize)
         let batch = 256
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (number, first) in stride(from: 0, to: keys, by: batch).enumerated() {
                 if number >= 8 { try await group.next() }
                 group.addTask {
-                    try await client.multiSet((first..<min(first + batch, keys)).map { (StrataKey("preload:\($0)"), value) })
+                    var generator = SystemRandomNumberGenerator()
+                    try await client.multiSet((first..<min(first + batch, keys)).map { number in
+                        let value = (0..<(valueSize + 7) / 8).flatMap { _ in withUnsafeBytes(of: generator.next() as UInt64) { Array($0) } }
+                        return (StrataKey("preload:\(number)"), Array(value.prefix(valueSize)))
+                    })
                 }
             }
             try await group.waitForAll()

@@ -163,6 +163,7 @@ final class ClientEngine: Sendable {
         }
         budget.withLock { $0.recordRequest(at: .now) }
         var attempt = 0
+        var handovers = 0
         var redirects = 0
         var failedNodes: Set<NodeID> = []
         // Where a MOVED said to go, when the map could not say better.
@@ -192,7 +193,7 @@ final class ClientEngine: Sendable {
                             direct = nil
                             throw StrataError(
                                 .unavailable, "\(node) is behind shard \(shard.id)'s epoch \(shard.epoch): \(text)",
-                                shard: shard.id)
+                                shard: shard.id, isHandover: true)
                         }
                         if !redirectedBy.insert(node).inserted {
                             // A loop: fetch the map, and try again after a pause, as for TRYAGAIN.
@@ -200,7 +201,7 @@ final class ClientEngine: Sendable {
                             _ = try? await view.refresh(newerThan: map.epoch)
                             throw StrataError(
                                 .unavailable, "MOVED loop for shard \(shard.id) (\(text)): the nodes' maps disagree",
-                                shard: shard.id)
+                                shard: shard.id, isHandover: true)
                         }
                         redirects += 1
                         self.redirects.add(1, ordering: .relaxed)
@@ -230,15 +231,22 @@ final class ClientEngine: Sendable {
                 failure = error
                 if let node = error.node, error.code != .busy { failedNodes.insert(node) }
             }
-            attempt += 1
-            guard attempt < configuration.maxAttempts, ContinuousClock.now < deadline else { throw failure }
+            // A shard changing hands (TRYAGAIN, a node behind the map, a MOVED loop) is waited out
+            // until the deadline, as Redis Cluster clients wait out TRYAGAIN: nothing failed.
+            if failure.isHandover {
+                handovers += 1
+                guard handovers <= Self.maxHandoverRetries, ContinuousClock.now < deadline else { throw failure }
+            } else {
+                attempt += 1
+                guard attempt < configuration.maxAttempts, ContinuousClock.now < deadline else { throw failure }
+            }
             guard budget.withLock({ $0.tryRetry(at: .now) }) else {
                 var exhausted = failure
                 exhausted.message += " (not retried: the retry budget is spent)"
                 throw exhausted
             }
             retries.add(1, ordering: .relaxed)
-            let pause = min(configuration.backoff.delay(attempt: attempt - 1, using: &generator), deadline - .now)
+            let pause = min(configuration.backoff.delay(attempt: max(attempt - 1, 0) + handovers, using: &generator), deadline - .now)
             if pause > .zero { try await Task.sleep(for: pause) }
         }
     }
@@ -249,6 +257,9 @@ final class ClientEngine: Sendable {
         if case .error(let message) = reply { throw StrataError.fromReply(String(buffer: message), node: node.id, shard: nil) }
         return reply
     }
+
+    /// How many times one request waits out a shard changing hands before it fails.
+    static let maxHandoverRetries = 12
 
     /// The nodes to ask, in order: the primary for writes; for reads the policy's order.
     private func targets(

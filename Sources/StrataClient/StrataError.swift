@@ -32,11 +32,17 @@ public struct StrataError: Error, Sendable, Hashable, CustomStringConvertible {
     public var shard: ShardID?
     /// For `versionConflict`: the version the key has now (0 when it does not exist).
     public var currentVersion: UInt64?
+    /// Whether the shard was changing hands (`TRYAGAIN`, a node behind the map, a
+    /// `MOVED` loop): the client waits these out until the request's deadline, and
+    /// a later retry normally succeeds.
+    public var isHandover: Bool
 
     /// An error with `code` and `message`, optionally naming the node and shard.
     public init(
-        _ code: Code, _ message: String, node: NodeID? = nil, shard: ShardID? = nil, currentVersion: UInt64? = nil
+        _ code: Code, _ message: String, node: NodeID? = nil, shard: ShardID? = nil, currentVersion: UInt64? = nil,
+        isHandover: Bool = false
     ) {
+        self.isHandover = isHandover
         self.code = code
         self.message = message
         self.node = node
@@ -72,7 +78,9 @@ public struct StrataError: Error, Sendable, Hashable, CustomStringConvertible {
             return StrataError(.versionConflict, text, node: node, shard: shard, currentVersion: current)
         case "NOAUTH", "WRONGPASS", "NOPERM":
             return StrataError(.unauthorized, text, node: node, shard: shard)
-        case "TRYAGAIN", "NOTREPLICATED", "CLUSTERDOWN", "LOADING":
+        case "TRYAGAIN":
+            return StrataError(.unavailable, text, node: node, shard: shard, isHandover: true)
+        case "NOTREPLICATED", "CLUSTERDOWN", "LOADING":
             return StrataError(.unavailable, text, node: node, shard: shard)
         case "BUSY", "OOM":
             return StrataError(.busy, text, node: node, shard: shard)

@@ -153,11 +153,15 @@ final class Keyspace: Sendable {
         lastEpochs.withLock { _ = $0.removeValue(forKey: shard) }
     }
 
-    /// Compacts the records of `hashes` and the log of `shard` after `drop`, so their files are rewritten without them.
-    func compactDropped(_ shard: ShardID, hashes: ClosedRange<UInt64>) throws(StorageError) {
-        let bounds = DataKey.bounds(forHashes: hashes)
+    /// Compacts the records and logs of shards after `drop`, so their files are rewritten
+    /// without them: one compaction per column family, over the span from the lowest to the highest.
+    func compactDropped(_ shards: [(shard: ShardID, hashes: ClosedRange<UInt64>)]) throws(StorageError) {
+        guard let low = shards.map(\.hashes.lowerBound).min(), let high = shards.map(\.hashes.upperBound).max(),
+            let first = shards.map(\.shard).min(), let last = shards.map(\.shard).max()
+        else { return }
+        let bounds = DataKey.bounds(forHashes: low...high)
         try database.compact(in: records.family, from: bounds.lower, to: bounds.upper)
-        try database.compact(in: log.family, from: ReplicationLog.key(shard, 0), to: ReplicationLog.key(shard, .max))
+        try database.compact(in: log.family, from: ReplicationLog.key(first, 0), to: ReplicationLog.key(last, .max))
     }
 
     /// Sets a shard's sequence number and trim point after a snapshot replaced it.

@@ -114,7 +114,7 @@ public final class NodeServer: Service, Sendable {
         if let secret = configuration.internalSecret, configuration.coordinator != nil {
             follower = ReplicaFollower(
                 nodeID: configuration.nodeID, secret: secret, topology: topology, keyspace: keyspace, writer: writer,
-                progress: executor.progress, group: background, logger: logger,
+                progress: executor.progress, stats: executor.stats, group: background, logger: logger,
                 snapshotPageBytes: configuration.snapshotPageBytes, transferBytesPerSecond: configuration.transferBytesPerSecond)
         } else {
             follower = nil

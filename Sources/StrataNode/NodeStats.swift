@@ -28,6 +28,10 @@ final class NodeStats: Sendable {
     let idleClosed = AtomicCounter()
     let outputOverflowClosed = AtomicCounter()
     let connectedClients = AtomicGauge()
+    /// Bytes of shard data taken in by copies not yet in sync (snapshot pages and log entries): a move's transfer.
+    let copiedBytes = AtomicCounter()
+    /// Records taken in by snapshot pages and changes by log entries, for copies not yet in sync.
+    let copiedRecords = AtomicCounter()
 
     func countRead(hit: Bool) {
         reads.add(1)
@@ -48,6 +52,8 @@ final class NodeStats: Sendable {
             ("strata_protocol_errors_total", protocolErrors.current),
             ("strata_idle_closed_total", idleClosed.current),
             ("strata_output_overflow_closed_total", outputOverflowClosed.current),
+            ("strata_copy_bytes_total", copiedBytes.current),
+            ("strata_copy_records_total", copiedRecords.current),
         ]
     }
 }

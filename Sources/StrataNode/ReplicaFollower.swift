@@ -20,7 +20,12 @@ import StrataWire
 /// primary's (see `pull`).
 /// The applied sequence numbers reach the coordinator with the heartbeats.
 ///
-/// A `Service`: `run()` keeps one child task per source, each with its own
+/// A `Service`: `run()` keeps one child task per source and lane, each with its own
+/// connection. Two lanes per source: shards this node is in sync for (their
+/// writes wait for it under acks=all) and shards it is still copying (a new
+/// copy catching up after a move, or a replica back from a failure). Copying
+/// is paced by the node's transfer throttle, snapshots and log alike, and
+/// never holds up the in-sync shards' fetches (each lane has its own
 /// connection (the client library's `RESPConnection`, on the node's
 /// background event loop, off the server's); each fetch waits at the source until it
 /// has new entries (`REPLFETCH … WAIT`), so followers do not poll; after
@@ -33,6 +38,8 @@ final class ReplicaFollower: Service, Sendable {
     private let keyspace: Keyspace
     private let writer: WriteQueue
     private let progress: ReplicationProgress
+    /// Where copying is counted (`strata_copy_bytes_total`, `strata_copy_records_total`).
+    private let stats: NodeStats
     private let logger: Logger
     /// The loop the follower's connections live on.
     private let group: EventLoopGroup
@@ -47,18 +54,27 @@ final class ReplicaFollower: Service, Sendable {
     static let fetchWaitMilliseconds = 2_000
     /// An element when the node adopts a new map (the newest kept).
     private let mapChanged = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-    /// The sources that have a follower task now.
-    private let sources = NIOLockedValueBox(Set<String>())
+    /// The sources and lanes that have a follower task now.
+    private let sources = NIOLockedValueBox(Set<Lane>())
+
+    /// One source's shards of one kind: fetched by a task of their own.
+    struct Lane: Hashable, Sendable {
+        /// The source's `host:port`.
+        var address: String
+        /// Whether these are shards this node is still copying (not in the map's in-sync set).
+        var copying: Bool
+    }
 
     init(
         nodeID: NodeID, secret: String, topology: TopologyBox, keyspace: Keyspace, writer: WriteQueue,
-        progress: ReplicationProgress, group: EventLoopGroup, logger: Logger, snapshotPageBytes: Int = 4 << 20,
+        progress: ReplicationProgress, stats: NodeStats, group: EventLoopGroup, logger: Logger, snapshotPageBytes: Int = 4 << 20,
         transferBytesPerSecond: Int? = nil
     ) {
         self.snapshotPageBytes = max(snapshotPageBytes, 1)
         self.transferBytesPerSecond = transferBytesPerSecond.flatMap { $0 > 0 ? $0 : nil }
         self.group = group
         self.progress = progress
+        self.stats = stats
         self.nodeID = nodeID
         self.secret = secret
         self.topology = topology
@@ -69,21 +85,22 @@ final class ReplicaFollower: Service, Sendable {
         topology.onReplace { [continuation = mapChanged.continuation] in continuation.yield() }
     }
 
-    /// The followed shards grouped by the address to fetch them from: the
+    /// The followed shards grouped by lane: the address to fetch them from (the
     /// primary, or for a shard this node took over in a planned failover, the
-    /// old primary until its log is drained.
-    private func followedShards() -> [String: [ShardID]] {
+    /// old primary until its log is drained) and whether they are being copied.
+    private func followedShards() -> [Lane: [ShardID]] {
         let map = topology.current.map
-        var bySource: [String: [ShardID]] = [:]
+        var byLane: [Lane: [ShardID]] = [:]
         for shard in map.shards where shard.replicas.dropFirst().contains(nodeID) {
             guard let primary = map.primary(for: shard.id), map.node(primary.id)?.state != .down else { continue }
-            bySource["\(primary.host):\(primary.dataPort)", default: []].append(shard.id)
+            let lane = Lane(address: "\(primary.host):\(primary.dataPort)", copying: !shard.inSync.contains(nodeID))
+            byLane[lane, default: []].append(shard.id)
         }
         for (shard, handoff) in progress.handoffs {
             guard let source = map.node(handoff.source) else { continue }
-            bySource["\(source.host):\(source.dataPort)", default: []].append(shard)
+            byLane[Lane(address: "\(source.host):\(source.dataPort)", copying: false), default: []].append(shard)
         }
-        return bySource
+        return byLane
     }
 
     /// Starts a task for every source that has none, now and after each new
@@ -91,8 +108,8 @@ final class ReplicaFollower: Service, Sendable {
     func run() async {
         await withDiscardingTaskGroup { tasks in
             repeat {
-                for address in followedShards().keys where sources.withLockedValue({ $0.insert(address).inserted }) {
-                    tasks.addTask { await self.follow(address) }
+                for lane in followedShards().keys where sources.withLockedValue({ $0.insert(lane).inserted }) {
+                    tasks.addTask { await self.follow(lane) }
                 }
             } while await nextCheck()
             tasks.cancelAll()
@@ -108,9 +125,10 @@ final class ReplicaFollower: Service, Sendable {
     /// Follows one source: each fetch waits at the source until it has
     /// something new (`WAIT`), so an idle pair exchanges one round trip per
     /// `fetchWait`. After a failure it reconnects after a pause that doubles up to a second.
-    private func follow(_ address: String) async {
+    private func follow(_ lane: Lane) async {
+        let address = lane.address
         defer {
-            sources.withLockedValue { _ = $0.remove(address) }
+            sources.withLockedValue { _ = $0.remove(lane) }
             // A map that named this source again while the task was ending found it still here:
             // `run()` checks once more.
             mapChanged.continuation.yield()
@@ -120,7 +138,7 @@ final class ReplicaFollower: Service, Sendable {
             var pause = Duration.milliseconds(25)
             var warned = false
             while !Task.isCancelled {
-                guard let shards = followedShards()[address] else { break }
+                guard let shards = followedShards()[lane] else { break }
                 let started = ContinuousClock.now
                 do {
                     let current: SourceConnection
@@ -130,7 +148,7 @@ final class ReplicaFollower: Service, Sendable {
                         current = try await connect(address)
                         connection.withLockedValue { $0 = current.connection }
                     }
-                    let progressed = try await pull(shards, from: current)
+                    let progressed = try await pull(shards, from: current, paced: lane.copying)
                     warned = false
                     pause = .milliseconds(25)
                     // A source that answered at once with nothing (an older map, a shard it
@@ -183,7 +201,8 @@ final class ReplicaFollower: Service, Sendable {
     }
 
     /// One fetch from one primary; applies what came back. Returns whether anything did.
-    private func pull(_ shards: [ShardID], from source: SourceConnection) async throws -> Bool {
+    /// `paced`: the entries' bytes count against the transfer throttle (shards being copied).
+    private func pull(_ shards: [ShardID], from source: SourceConnection, paced: Bool) async throws -> Bool {
         let address = source.address
         var arguments = ["REPLFETCH", nodeID.rawValue, "WAIT", String(Self.fetchWaitMilliseconds)]
         var asked: [ShardID] = []
@@ -202,6 +221,7 @@ final class ReplicaFollower: Service, Sendable {
             throw StrataError(.unavailable, "REPLFETCH to \(address) failed: \(reply)")
         }
         var received: [(shard: ShardID, entry: LogEntry)] = []
+        var receivedBytes = 0
         var snapshots = false
         let handoffs = progress.handoffs
         var drained: [ShardID: UInt64] = [:]
@@ -266,6 +286,7 @@ final class ReplicaFollower: Service, Sendable {
                 }
                 let entry = try LogEntry(sequence: UInt64(sequence), payload: Array(payload.readableBytesView))
                 received.append((shard, entry))
+                receivedBytes += payload.readableBytes
                 index += 2
             }
         }
@@ -273,6 +294,11 @@ final class ReplicaFollower: Service, Sendable {
         // it brought: the replica lags from the moment it is asked to.
         if paused || progress.isFollowingPaused { return false }
         if !received.isEmpty {
+            if paced {
+                stats.copiedBytes.add(UInt64(receivedBytes))
+                stats.copiedRecords.add(UInt64(received.reduce(0) { $0 + $1.entry.changes.count }))
+                try await pace(bytes: receivedBytes)
+            }
             try await writer.apply(.entries(received))
             logRequests(received, from: address)
         }
@@ -330,16 +356,9 @@ final class ReplicaFollower: Service, Sendable {
             total += records.count
             bytes += pageBytes
             pages += 1
-            // The throttle, node-wide: this page's bytes take their share of the rate after those before them.
-            if let rate = transferBytesPerSecond {
-                let until = transferPaced.withLockedValue { paced -> ContinuousClock.Instant in
-                    let now = ContinuousClock.now
-                    let end = max(paced ?? now, now) + .seconds(Double(pageBytes) / Double(rate))
-                    paced = end
-                    return end
-                }
-                try await Task.sleep(until: until, clock: .continuous)
-            }
+            stats.copiedBytes.add(UInt64(pageBytes))
+            stats.copiedRecords.add(UInt64(records.count))
+            try await pace(bytes: pageBytes)
             if start == nil {
                 start = (sequence, epoch)
                 try await writer.apply(
@@ -356,6 +375,19 @@ final class ReplicaFollower: Service, Sendable {
             "bytes": "\(bytes)", "seconds": "\(String(format: "%.3f", seconds))",
             "mb-per-second": "\(String(format: "%.1f", Double(bytes) / max(seconds, 0.000_001) / 1_000_000))",
         ])
+    }
+
+    /// The throttle, node-wide: waits until `bytes` more of copying fit the
+    /// transfer rate after the bytes before them (no wait without a throttle).
+    private func pace(bytes: Int) async throws {
+        guard let rate = transferBytesPerSecond else { return }
+        let until = transferPaced.withLockedValue { paced -> ContinuousClock.Instant in
+            let now = ContinuousClock.now
+            let end = max(paced ?? now, now) + .seconds(Double(bytes) / Double(rate))
+            paced = end
+            return end
+        }
+        try await Task.sleep(until: until, clock: .continuous)
     }
 
     /// Logs, at debug level, the client request ids (`REQID`) of the applied entries that carry them.

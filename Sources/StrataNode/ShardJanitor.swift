@@ -31,25 +31,44 @@ struct ShardJanitor: Service {
             }
             absentSince = absentSince.filter { absent.contains($0.key) }
             for shard in absent where absentSince[shard] == nil { absentSince[shard] = now }
+            var due: [(ShardID, ClosedRange<UInt64>)] = []
             for (shard, since) in absentSince.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where now - since >= delay {
                 absentSince[shard] = nil
                 guard let range = topology.map.shard(shard)?.range else { continue }
-                await drop(shard, hashes: range.start...range.last)
+                due.append((shard, range.start...range.last))
             }
+            if !due.isEmpty { await drop(due) }
             try? await Task.sleep(for: max(delay / 2, .milliseconds(100)))
         }
     }
 
-    private func drop(_ shard: ShardID, hashes: ClosedRange<UInt64>) async {
-        do {
-            try await writer.apply(.drop(shard: shard, hashes: hashes))
-            // A map adopted meanwhile may have brought the shard back: then nothing was deleted.
-            guard !executor.keyspace.knownShards.contains(shard) else { return }
-            let keyspace = executor.keyspace
-            try await pool.runIfActive { try keyspace.compactDropped(shard, hashes: hashes) }
-            logger.info("dropped the data of shard \(shard): the map no longer places it here")
-        } catch {
-            if !Task.isCancelled { logger.warning("cannot drop the data of shard \(shard)", metadata: ["error": "\(error)"]) }
+    /// Deletes the shards' data, then compacts once over all of them: every
+    /// file holds keys of every shard, so compacting shard by shard would rewrite
+    /// the whole store once per shard.
+    private func drop(_ shards: [(ShardID, ClosedRange<UInt64>)]) async {
+        var dropped: [(ShardID, ClosedRange<UInt64>)] = []
+        for (shard, hashes) in shards {
+            do {
+                try await writer.apply(.drop(shard: shard, hashes: hashes))
+                // A map adopted meanwhile may have brought the shard back: then nothing was deleted.
+                if !executor.keyspace.knownShards.contains(shard) { dropped.append((shard, hashes)) }
+            } catch {
+                if !Task.isCancelled { logger.warning("cannot drop the data of shard \(shard)", metadata: ["error": "\(error)"]) }
+            }
         }
+        guard !dropped.isEmpty else { return }
+        let keyspace = executor.keyspace
+        let started = ContinuousClock.now
+        do {
+            try await pool.runIfActive { [dropped] in try keyspace.compactDropped(dropped) }
+        } catch {
+            if !Task.isCancelled { logger.warning("cannot compact dropped shards", metadata: ["error": "\(error)"]) }
+        }
+        for (shard, _) in dropped {
+            logger.info("dropped the data of shard \(shard): the map no longer places it here")
+        }
+        logger.info("compacted the dropped shards' ranges", metadata: [
+            "shards": "\(dropped.count)", "seconds": "\(String(format: "%.2f", (ContinuousClock.now - started) / .seconds(1)))",
+        ])
     }
 }

@@ -40,7 +40,7 @@ struct ReplicationLogTests {
         #expect(try keyspace.read(a, now: 0) != nil)
 
         try keyspace.drop(ShardID(1), hashes: 0...15)
-        try keyspace.compactDropped(ShardID(1), hashes: 0...15)
+        try keyspace.compactDropped([(ShardID(1), 0...15)])
         #expect(keyspace.knownShards == [ShardID(2)])
         #expect(try keyspace.read(a, now: 0) == nil)
         #expect(try keyspace.read(b, now: 0) == nil)
