@@ -13,7 +13,7 @@
 #   - each old node's disk usage before the change and once the shards it gave up were deleted
 # Exits non-zero when a write was lost, an operation failed, a read was wrong or copies differ.
 #   Scripts/elastic.sh [--change add|remove] [--rf 2] [--rate 1000] [--seconds 60] [--before 15]
-#                      [--preload-mb 0] [--transfer-mb-per-second 0] [--shards 64]
+#                      [--preload-mb 0] [--transfer-mb-per-second 10 (the node default; 0: none)] [--shards 64]
 # 1 GB add: Scripts/elastic.sh --preload-mb 1024 --seconds 300
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ rate=1000
 seconds=60
 before=15
 preload=0
-throttle=0
+throttle=10
 shards=64
 while [ $# -gt 0 ]; do
   case "$1" in

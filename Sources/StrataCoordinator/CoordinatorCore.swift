@@ -68,12 +68,13 @@ public struct CoordinatorCore: Sendable {
     /// - Throws: `ClusterError.unknownNode` for a node the map does not have.
     public mutating func heartbeat(
         from node: NodeID, applied shards: [ShardID: UInt64], caughtUp: [ShardID: CaughtUp] = [:],
-        at now: ContinuousClock.Instant
+        verified: Set<ShardID> = [], at now: ContinuousClock.Instant
     ) throws(ClusterError) -> ClusterMap? {
         guard let current = map.node(node) else {
             throw ClusterError(.unknownNode, "node \(node) is not in the cluster map")
         }
         lastHeard[node] = now
+        verifiedBy[node] = verified
         let before = applied[node] ?? [:]
         let regressed = Set(shards.filter { shard, position in position < before[shard] ?? 0 }.keys)
         applied[node] = shards
@@ -338,8 +339,34 @@ public struct CoordinatorCore: Sendable {
     private mutating func change(_ change: PlacementChange) throws(ClusterError) -> ClusterMap? {
         let next = try Self.keepingLeavingCopies(Placement.target(map: map, change: change, applied: applied), previous: map)
         guard next != map else { return nil }
+        // In a shard on the move (it keeps copies its ring order no longer wants), the copies
+        // that were not in sync before the change must prove themselves before cutover.
+        let ring = Placement.ringOrder(of: next)
+        for shard in next.shards {
+            guard let target = ring[shard.id], shard.replicas.contains(where: { !target.contains($0) }) else {
+                verifying[shard.id] = nil
+                continue
+            }
+            let joining = Set(shard.replicas).subtracting(map.shard(shard.id)?.inSync ?? [])
+            let pending = (verifying[shard.id] ?? []).union(joining).intersection(target)
+            verifying[shard.id] = pending.isEmpty ? nil : pending
+        }
         map = next
         return next
+    }
+
+    /// Per shard on the move, the copies that joined it and have not yet
+    /// reported their checksum equal to the primary's at one sequence number
+    /// (`VERIFIED` in their heartbeats): the move does not complete until they
+    /// have. Kept in memory: a coordinator that restarts mid-move completes the
+    /// moves it finds without waiting for it.
+    public private(set) var verifying: [ShardID: Set<NodeID>] = [:]
+    /// The shards each node last reported verified.
+    private var verifiedBy: [NodeID: Set<ShardID>] = [:]
+
+    /// Whether every copy that joined `shard` has verified it.
+    func isVerified(_ shard: ShardID) -> Bool {
+        (verifying[shard] ?? []).allSatisfy { verifiedBy[$0]?.contains(shard) == true }
     }
 
     /// `target` with, in every shard that has a replica not yet in sync, the
@@ -380,6 +407,8 @@ public struct CoordinatorCore: Sendable {
     /// first hands the shard to the most caught-up of them by a planned
     /// failover (one shard per call: the handoff drains its log, losing
     /// nothing), then the leaving copies are dropped (every ready shard at once).
+    /// Only once every copy that joined the shard has verified it (`verifying`):
+    /// its checksum equal to the primary's at one sequence number.
     /// - Returns: the new map when a shard changed.
     public mutating func completeMoves() throws(ClusterError) -> ClusterMap? {
         let ring = Placement.ringOrder(of: map)
@@ -388,7 +417,8 @@ public struct CoordinatorCore: Sendable {
         for index in shards.indices {
             let shard = shards[index]
             guard let target = ring[shard.id], shard.replicas.contains(where: { !target.contains($0) }),
-                target.allSatisfy({ shard.replicas.contains($0) && shard.inSync.contains($0) && map.node($0)?.state == .up })
+                target.allSatisfy({ shard.replicas.contains($0) && shard.inSync.contains($0) && map.node($0)?.state == .up }),
+                isVerified(shard.id)
             else { continue }
             if let primary = shard.primary, !target.contains(primary) {
                 guard !dropped else { continue }
@@ -398,6 +428,7 @@ public struct CoordinatorCore: Sendable {
             shards[index].replicas = shard.replicas.filter(target.contains)
             shards[index].inSync = shard.inSync.intersection(shards[index].replicas)
             shards[index].epoch += 1
+            verifying[shard.id] = nil
             dropped = true
         }
         guard dropped else { return nil }

@@ -177,11 +177,11 @@ public final class CoordinatorServer: Service, Sendable {
     }
 
     /// Records a heartbeat and returns the current map epoch.
-    func heartbeat(node: NodeID, applied: [ShardID: UInt64], caughtUp: [ShardID: CoordinatorCore.CaughtUp]) throws(ClusterError)
-        -> UInt64
-    {
+    func heartbeat(
+        node: NodeID, applied: [ShardID: UInt64], caughtUp: [ShardID: CoordinatorCore.CaughtUp], verified: Set<ShardID> = []
+    ) throws(ClusterError) -> UInt64 {
         try applyRequested { (core: inout CoordinatorCore) throws(ClusterError) in
-            try core.heartbeat(from: node, applied: applied, caughtUp: caughtUp, at: .now)
+            try core.heartbeat(from: node, applied: applied, caughtUp: caughtUp, verified: verified, at: .now)
         }
         return map.epoch
     }

@@ -45,7 +45,7 @@ enum GatewayCommands {
                 return .reply(.verbatim(gateway.info(sections: sections.map { CommandArguments.keyword($0).lowercased() })))
             case .configGet(let patterns):
                 return .reply(.map(gateway.configValues(matching: patterns).map { (.bulk($0.0), .bulk($0.1)) }))
-            case .configChange:
+            case .configChange, .configSet:
                 throw CommandError(message: "ERR CONFIG is read-only on Strata; change cluster.json or the command line and restart")
             case .get(let key):
                 guard let fresh = session.route?.cache.fresh(CacheKey(Array(key.readableBytesView))) else { break }

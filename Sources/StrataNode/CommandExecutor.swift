@@ -30,11 +30,14 @@ final class CommandExecutor: Sendable {
     var metrics: NodeMetrics { keyspace.metrics }
     /// The largest value a write may produce (APPEND, SETRANGE), the node's bulk limit.
     let maxValueBytes: Int
+    /// How fast and how many shards this node copies (`CONFIG SET` changes them).
+    let transfer: TransferSettings
 
     init(
         keyspace: Keyspace, topology: TopologyBox, tenants: TenantDirectory, stats: NodeStats, info: ServerInfo,
-        maxValueBytes: Int = RESPLimits.default.maxBulkLength
+        maxValueBytes: Int = RESPLimits.default.maxBulkLength, transfer: TransferSettings = TransferSettings(bytesPerSecond: nil, maxCopyingShards: nil)
     ) {
+        self.transfer = transfer
         self.keyspace = keyspace
         self.topologyBox = topology
         self.progress = ReplicationProgress(

@@ -27,6 +27,23 @@ extension CommandRun {
         }
     }
 
+    /// `CONFIG GET pattern…`: the configuration parameters matching the patterns, the transfer limits among them.
+    func configGet(_ patterns: ArraySlice<ByteBuffer>, reply: inout Reply) {
+        var matched: [(String, String)] = []
+        for pattern in patterns {
+            let bytes = Array(pattern.readableBytesView)
+            for (key, value) in info.configValues + executor.transfer.configValues
+            where GlobPattern.matches(pattern: bytes[...], string: Array(key.utf8)[...], caseInsensitive: true) {
+                if !matched.contains(where: { $0.0 == key }) { matched.append((key, value)) }
+            }
+        }
+        reply.mapHeader(matched.count)
+        for (key, value) in matched {
+            reply.bulk(key)
+            reply.bulk(value)
+        }
+    }
+
     /// Runs `command` if it is one of the node's own connection or server commands.
     /// - Returns: Whether it was one.
     func connection(_ command: Command, session: inout NodeSession, reply: inout Reply) throws(CommandError) -> Bool {
@@ -41,19 +58,9 @@ extension CommandRun {
             session.readOnly = false
             reply.ok()
         case .configGet(let patterns):
-            var matched: [(String, String)] = []
-            for pattern in patterns {
-                let bytes = Array(pattern.readableBytesView)
-                for (key, value) in info.configValues
-                where GlobPattern.matches(pattern: bytes[...], string: Array(key.utf8)[...], caseInsensitive: true) {
-                    if !matched.contains(where: { $0.0 == key }) { matched.append((key, value)) }
-                }
-            }
-            reply.mapHeader(matched.count)
-            for (key, value) in matched {
-                reply.bulk(key)
-                reply.bulk(value)
-            }
+            configGet(patterns, reply: &reply)
+        case .configSet:
+            throw CommandError(message: "ERR CONFIG SET is for the cluster's internal user (strata cluster throttle)")
         case .configChange:
             throw CommandError(message: "ERR CONFIG is read-only on Strata; change cluster.json or the command line and restart")
         case .info(let sections):

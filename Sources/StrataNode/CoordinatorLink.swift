@@ -9,7 +9,8 @@ import StrataWire
 
 /// A node's connection to the coordinator: heartbeats every interval with the
 /// node's last sequence number per shard and, as a primary, the followers it
-/// vouches for (`CAUGHTUP`, see `ReplicationProgress.caughtUp`); when the reply's epoch is newer than
+/// vouches for (`CAUGHTUP`, see `ReplicationProgress.caughtUp`) and the moving
+/// shards whose copy it verified (`VERIFIED`, see `ReplicaFollower`); when the reply's epoch is newer than
 /// the node's map, fetches `CLUSTER MAP` and adopts it. Beside the heartbeats
 /// it follows the coordinator's map pushes (`CLUSTER SUBSCRIBE`), so a change
 /// reaches the node within a round trip rather than a heartbeat interval: while
@@ -26,6 +27,7 @@ final class CoordinatorLink: Service, Sendable {
     private let adopt: @Sendable (ClusterMap) -> Void
     private let lastVersions: @Sendable () -> [ShardID: UInt64]
     private let caughtUp: @Sendable () -> [(shard: ShardID, epoch: UInt64, followers: [NodeID])]
+    private let verified: @Sendable () -> [ShardID]
     private let currentEpoch: @Sendable () -> UInt64
     /// When the last heartbeat the coordinator answered was sent.
     private let lastAcknowledged = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
@@ -40,6 +42,7 @@ final class CoordinatorLink: Service, Sendable {
         currentEpoch: @escaping @Sendable () -> UInt64,
         lastVersions: @escaping @Sendable () -> [ShardID: UInt64],
         caughtUp: @escaping @Sendable () -> [(shard: ShardID, epoch: UInt64, followers: [NodeID])],
+        verified: @escaping @Sendable () -> [ShardID] = { [] },
         adopt: @escaping @Sendable (ClusterMap) -> Void
     ) {
         self.host = host
@@ -52,6 +55,7 @@ final class CoordinatorLink: Service, Sendable {
         self.currentEpoch = currentEpoch
         self.lastVersions = lastVersions
         self.caughtUp = caughtUp
+        self.verified = verified
         self.adopt = adopt
     }
 
@@ -157,6 +161,8 @@ final class CoordinatorLink: Service, Sendable {
                 for follower in followers { arguments += [String(shard.rawValue), String(epoch), follower.rawValue] }
             }
         }
+        let checked = verified()
+        if !checked.isEmpty { arguments += ["VERIFIED"] + checked.sorted().map { String($0.rawValue) } }
         let sentAt = ContinuousClock.now
         let reply = try await connection.send(arguments, deadline: .now + Self.callTimeout)
         guard case .integer(let epoch) = reply else {

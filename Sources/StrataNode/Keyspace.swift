@@ -164,6 +164,30 @@ final class Keyspace: Sendable {
         try database.compact(in: log.family, from: ReplicationLog.key(first, 0), to: ReplicationLog.key(last, .max))
     }
 
+    /// A shard's copy in one number, to compare copies: from one RocksDB
+    /// snapshot (`snapshot`, or one taken now), the sequence number of its
+    /// newest log entry, the records counted, and xxHash64 chained over each
+    /// encoded key and envelope in key order. Records expiring at or before
+    /// `asOf` (ms since 1970) are left out: copies drop expired records in
+    /// their own compactions, so only records living past both computations
+    /// can be compared (pick `asOf` beyond the time both will take).
+    func checksum(
+        of shard: ShardID, hashes: ClosedRange<UInt64>, asOf: Int64, snapshot: Snapshot? = nil
+    ) throws(StorageError) -> ShardChecksum {
+        let taken: Snapshot
+        if let snapshot { taken = snapshot } else { taken = try database.snapshot() }
+        let (sequence, _) = try log.newest(shard, snapshot: taken)
+        var checksum: UInt64 = 0
+        var count = 0
+        let iterator = try records.rawIterator(hashes: hashes, snapshot: taken)
+        while let (key, value) = try iterator.next() {
+            if let expiry = Record.expiry(ofEncoded: value), expiry <= asOf { continue }
+            checksum = XXHash64.hash(key + value, seed: checksum)
+            count += 1
+        }
+        return ShardChecksum(sequence: sequence, records: count, checksum: checksum)
+    }
+
     /// Sets a shard's sequence number and trim point after a snapshot replaced it.
     fileprivate func setPositions(_ shard: ShardID, sequence: UInt64, trimmedThrough: UInt64, epoch: UInt64) {
         trimmed.withLock { $0[shard] = trimmedThrough }
@@ -518,4 +542,14 @@ final class WriteGroup {
         dirtyShards.insert(shard)
         return true
     }
+}
+
+/// One copy of a shard summed up at a sequence number (`Keyspace.checksum`).
+struct ShardChecksum: Equatable, Sendable {
+    /// The newest log entry's sequence number in the summed state.
+    var sequence: UInt64
+    /// Records counted.
+    var records: Int
+    /// xxHash64 chained over the records in key order.
+    var checksum: UInt64
 }

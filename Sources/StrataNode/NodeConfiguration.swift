@@ -30,8 +30,16 @@ public struct NodeConfiguration: Sendable {
     public var logRetention: UInt64 = 100_000
     /// How much of a shard one snapshot page brings to this node as a replica, at most (about).
     public var snapshotPageBytes: Int = 4 << 20
-    /// The most snapshot bytes a second this node takes in as a replica (`nil`: unthrottled).
-    public var transferBytesPerSecond: Int?
+    /// The most bytes a second of shard copies (snapshot pages and log entries of
+    /// shards not yet in sync) this node takes in (`nil`: unthrottled); `CONFIG SET
+    /// transfer-mb-per-second` changes it at runtime.
+    public var transferBytesPerSecond: Int? = NodeConfiguration.defaultTransferBytesPerSecond
+    /// The default transfer throttle, 10 MB/s: copying a shard as fast as it comes
+    /// starves the requests on a small machine (a 1 GB add unthrottled on two cores
+    /// had requests time out; see docs/performance.md).
+    public static let defaultTransferBytesPerSecond = 10_000_000
+    /// The most shards this node copies at once (`nil`: all it is given); `CONFIG SET max-copying-shards` changes it.
+    public var maxCopyingShards: Int?
     /// How long a shard stays off this node's map before its data is deleted (`ShardJanitor`).
     public var shardDropDelay: Duration = .seconds(60)
     /// Most simultaneous client connections; more are refused with an error.

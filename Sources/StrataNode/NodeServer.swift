@@ -65,12 +65,15 @@ public final class NodeServer: Service, Sendable {
             info: ServerInfo(
                 host: configuration.host, port: configuration.port, dataDir: configuration.dataDir,
                 maxClients: configuration.maxClients, idleTimeoutSeconds: configuration.idleTimeoutSeconds),
-            maxValueBytes: configuration.connectionLimits.limits.maxBulkLength)
+            maxValueBytes: configuration.connectionLimits.limits.maxBulkLength,
+            transfer: TransferSettings(
+                bytesPerSecond: configuration.transferBytesPerSecond, maxCopyingShards: configuration.maxCopyingShards))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
         self.group = group
         background = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let background = self.background
         pool = NIOThreadPool(numberOfThreads: max(configuration.storageThreads, 1))
+        let verifications = CopyVerifications(node: configuration.nodeID)
         if let coordinator = configuration.coordinator {
             let executor = self.executor
             let nodeID = configuration.nodeID
@@ -80,6 +83,7 @@ public final class NodeServer: Service, Sendable {
                 currentEpoch: { executor.topologyBox.current.map.epoch },
                 lastVersions: { executor.keyspace.lastVersions },
                 caughtUp: { executor.progress.caughtUp() },
+                verified: { verifications.reported(in: executor.topologyBox.current.map) },
                 adopt: { map in
                     let topology = NodeTopology(map: map, localNode: nodeID)
                     do {
@@ -114,8 +118,8 @@ public final class NodeServer: Service, Sendable {
         if let secret = configuration.internalSecret, configuration.coordinator != nil {
             follower = ReplicaFollower(
                 nodeID: configuration.nodeID, secret: secret, topology: topology, keyspace: keyspace, writer: writer,
-                progress: executor.progress, stats: executor.stats, group: background, logger: logger,
-                snapshotPageBytes: configuration.snapshotPageBytes, transferBytesPerSecond: configuration.transferBytesPerSecond)
+                progress: executor.progress, stats: executor.stats, verifications: verifications, group: background, logger: logger,
+                snapshotPageBytes: configuration.snapshotPageBytes, transfer: executor.transfer)
         } else {
             follower = nil
         }

@@ -40,6 +40,8 @@ final class ReplicaFollower: Service, Sendable {
     private let progress: ReplicationProgress
     /// Where copying is counted (`strata_copy_bytes_total`, `strata_copy_records_total`).
     private let stats: NodeStats
+    /// The moving shards' copies to verify and verified (verify before cutover).
+    let verifications: CopyVerifications
     private let logger: Logger
     /// The loop the follower's connections live on.
     private let group: EventLoopGroup
@@ -67,14 +69,15 @@ final class ReplicaFollower: Service, Sendable {
 
     init(
         nodeID: NodeID, secret: String, topology: TopologyBox, keyspace: Keyspace, writer: WriteQueue,
-        progress: ReplicationProgress, stats: NodeStats, group: EventLoopGroup, logger: Logger, snapshotPageBytes: Int = 4 << 20,
-        transferBytesPerSecond: Int? = nil
+        progress: ReplicationProgress, stats: NodeStats, verifications: CopyVerifications, group: EventLoopGroup, logger: Logger, snapshotPageBytes: Int = 4 << 20,
+        transfer: TransferSettings = TransferSettings(bytesPerSecond: nil, maxCopyingShards: nil)
     ) {
         self.snapshotPageBytes = max(snapshotPageBytes, 1)
-        self.transferBytesPerSecond = transferBytesPerSecond.flatMap { $0 > 0 ? $0 : nil }
+        self.transfer = transfer
         self.group = group
         self.progress = progress
         self.stats = stats
+        self.verifications = verifications
         self.nodeID = nodeID
         self.secret = secret
         self.topology = topology
@@ -95,6 +98,15 @@ final class ReplicaFollower: Service, Sendable {
             guard let primary = map.primary(for: shard.id), map.node(primary.id)?.state != .down else { continue }
             let lane = Lane(address: "\(primary.host):\(primary.dataPort)", copying: !shard.inSync.contains(nodeID))
             byLane[lane, default: []].append(shard.id)
+        }
+        // At most `maxCopyingShards` copied at once, the lowest shard ids first; the rest wait their turn.
+        if let limit = transfer.maxCopyingShards {
+            let copying = byLane.filter(\.key.copying).values.flatMap { $0 }.sorted()
+            let allowed = Set(copying.prefix(limit))
+            for lane in byLane.keys where lane.copying {
+                let shards = byLane[lane]!.filter(allowed.contains)
+                byLane[lane] = shards.isEmpty ? nil : shards
+            }
         }
         for (shard, handoff) in progress.handoffs {
             guard let source = map.node(handoff.source) else { continue }
@@ -214,6 +226,7 @@ final class ReplicaFollower: Service, Sendable {
             asked.append(shard)
         }
         guard !asked.isEmpty else { return false }
+        try await requestChecksums(Set(asked), from: source, map: map)
         // Paused (DEBUG FOLLOW-PAUSE): go on asking, to know how far behind the primary is, but apply nothing.
         let paused = progress.isFollowingPaused
         let reply = try await source.call(arguments)
@@ -299,7 +312,7 @@ final class ReplicaFollower: Service, Sendable {
                 stats.copiedRecords.add(UInt64(received.reduce(0) { $0 + $1.entry.changes.count }))
                 try await pace(bytes: receivedBytes)
             }
-            try await writer.apply(.entries(received))
+            try await applyVerifying(received, from: source)
             logRequests(received, from: address)
         }
         for (shard, last) in drained where keyspace.lastVersion(of: shard) == last {
@@ -312,8 +325,8 @@ final class ReplicaFollower: Service, Sendable {
     /// Fetches the primary's snapshot of `shard` and has the writer install it.
     /// How much of a shard one snapshot page carries, at most (about).
     private let snapshotPageBytes: Int
-    /// The most snapshot bytes a second this node takes in (`nil`: as fast as they come).
-    private let transferBytesPerSecond: Int?
+    /// The transfer throttle and the bound on shards copied at once.
+    private let transfer: TransferSettings
     /// When the snapshot bytes taken in so far, by every install together, fit the rate.
     private let transferPaced = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
 
@@ -324,6 +337,7 @@ final class ReplicaFollower: Service, Sendable {
     /// key to its state at the log's end whichever page it came in. No page
     /// holds more than about `snapshotPageBytes`, so a shard of any size moves.
     private func installSnapshot(of shard: ShardID, from source: SourceConnection) async throws {
+        verifications.forget(shard)
         let address = source.address
         guard let range = topology.current.map.shard(shard)?.range else { return }
         let hashes = range.start...range.last
@@ -377,10 +391,77 @@ final class ReplicaFollower: Service, Sendable {
         ])
     }
 
+    /// Asks the primary for its checksum of each shard of this fetch that this
+    /// node should verify (`CopyVerifications.needed`) and has no expectation
+    /// for yet, at most two per fetch; one already at that sequence number is
+    /// compared at once. Asked between fetches, so this copy is never past the
+    /// primary's sequence number.
+    private func requestChecksums(_ asked: Set<ShardID>, from source: SourceConnection, map: ClusterMap) async throws {
+        let waiting = verifications.expected
+        let due = verifications.needed(in: map).intersection(asked).filter { shard in
+            waiting[shard] == nil && map.primary(for: shard).map { "\($0.host):\($0.dataPort)" } == source.address
+        }
+        for shard in due.sorted().prefix(2) {
+            let asOf = Record.nowMilliseconds() + CopyVerifications.asOfMargin
+            let reply = try await source.call(["SHARDCHECKSUM", String(shard.rawValue), "ASOF", String(asOf)])
+            guard case .array(let fields) = reply, fields.count == 3, case .integer(let sequence) = fields[0],
+                case .integer(let records) = fields[1], case .integer(let checksum) = fields[2]
+            else { continue }
+            let sum = ShardChecksum(sequence: UInt64(sequence), records: Int(records), checksum: UInt64(bitPattern: checksum))
+            verifications.expect(shard, .init(sum: sum, asOf: asOf))
+            if keyspace.lastVersion(of: shard) == sum.sequence {
+                try await compare(shard, snapshot: try keyspace.database.snapshot(), from: source)
+            }
+        }
+    }
+
+    /// Applies fetched entries; a shard with an expected checksum is applied up
+    /// to exactly its sequence number first, summed from a snapshot taken there,
+    /// and the rest of its entries applied after.
+    private func applyVerifying(_ received: [(shard: ShardID, entry: LogEntry)], from source: SourceConnection) async throws {
+        let expected = verifications.expected
+        let stops = Set(received.map(\.shard)).filter { expected[$0] != nil }
+        guard !stops.isEmpty else {
+            try await writer.apply(.entries(received))
+            return
+        }
+        let beyond = received.filter { stops.contains($0.shard) && $0.entry.sequence > expected[$0.shard]!.sum.sequence }
+        let upTo = received.filter { !stops.contains($0.shard) || $0.entry.sequence <= expected[$0.shard]!.sum.sequence }
+        if !upTo.isEmpty { try await writer.apply(.entries(upTo)) }
+        let reached = stops.filter { keyspace.lastVersion(of: $0) == expected[$0]!.sum.sequence }
+        if !reached.isEmpty {
+            let snapshot = try keyspace.database.snapshot()
+            if !beyond.isEmpty { try await writer.apply(.entries(beyond)) }
+            for shard in reached.sorted() { try await compare(shard, snapshot: snapshot, from: source) }
+        } else if !beyond.isEmpty {
+            try await writer.apply(.entries(beyond))
+        }
+    }
+
+    /// Sums this node's copy of `shard` at `snapshot` and compares it with the
+    /// primary's; a copy that differs is replaced by the primary's snapshot.
+    private func compare(_ shard: ShardID, snapshot: Snapshot, from source: SourceConnection) async throws {
+        guard let expected = verifications.expected[shard], let range = topology.current.map.shard(shard)?.range else { return }
+        let own = try keyspace.checksum(of: shard, hashes: range.start...range.last, asOf: expected.asOf, snapshot: snapshot)
+        guard own == expected.sum else {
+            verifications.settle(shard, verified: false)
+            logger.error("copy differs from its primary's at the same sequence number; replacing it with a snapshot", metadata: [
+                "shard": "\(shard)", "sequence": "\(expected.sum.sequence)", "records": "\(own.records)",
+                "primary-records": "\(expected.sum.records)", "primary": "\(source.address)",
+            ])
+            try await installSnapshot(of: shard, from: source)
+            return
+        }
+        verifications.settle(shard, verified: true)
+        logger.info("verified copy of shard \(shard)", metadata: [
+            "sequence": "\(own.sequence)", "records": "\(own.records)", "primary": "\(source.address)",
+        ])
+    }
+
     /// The throttle, node-wide: waits until `bytes` more of copying fit the
     /// transfer rate after the bytes before them (no wait without a throttle).
     private func pace(bytes: Int) async throws {
-        guard let rate = transferBytesPerSecond else { return }
+        guard let rate = transfer.bytesPerSecond else { return }
         let until = transferPaced.withLockedValue { paced -> ContinuousClock.Instant in
             let now = ContinuousClock.now
             let end = max(paced ?? now, now) + .seconds(Double(bytes) / Double(rate))

@@ -30,11 +30,16 @@ extension CommandRun {
         case .replicationSnapshot(let shard, nil): try replicationSnapshot(shard, reply: &reply)
         case .replicationSnapshot(let shard, let chunk?):
             try replicationSnapshotChunk(shard, after: chunk.after, maxBytes: Int(clamping: chunk.maxBytes), reply: &reply)
-        case .shardChecksum(let shard): try shardChecksum(shard, reply: &reply)
+        case .shardChecksum(let shard, let asOf): try shardChecksum(shard, asOf: asOf, reply: &reply)
         case .feed(let positions, _): try changeFeed(positions, tenant: nil, reply: &reply)
         case .debugFollowPause(let milliseconds):
             executor.progress.pauseFollowing(for: .milliseconds(milliseconds))
             reply.ok()
+        case .configSet(let pairs):
+            for (name, value) in pairs { try executor.transfer.set(String(buffer: name), to: String(buffer: value)) }
+            reply.ok()
+        case .configGet(let patterns):
+            configGet(patterns, reply: &reply)
         default: throw CommandError(message: "ERR internal connections only replicate")
         }
     }
@@ -336,27 +341,21 @@ extension CommandRun {
         }
     }
 
-    /// `SHARDCHECKSUM shard`: `[last sequence, record count, checksum]`, the checksum
-    /// chaining xxHash64 over every key and record envelope in key order,
-    /// to compare a replica with its primary.
-    private func shardChecksum(_ shardArgument: Int64, reply: inout Reply) throws(CommandError) {
-        let (_, range, last) = try heldShard(shardArgument)
-        // Each record's hash is seeded with the previous one: a chain over the shard in key order.
-        var checksum: UInt64 = 0
-        var count: Int64 = 0
+    /// `SHARDCHECKSUM shard [ASOF ms]`: `[sequence, record count, checksum]` of
+    /// this node's copy, from one RocksDB snapshot (`Keyspace.checksum`); records
+    /// expiring at or before `ASOF` are left out (default 0: none).
+    private func shardChecksum(_ shardArgument: Int64, asOf: Int64, reply: inout Reply) throws(CommandError) {
+        let (shard, range, _) = try heldShard(shardArgument)
+        let sum: ShardChecksum
         do {
-            let iterator = try keyspace.records.rawIterator(hashes: range)
-            while let (key, value) = try iterator.next() {
-                checksum = XXHash64.hash(key + value, seed: checksum)
-                count += 1
-            }
+            sum = try keyspace.checksum(of: shard, hashes: range, asOf: asOf)
         } catch {
             throw .storage(error)
         }
         reply.arrayHeader(3)
-        reply.integer(Int64(clamping: last))
-        reply.integer(count)
-        reply.integer(Int64(bitPattern: checksum))
+        reply.integer(Int64(clamping: sum.sequence))
+        reply.integer(Int64(sum.records))
+        reply.integer(Int64(bitPattern: sum.checksum))
     }
 
 }

@@ -87,6 +87,11 @@ public struct Record: Sendable, Equatable {
         return expiry == 0 ? nil : expiry
     }
 
+    /// The expiry of an encoded envelope (milliseconds since 1970), `nil` for none.
+    public static func expiry(ofEncoded bytes: [UInt8]) -> Int64? {
+        bytes.withUnsafeBytes { expiry(ofEncoded: $0) }
+    }
+
     /// The wall clock in milliseconds since the Unix epoch.
     public static func nowMilliseconds() -> Int64 {
         var spec = timespec()

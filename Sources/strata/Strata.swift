@@ -116,8 +116,8 @@ struct FailoverCommand: AsyncParsableCommand {
 /// `strata cluster`: change the cluster's membership online.
 struct ClusterAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "Change the cluster's membership online.",
-        subcommands: [AddNode.self, RemoveNode.self, Moves.self, VerifyCopies.self])
+        commandName: "cluster", abstract: "Change the cluster's membership online, watch and throttle the moves, verify the copies.",
+        subcommands: [AddNode.self, RemoveNode.self, Moves.self, VerifyCopies.self, Throttle.self])
 
     /// `strata cluster moves`: the shards on the move.
     struct Moves: AsyncParsableCommand {
@@ -233,8 +233,10 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a shard stays off this node's map before its data is deleted.") var dropDelaySeconds: Int = 60
     @Option(help: "KiB of a shard one snapshot page brings to this node as a replica (a shard moves page by page).")
     var snapshotPageKb: Int = 4096
-    @Option(help: "The most MB a second of snapshots this node takes in when shards move to it, all moves together (0: unthrottled).")
-    var transferMbPerSecond: Double = 0
+    @Option(help: "The most MB a second of shard copies (snapshots and log catch-up) this node takes in when shards move to it, all moves together (0: unthrottled; CONFIG SET transfer-mb-per-second changes it at runtime).")
+    var transferMbPerSecond: Double = Double(NodeConfiguration.defaultTransferBytesPerSecond) / 1_000_000
+    @Option(help: "The most shards this node copies at once; the others wait their turn (0: no limit; CONFIG SET max-copying-shards changes it at runtime).")
+    var maxCopyingShards: Int = 0
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Flag(help: "Join a running cluster: announce this node (its cluster.json entry) to the coordinator first (as strata cluster add-node).")
     var join = false
@@ -278,7 +280,8 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.logRetention = UInt64(max(logRetention, 1))
         configuration.shardDropDelay = .seconds(max(dropDelaySeconds, 0))
         configuration.snapshotPageBytes = max(snapshotPageKb, 1) << 10
-        if transferMbPerSecond > 0 { configuration.transferBytesPerSecond = Int(transferMbPerSecond * 1_000_000) }
+        configuration.transferBytesPerSecond = transferMbPerSecond > 0 ? Int(transferMbPerSecond * 1_000_000) : nil
+        if maxCopyingShards > 0 { configuration.maxCopyingShards = maxCopyingShards }
 
         bootstrapLogging(level: logLevel)
         let logger = Logger(label: "strata.node")

@@ -108,7 +108,7 @@ extension DifferentialGenerator {
         case 0..<3: return [wrongArity()]
         case 3:
             let unknown: [[UInt8]] = [
-                bytes("FOO"), bytes("GETT"), bytes("SETT"), bytes("XYZZY"), [], bytes("get\u{0}"), [0x47, 0xFF, 0x54],
+                bytes("FOO"), bytes("GETT"), bytes("SETT"), bytes("XYZZY"), [], bytes("xyzzy\u{0}get"), [0x47, 0xFF, 0x54],
                 Array(repeating: UInt8(ascii: "Q"), count: 200), bytes("héllo"),
             ]
             let arguments = (0..<int(0...4)).map { _ in chance(0.2) ? Array(repeating: UInt8(ascii: "a"), count: int(50...150)) : value() }

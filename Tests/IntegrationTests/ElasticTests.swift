@@ -63,6 +63,11 @@ struct ElasticTests {
         // Shards came to n4 as snapshots (the log keeps 20 entries here), page by page (1 KiB pages).
         let pages = (running.nodes["n4"]?.log() ?? "").components(separatedBy: "pages=").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
         #expect(pages.max() ?? 0 >= 2, "\(pages)")
+        // Verify before cutover: n4 compared each copy it was given with its primary's at one sequence number.
+        let verified = Set((running.nodes["n4"]?.log() ?? "").components(separatedBy: "verified copy of shard ").dropFirst().compactMap {
+            Int($0.prefix { $0.isNumber })
+        })
+        #expect(verified.count >= moved, "n4 verified \(verified.count) of the \(moved) copies it was given")
         try writer.check(entry: entry)
         print(
             "ADD NODE (RF \(replicationFactor)): \(moved) replicas moved onto n4 (ideal \(ideal), ratio \(String(format: "%.2f", Double(moved) / ideal))), "

@@ -96,6 +96,8 @@ struct CoordinatorCoreTests {
             from: primary, applied: [shard.id: 200],
             caughtUp: [shard.id: .init(epoch: current.epoch, followers: [replica])], at: now)
         #expect(core.map.shard(shard.id)?.inSync == [primary, replica, standIn])
+        #expect(try core.completeMoves() == nil, "the replica has not verified its copy")
+        _ = try core.heartbeat(from: replica, applied: [shard.id: 200], verified: [shard.id], at: now)
         _ = try core.completeMoves()
         #expect(core.map.shard(shard.id)?.replicas == [primary, replica])
         #expect(core.map.shard(shard.id)?.inSync == [primary, replica])
@@ -270,8 +272,18 @@ struct CoordinatorCoreTests {
             #expect(shard.primary == before.shard(shard.id)?.primary, "the primary stays")
         }
         #expect(try core.completeMoves() == nil, "n3 has not caught up")
-        // n3 catches up: the stand-ins leave, every shard back to two copies, both in sync.
+        // n3 catches up: the stand-ins stay until n3 verified its copies (checksums equal to the
+        // primaries' at one sequence number), then leave, every shard back to two copies, both in sync.
         try vouch("n3")
+        let unverified = core.map
+        let early = try core.completeMoves()
+        #expect(early == nil, "n3 caught up but has not verified its copies: \(early.map { m in m.shards.filter { unverified.shard($0.id)?.replicas != $0.replicas }.map { "\($0.id): \(unverified.shard($0.id)!.replicas) -> \($0.replicas)" } } ?? [])")
+        _ = try core.heartbeat(from: "n3", applied: all, verified: Set(moved.dropFirst().map(\.id)), at: now)
+        if moved.count > 1 {
+            let done = try #require(try core.completeMoves(), "the verified shards' moves complete")
+            #expect(done.shard(moved[0].id)?.replicas.count == 3, "the one not verified keeps its stand-in")
+        }
+        _ = try core.heartbeat(from: "n3", applied: all, verified: Set(moved.map(\.id)), at: now)
         #expect(try core.completeMoves() != nil)
         #expect(core.map.shards.allSatisfy { $0.replicas.count == 2 && $0.inSync.count == 2 })
         #expect(core.map.shards.filter { $0.replicas.contains("n3") }.map(\.id) == moved.map(\.id))
@@ -316,6 +328,8 @@ struct CoordinatorCoreTests {
         }
         _ = try core.heartbeat(from: "n4", applied: all, at: start)
         #expect(MoveReport.moves(in: core.map).allSatisfy { $0.phase == .dropping || $0.phase == .handingOver })
+        #expect(try core.completeMoves() == nil, "n4 caught up but has not verified its copies")
+        _ = try core.heartbeat(from: "n4", applied: all, verified: Set(moved.map(\.id)), at: start)
         #expect(try core.completeMoves() != nil)
         #expect(MoveReport.moves(in: core.map).allSatisfy { $0.phase == .leadership && $0.to == ["n4"] })
         #expect(core.map.shards.allSatisfy { $0.replicas.count == 2 && $0.inSync.count == 2 })
@@ -358,6 +372,9 @@ struct CoordinatorCoreTests {
             _ = try core.heartbeat(from: primary, applied: all, caughtUp: vouched, at: start)
         }
         for node: NodeID in ["n1", "n2", "n3"] { _ = try core.heartbeat(from: node, applied: all, at: start) }
+        #expect(try core.completeMoves() == nil, "the new copies have not verified")
+        let everyShard = Set(map.shards.map(\.id))
+        for node: NodeID in ["n1", "n2", "n3"] { _ = try core.heartbeat(from: node, applied: all, verified: everyShard, at: start) }
         // n4's shards were led by their in-sync replicas from the start (n4 in sync and up: a planned
         // handover, the new primary drains n4's log first); the copies go in one pass.
         #expect(core.map.shards(primaryOn: "n4").isEmpty)

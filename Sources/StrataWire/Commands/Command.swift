@@ -31,7 +31,9 @@ public indirect enum Command: Sendable {
     case command(Introspection)
     /// `CONFIG GET pattern…` (the other subcommands are refused).
     case configGet(patterns: ArraySlice<ByteBuffer>)
-    /// `CONFIG SET|RESETSTAT|REWRITE …`: refused, the configuration is cluster.json.
+    /// `CONFIG SET parameter value [parameter value …]`: the node's transfer limits; other parameters are refused.
+    case configSet(pairs: [(name: ByteBuffer, value: ByteBuffer)])
+    /// `CONFIG RESETSTAT|REWRITE`: refused, the configuration is cluster.json.
     case configChange
     /// `INFO [section…]`.
     case info(sections: ArraySlice<ByteBuffer>)
@@ -131,7 +133,7 @@ public indirect enum Command: Sendable {
     /// `REPLSNAPSHOT shard [CHUNK after maxBytes]`: the whole shard, or one page of it.
     case replicationSnapshot(shard: Int64, chunk: (after: [UInt8], maxBytes: Int64)?)
     /// `SHARDCHECKSUM shard`.
-    case shardChecksum(shard: Int64)
+    case shardChecksum(shard: Int64, asOf: Int64)
 
     // MARK: Coordinator
     /// `CLUSTER <subcommand>`.
@@ -403,8 +405,10 @@ public enum ClusterCommand: Sendable {
     case epoch
     /// `CLUSTER NODES`: the status table.
     case nodes
-    /// `CLUSTER HEARTBEAT node [shard sequence]… [CAUGHTUP [shard epoch follower]…]`.
-    case heartbeat(node: ByteBuffer, applied: [(shard: Int64, sequence: Int64)], caughtUp: [(shard: Int64, epoch: Int64, follower: ByteBuffer)])
+    /// `CLUSTER HEARTBEAT node [shard sequence]… [CAUGHTUP [shard epoch follower]…] [VERIFIED [shard]…]`.
+    case heartbeat(
+        node: ByteBuffer, applied: [(shard: Int64, sequence: Int64)], caughtUp: [(shard: Int64, epoch: Int64, follower: ByteBuffer)],
+        verified: [Int64])
     /// `CLUSTER SUBSCRIBE`: map pushes from now on.
     case subscribe
     /// `CLUSTER FAILOVER shard [node]`.

@@ -31,7 +31,19 @@ extension CommandTable {
                     categories: [.admin, .slow, .dangerous], group: .server, servers: .data, syntax: "parameter...",
                     summary: "Configuration parameters matching the glob patterns.",
                     parse: { (a: inout CommandArguments) throws(CommandError) in .configGet(patterns: a.takeRest()) }),
-                configChange("set", arity: -4),
+                CommandSpec(
+                    "config|set", arity: -4, flags: [.admin, .noScript, .loading, .stale],
+                    categories: [.admin, .slow, .dangerous], group: .server, servers: .data, syntax: "parameter value [parameter value ...]",
+                    summary: "Changes transfer-mb-per-second or max-copying-shards on a node while it runs; other parameters are set in cluster.json and on the command line.",
+                    parse: { (a: inout CommandArguments) throws(CommandError) in
+                        var pairs: [(name: ByteBuffer, value: ByteBuffer)] = []
+                        while a.hasMore {
+                            let name = try a.next()
+                            guard a.hasMore else { throw CommandError(message: "ERR wrong number of arguments for 'config|set' command") }
+                            pairs.append((name, try a.next()))
+                        }
+                        return .configSet(pairs: pairs)
+                    }),
                 configChange("resetstat", arity: 2),
                 configChange("rewrite", arity: 2),
             ]),

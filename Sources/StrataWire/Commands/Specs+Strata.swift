@@ -79,10 +79,17 @@ extension CommandTable {
                 return .replicationSnapshot(shard: shard, chunk: (after, maxBytes))
             }),
         CommandSpec(
-            "shardchecksum", arity: 2, flags: [.internal, .readOnly], categories: [.replication, .slow],
-            group: .replication, servers: .node, syntax: "shard",
-            summary: "[last sequence, records, checksum] of a shard, to compare copies (internal).",
-            parse: { (a: inout CommandArguments) throws(CommandError) in .shardChecksum(shard: try a.integer()) }),
+            "shardchecksum", arity: -2, flags: [.internal, .readOnly], categories: [.replication, .slow],
+            group: .replication, servers: .node, syntax: "shard [ASOF ms]",
+            summary: "[sequence, records, checksum] of a shard's copy from one snapshot, leaving out records expiring by ASOF, to compare copies (internal).",
+            parse: { (a: inout CommandArguments) throws(CommandError) in
+                let shard = try a.integer()
+                guard a.hasMore else { return .shardChecksum(shard: shard, asOf: 0) }
+                guard try a.keyword() == "ASOF" else { throw CommandError.syntax }
+                let asOf = try a.integer()
+                guard !a.hasMore else { throw CommandError.syntax }
+                return .shardChecksum(shard: shard, asOf: asOf)
+            }),
     ]
 
     /// The coordinator's commands.
@@ -97,7 +104,7 @@ extension CommandTable {
                 cluster("subscribe", arity: 2, summary: "Pushes [\"map\", json] now and after every change.") { _ in .subscribe },
                 CommandSpec(
                     "cluster|heartbeat", arity: -3, flags: [], categories: [.cluster, .slow], group: .cluster,
-                    servers: .coordinator, syntax: "node [shard sequence ...] [CAUGHTUP [shard epoch follower ...]]",
+                    servers: .coordinator, syntax: "node [shard sequence ...] [CAUGHTUP [shard epoch follower ...]] [VERIFIED [shard ...]]",
                     summary: "A node's heartbeat (internal).", parse: parseHeartbeat),
                 CommandSpec(
                     "cluster|failover", arity: -3, flags: [.admin], categories: [.cluster, .admin, .slow, .dangerous],
@@ -156,30 +163,44 @@ extension CommandTable {
 
     static func parseHeartbeat(_ a: inout CommandArguments) throws(CommandError) -> Command {
         let usage = CommandError(
-            message: "ERR usage: CLUSTER HEARTBEAT <node> [<shard> <sequence>]... [CAUGHTUP [<shard> <epoch> <follower>]...]")
+            message: "ERR usage: CLUSTER HEARTBEAT <node> [<shard> <sequence>]... [CAUGHTUP [<shard> <epoch> <follower>]...] [VERIFIED [<shard>]...]")
         let node = try a.next()
         var applied: [(shard: Int64, sequence: Int64)] = []
         var caughtUp: [(shard: Int64, epoch: Int64, follower: ByteBuffer)] = []
-        var inCaughtUp = false
+        var verified: [Int64] = []
+        /// Which part of the heartbeat the arguments are in.
+        enum Section { case applied, caughtUp, verified }
+        var section = Section.applied
         while let argument = a.nextIfAny() {
-            if !inCaughtUp, CommandArguments.keyword(argument) == "CAUGHTUP" {
-                inCaughtUp = true
+            switch CommandArguments.keyword(argument) {
+            case "CAUGHTUP" where section == .applied:
+                section = .caughtUp
                 continue
+            case "VERIFIED" where section != .verified:
+                section = .verified
+                continue
+            default: break
             }
-            if inCaughtUp {
-                guard a.remaining >= 2 else { throw usage }
-                guard let shard = parseInteger(argument.readableBytesView), shard >= 0,
-                    let epoch = parseInteger(try a.next().readableBytesView), epoch >= 0
-                else { throw CommandError(message: "ERR shard and epoch must be integers") }
-                caughtUp.append((shard, epoch, try a.next()))
-            } else {
+            switch section {
+            case .applied:
                 guard a.hasMore else { throw usage }
                 guard let shard = parseInteger(argument.readableBytesView), shard >= 0,
                     let sequence = parseInteger(try a.next().readableBytesView), sequence >= 0
                 else { throw CommandError(message: "ERR shard and sequence must be integers") }
                 applied.append((shard, sequence))
+            case .caughtUp:
+                guard a.remaining >= 2 else { throw usage }
+                guard let shard = parseInteger(argument.readableBytesView), shard >= 0,
+                    let epoch = parseInteger(try a.next().readableBytesView), epoch >= 0
+                else { throw CommandError(message: "ERR shard and epoch must be integers") }
+                caughtUp.append((shard, epoch, try a.next()))
+            case .verified:
+                guard let shard = parseInteger(argument.readableBytesView), shard >= 0 else {
+                    throw CommandError(message: "ERR shard must be an integer")
+                }
+                verified.append(shard)
             }
         }
-        return .cluster(.heartbeat(node: node, applied: applied, caughtUp: caughtUp))
+        return .cluster(.heartbeat(node: node, applied: applied, caughtUp: caughtUp, verified: verified))
     }
 }
