@@ -117,6 +117,12 @@ final class CoordinatorConnections: RESPServer {
             } catch {
                 throw CommandError(message: "ERR \(error.message)")
             }
+        case .setWeight(let id, let weight):
+            do {
+                return .integer(Int64(try coordinator.setWeight(NodeID(String(buffer: id)), to: Int(weight)).epoch))
+            } catch {
+                throw CommandError(message: "ERR \(error.message)")
+            }
         case .heartbeat(let node, let appliedList, let caughtUpList, let verifiedList):
             var applied: [ShardID: UInt64] = [:]
             for entry in appliedList { applied[ShardID(UInt32(clamping: entry.shard))] = UInt64(entry.sequence) }

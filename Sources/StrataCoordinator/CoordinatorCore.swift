@@ -192,6 +192,25 @@ public struct CoordinatorCore: Sendable {
         return try change(.setWeight(node, 0))
     }
 
+    /// Changes `node`'s relative capacity: it gets tokens for the new weight from
+    /// the allocator, so shards move onto it (a higher weight) or off it (a lower
+    /// one), each keeping its old copies until the new ones caught up and verified,
+    /// as for an added node. The same weight changes nothing.
+    /// - Returns: the new map, or `nil` when nothing changed.
+    /// - Throws: `.unknownNode`; `.invalidConfiguration` for a weight below 1 (`removeNode` takes a node out)
+    ///   or a node being removed.
+    public mutating func setWeight(_ node: NodeID, to weight: Int) throws(ClusterError) -> ClusterMap? {
+        guard let current = map.node(node) else { throw ClusterError(.unknownNode, "node \(node) is not in the cluster map") }
+        guard weight >= 1 else {
+            throw ClusterError(.invalidConfiguration, "weight must be at least 1; remove-node takes \(node) out")
+        }
+        guard !removing.contains(node) else {
+            throw ClusterError(.invalidConfiguration, "\(node) is being removed")
+        }
+        guard current.weight != weight else { return nil }
+        return try change(.setWeight(node, weight))
+    }
+
     /// Nodes being decommissioned (`removeNode`) until they hold no shard.
     public private(set) var removing: Set<NodeID> = []
 

@@ -192,6 +192,12 @@ public final class CoordinatorServer: Service, Sendable {
         return map
     }
 
+    /// Changes `node`'s weight (see `CoordinatorCore.setWeight`), persisted and published.
+    func setWeight(_ node: NodeID, to weight: Int) throws(ClusterError) -> ClusterMap {
+        try applyRequested { (core: inout CoordinatorCore) throws(ClusterError) in try core.setWeight(node, to: weight) }
+        return map
+    }
+
     /// Starts decommissioning `node` (see `CoordinatorCore.removeNode`), persisted and published.
     func removeNode(_ node: NodeID) throws(ClusterError) -> ClusterMap {
         try applyRequested { (core: inout CoordinatorCore) throws(ClusterError) in try core.removeNode(node) }

@@ -117,7 +117,7 @@ struct FailoverCommand: AsyncParsableCommand {
 struct ClusterAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Change the cluster's membership online, watch and throttle the moves, verify the copies.",
-        subcommands: [AddNode.self, RemoveNode.self, Moves.self, VerifyCopies.self, Throttle.self])
+        subcommands: [AddNode.self, RemoveNode.self, SetWeight.self, Moves.self, VerifyCopies.self, Throttle.self])
 
     /// `strata cluster moves`: the shards on the move.
     struct Moves: AsyncParsableCommand {
@@ -128,6 +128,23 @@ struct ClusterAdminCommand: AsyncParsableCommand {
 
         func run() async throws {
             print(MoveReport.render(try await coordinatorMap(config: config)))
+        }
+    }
+
+    /// `strata cluster set-weight`: a node's relative capacity.
+    struct SetWeight: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-weight",
+            abstract: "Change a node's relative capacity: shards move onto it (higher) or off it (lower) as the new copies catch up.")
+
+        @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
+        @Argument(help: "The node's id.") var id: String
+        @Argument(help: "Its new weight (1-1000).") var weight: Int
+
+        func run() async throws {
+            let epoch = try await coordinatorEpoch(
+                config: config, ["CLUSTER", "SETWEIGHT", id, String(weight)], refused: "setting \(id)'s weight")
+            print("node \(id) has weight \(weight) (map epoch \(epoch)); shards move as their copies catch up")
         }
     }
 

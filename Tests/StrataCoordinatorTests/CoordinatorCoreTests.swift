@@ -343,6 +343,41 @@ struct CoordinatorCoreTests {
         print("ADD NODE (unit): \(moved.count) replicas moved onto n4, ideal \(ideal), ratio \(Double(moved.count) / ideal)")
     }
 
+    @Test("a node's weight doubles: replicas move only onto it, old copies stay until it caught up and verified; a weight below 1 is refused")
+    func setWeight() throws {
+        let start = ContinuousClock.Instant.now
+        var core = CoordinatorCore(map: try Self.map(), suspectAfter: .seconds(1), downAfter: .seconds(2), now: start)
+        let before = core.map
+        let all = Dictionary(uniqueKeysWithValues: before.shards.map { ($0.id, UInt64(3)) })
+        #expect(throws: ClusterError.self) { try core.setWeight("n1", to: 0) }
+        #expect(throws: ClusterError.self) { try core.setWeight("nope", to: 2) }
+        #expect(try core.setWeight("n1", to: 1) == nil, "the same weight changes nothing")
+        let heavier = try #require(try core.setWeight("n1", to: 2))
+        #expect(heavier.node("n1")?.weight == 2)
+        let gained = heavier.shards.filter { !(before.shard($0.id)?.replicas.contains("n1") ?? true) && $0.replicas.contains("n1") }
+        #expect(!gained.isEmpty)
+        for shard in heavier.shards {
+            let old = try #require(before.shard(shard.id))
+            #expect(Set(shard.replicas).subtracting(old.replicas).isSubset(of: ["n1"]), "replicas move only onto n1")
+            #expect(shard.inSync == old.inSync, "old copies stay in sync")
+        }
+        for primary: NodeID in ["n1", "n2", "n3"] {
+            var vouched: [ShardID: CoordinatorCore.CaughtUp] = [:]
+            for shard in core.map.shards(primaryOn: primary) {
+                let missing = Set(shard.replicas).subtracting(shard.inSync)
+                if !missing.isEmpty { vouched[shard.id] = .init(epoch: shard.epoch, followers: missing) }
+            }
+            _ = try core.heartbeat(from: primary, applied: all, caughtUp: vouched, at: start)
+        }
+        #expect(try core.completeMoves() == nil, "n1 has not verified its new copies")
+        _ = try core.heartbeat(from: "n1", applied: all, verified: Set(gained.map(\.id)), at: start)
+        while try core.completeMoves() != nil {}
+        let after = core.map
+        #expect(after.shards.allSatisfy { $0.replicas.count == 2 && $0.inSync.count == 2 })
+        let share = Double(after.shards.filter { $0.replicas.contains("n1") }.count) / Double(after.shards.count * 2)
+        #expect(share > 0.4, "n1 holds about half of the replicas at weight 2 of 4: \(share)")
+    }
+
     @Test("a removed node's shards move off it, its copies in sync until the new ones caught up, its primaries handed over; then it leaves the map")
     func removeNode() throws {
         let map = try ClusterMap.bootstrap(

@@ -417,6 +417,8 @@ public enum ClusterCommand: Sendable {
     case addNode(NodeAnnouncement)
     /// `CLUSTER REMOVENODE id`: decommission.
     case removeNode(ByteBuffer)
+    /// `CLUSTER SETWEIGHT id weight`: a node's relative capacity.
+    case setWeight(ByteBuffer, Int64)
 }
 
 /// A snapshot page's cursor (`REPLSNAPSHOT … CHUNK <after>`): the last encoded

@@ -125,6 +125,18 @@ extension CommandTable {
                     group: .cluster, servers: .coordinator, syntax: "id",
                     summary: "Decommissions a node: its shards move off, then it leaves the map.",
                     parse: { (a: inout CommandArguments) throws(CommandError) in .cluster(.removeNode(try a.next())) }),
+                CommandSpec(
+                    "cluster|setweight", arity: 4, flags: [.admin], categories: [.cluster, .admin, .slow, .dangerous],
+                    group: .cluster, servers: .coordinator, syntax: "id weight",
+                    summary: "Changes a node's relative capacity online: shards move onto or off it as the copies catch up.",
+                    parse: { (a: inout CommandArguments) throws(CommandError) in
+                        let node = try a.next()
+                        let weight = try a.integer()
+                        guard weight >= 1, weight <= 1_000 else {
+                            throw CommandError(message: "ERR weight must be between 1 and 1000 (CLUSTER REMOVENODE takes a node out)")
+                        }
+                        return .cluster(.setWeight(node, weight))
+                    }),
             ]),
     ]
 
