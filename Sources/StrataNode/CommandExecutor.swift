@@ -32,6 +32,8 @@ final class CommandExecutor: Sendable {
     let maxValueBytes: Int
     /// How fast and how many shards this node copies (`CONFIG SET` changes them).
     let transfer: TransferSettings
+    /// What this node has taken in of the shards it is copying (`COPYPROGRESS`).
+    let copyProgress = CopyProgress()
 
     init(
         keyspace: Keyspace, topology: TopologyBox, tenants: TenantDirectory, stats: NodeStats, info: ServerInfo,

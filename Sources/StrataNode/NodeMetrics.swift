@@ -164,8 +164,14 @@ final class NodeMetrics: Sendable {
         let lagSeconds: Double
     }
 
-    /// The Prometheus text of every series, after recording the shards' state, copying `stats` and RocksDB's `stall` time.
-    func prometheusText(stats: NodeStats, shards: [ShardState], stall: Duration?) -> String {
+    /// The Prometheus text of every series, after recording the shards' state, copying `stats`, RocksDB's
+    /// `stall` time and the copies in progress (`strata_copy_shards`, `strata_copy_remaining_bytes`: with
+    /// `strata_copy_bytes_total`'s rate, a move's ETA).
+    func prometheusText(stats: NodeStats, shards: [ShardState], stall: Duration?, copies: [ShardID: CopyProgress.Shard] = [:]) -> String {
+        scraped.gauge("strata_copy_shards", value: Double(copies.count))
+        scraped.gauge(
+            "strata_copy_remaining_bytes",
+            value: Double(copies.values.reduce(0) { $0 + max(($1.total?.bytes ?? $1.bytes) - $1.bytes, 0) }))
         if let stall { scraped.counter("strata_rocksdb_stall_seconds_total", total: stall / .seconds(1)) }
         for state in shards {
             let dimensions = [("shard", String(state.shard.rawValue))]

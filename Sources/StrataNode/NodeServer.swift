@@ -118,7 +118,8 @@ public final class NodeServer: Service, Sendable {
         if let secret = configuration.internalSecret, configuration.coordinator != nil {
             follower = ReplicaFollower(
                 nodeID: configuration.nodeID, secret: secret, topology: topology, keyspace: keyspace, writer: writer,
-                progress: executor.progress, stats: executor.stats, verifications: verifications, group: background, logger: logger,
+                progress: executor.progress, stats: executor.stats, verifications: verifications,
+                copyProgress: executor.copyProgress, group: background, logger: logger,
                 snapshotPageBytes: configuration.snapshotPageBytes, transfer: executor.transfer)
         } else {
             follower = nil
@@ -278,7 +279,8 @@ public final class NodeServer: Service, Sendable {
         let probe = executor.health
         let channel = try await MetricsHTTPServer.bind(group: group, host: configuration.host, port: port, metrics: {
             executor.metrics.prometheusText(
-                stats: executor.stats, shards: executor.shardStates(), stall: try? database.cumulativeStall())
+                stats: executor.stats, shards: executor.shardStates(), stall: try? database.cumulativeStall(),
+                copies: executor.copyProgress.current)
         }) { path in
             // The probe NodeServer installed at init, the one INFO reads too.
             guard path == "/health" || path == "/ready", let health = probe.current else { return nil }

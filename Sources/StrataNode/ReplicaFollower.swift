@@ -42,6 +42,8 @@ final class ReplicaFollower: Service, Sendable {
     private let stats: NodeStats
     /// The moving shards' copies to verify and verified (verify before cutover).
     let verifications: CopyVerifications
+    /// What this node has taken in of each shard it is copying (`COPYPROGRESS`).
+    let copyProgress: CopyProgress
     private let logger: Logger
     /// The loop the follower's connections live on.
     private let group: EventLoopGroup
@@ -69,7 +71,8 @@ final class ReplicaFollower: Service, Sendable {
 
     init(
         nodeID: NodeID, secret: String, topology: TopologyBox, keyspace: Keyspace, writer: WriteQueue,
-        progress: ReplicationProgress, stats: NodeStats, verifications: CopyVerifications, group: EventLoopGroup, logger: Logger, snapshotPageBytes: Int = 4 << 20,
+        progress: ReplicationProgress, stats: NodeStats, verifications: CopyVerifications, copyProgress: CopyProgress,
+        group: EventLoopGroup, logger: Logger, snapshotPageBytes: Int = 4 << 20,
         transfer: TransferSettings = TransferSettings(bytesPerSecond: nil, maxCopyingShards: nil)
     ) {
         self.snapshotPageBytes = max(snapshotPageBytes, 1)
@@ -78,6 +81,7 @@ final class ReplicaFollower: Service, Sendable {
         self.progress = progress
         self.stats = stats
         self.verifications = verifications
+        self.copyProgress = copyProgress
         self.nodeID = nodeID
         self.secret = secret
         self.topology = topology
@@ -108,6 +112,7 @@ final class ReplicaFollower: Service, Sendable {
                 byLane[lane] = shards.isEmpty ? nil : shards
             }
         }
+        copyProgress.track(Set(byLane.filter(\.key.copying).values.flatMap { $0 }))
         for (shard, handoff) in progress.handoffs {
             guard let source = map.node(handoff.source) else { continue }
             byLane[Lane(address: "\(source.host):\(source.dataPort)", copying: false), default: []].append(shard)
@@ -227,6 +232,7 @@ final class ReplicaFollower: Service, Sendable {
         }
         guard !asked.isEmpty else { return false }
         try await requestChecksums(Set(asked), from: source, map: map)
+        if paced { try await requestSize(of: asked, from: source) }
         // Paused (DEBUG FOLLOW-PAUSE): go on asking, to know how far behind the primary is, but apply nothing.
         let paused = progress.isFollowingPaused
         let reply = try await source.call(arguments)
@@ -300,6 +306,7 @@ final class ReplicaFollower: Service, Sendable {
                 let entry = try LogEntry(sequence: UInt64(sequence), payload: Array(payload.readableBytesView))
                 received.append((shard, entry))
                 receivedBytes += payload.readableBytes
+                if paced { copyProgress.add(shard, bytes: payload.readableBytes, records: entry.changes.count) }
                 index += 2
             }
         }
@@ -372,6 +379,7 @@ final class ReplicaFollower: Service, Sendable {
             pages += 1
             stats.copiedBytes.add(UInt64(pageBytes))
             stats.copiedRecords.add(UInt64(records.count))
+            copyProgress.add(shard, bytes: pageBytes, records: records.count)
             try await pace(bytes: pageBytes)
             if start == nil {
                 start = (sequence, epoch)
@@ -412,6 +420,19 @@ final class ReplicaFollower: Service, Sendable {
             if keyspace.lastVersion(of: shard) == sum.sequence {
                 try await compare(shard, snapshot: try keyspace.database.snapshot(), from: source)
             }
+        }
+    }
+
+    /// Asks the source for the size of the shards of this copy lane whose size is
+    /// not known yet (`SHARDSIZE`, up to eight per fetch), once per copy, for `COPYPROGRESS`'s totals.
+    private func requestSize(of shards: [ShardID], from source: SourceConnection) async throws {
+        let current = copyProgress.current
+        for shard in shards.filter({ current[$0] != nil && current[$0]?.total == nil }).prefix(8) {
+            let reply = try await source.call(["SHARDSIZE", String(shard.rawValue)])
+            guard case .array(let fields) = reply, fields.count == 2, case .integer(let records) = fields[0],
+                case .integer(let bytes) = fields[1]
+            else { continue }
+            copyProgress.setTotal(shard, records: Int(records), bytes: Int(bytes))
         }
     }
 

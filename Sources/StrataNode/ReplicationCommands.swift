@@ -31,6 +31,8 @@ extension CommandRun {
         case .replicationSnapshot(let shard, let chunk?):
             try replicationSnapshotChunk(shard, after: chunk.after, maxBytes: Int(clamping: chunk.maxBytes), reply: &reply)
         case .shardChecksum(let shard, let asOf): try shardChecksum(shard, asOf: asOf, reply: &reply)
+        case .shardSize(let shard): try shardSize(shard, reply: &reply)
+        case .copyProgress: copyProgress(reply: &reply)
         case .feed(let positions, _): try changeFeed(positions, tenant: nil, reply: &reply)
         case .debugFollowPause(let milliseconds):
             executor.progress.pauseFollowing(for: .milliseconds(milliseconds))
@@ -338,6 +340,42 @@ extension CommandRun {
         for (key, value) in records {
             reply.bulk(key)
             reply.bulk(value)
+        }
+    }
+
+    /// `SHARDSIZE shard`: `[records, bytes]` of this node's copy (keys and envelopes as stored), from one snapshot.
+    private func shardSize(_ shardArgument: Int64, reply: inout Reply) throws(CommandError) {
+        let (_, range, _) = try heldShard(shardArgument)
+        var records = 0
+        var bytes = 0
+        do {
+            let iterator = try keyspace.records.rawIterator(hashes: range)
+            while let (key, value) = try iterator.next() {
+                records += 1
+                bytes += key.count + value.count
+            }
+        } catch {
+            throw .storage(error)
+        }
+        reply.arrayHeader(2)
+        reply.integer(Int64(records))
+        reply.integer(Int64(bytes))
+    }
+
+    /// `COPYPROGRESS`: `[shard, bytes, records, milliseconds, total records, total bytes]` per shard
+    /// this node is copying, by shard id (totals -1 until the primary answered `SHARDSIZE`).
+    private func copyProgress(reply: inout Reply) {
+        let now = ContinuousClock.now
+        let shards = executor.copyProgress.current.sorted { $0.key < $1.key }
+        reply.arrayHeader(shards.count)
+        for (shard, progress) in shards {
+            reply.arrayHeader(6)
+            reply.integer(Int64(shard.rawValue))
+            reply.integer(Int64(progress.bytes))
+            reply.integer(Int64(progress.records))
+            reply.integer(Int64((now - progress.started) / .milliseconds(1)))
+            reply.integer(Int64(progress.total?.records ?? -1))
+            reply.integer(Int64(progress.total?.bytes ?? -1))
         }
     }
 

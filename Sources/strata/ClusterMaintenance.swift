@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import StrataClient
 import StrataCluster
+import StrataCoordinator
 import StrataWire
 
 /// `strata cluster verify`: every copy of every shard holds the same records.
@@ -93,6 +94,38 @@ struct Throttle: AsyncParsableCommand {
                     + (values["max-copying-shards"] ?? "?"))
         }
     }
+}
+
+/// The copies in progress on the nodes of the moves in `map` (`COPYPROGRESS` on
+/// each node a shard moves to), as a table; empty when none is copying.
+func copyProgress(config: String, map: ClusterMap) async throws -> String {
+    let joining = Set(MoveReport.moves(in: map).filter { $0.phase == .copying }.flatMap { move in
+        move.to.filter { node in map.shard(move.shard)?.inSync.contains(node) == false }
+    })
+    guard !joining.isEmpty else { return "" }
+    let nodes = try InternalConnections(config: config, map: map)
+    defer { nodes.close() }
+    var lines = ["COPYING SHARD  TO     DONE MB / TOTAL MB   RECORDS / TOTAL       MB/S   ETA"]
+    func number(_ value: RESPValue) -> Int64 { if case .integer(let n) = value { n } else { -1 } }
+    for node in joining.sorted(by: { $0.rawValue < $1.rawValue }) {
+        guard case .array(let shards) = try await nodes.call(node, ["COPYPROGRESS"]) else { continue }
+        for case .array(let fields) in shards where fields.count == 6 {
+            let (shard, bytes, records, milliseconds, totalRecords, totalBytes) =
+                (number(fields[0]), number(fields[1]), number(fields[2]), number(fields[3]), number(fields[4]), number(fields[5]))
+            let rate = Double(bytes) / 1e6 / max(Double(milliseconds) / 1000, 0.001)
+            let eta = totalBytes >= 0 && rate > 0 ? String(format: "%.0f s", max(Double(totalBytes - bytes) / 1e6 / rate, 0)) : "-"
+            let total = totalBytes >= 0 ? String(format: "%.1f", Double(totalBytes) / 1e6) : "?"
+            let recordTotal = totalRecords >= 0 ? String(totalRecords) : "?"
+            lines.append(
+                "        " + String(shard).padding(toLength: 7, withPad: " ", startingAt: 0)
+                    + node.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
+                    + (String(format: "%.1f", Double(bytes) / 1e6) + " / " + total).padding(toLength: 21, withPad: " ", startingAt: 0)
+                    + "\(records) / \(recordTotal)".padding(toLength: 20, withPad: " ", startingAt: 0)
+                    + String(format: "%6.1f", rate) + "   " + eta)
+        }
+    }
+    return lines.count > 1
+        ? (lines + ["(log catch-up counts every change replayed, so done may pass the total)"]).joined(separator: "\n") : ""
 }
 
 /// Connections to the map's nodes as the cluster's internal user, opened on first use.

@@ -122,12 +122,16 @@ struct ClusterAdminCommand: AsyncParsableCommand {
     /// `strata cluster moves`: the shards on the move.
     struct Moves: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "moves", abstract: "List the shards on the move: from and to which nodes, and the phase.")
+            commandName: "moves",
+            abstract: "List the shards on the move: from and to which nodes, the phase, and for copies in progress bytes and records done of the total, rate and ETA.")
 
         @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
 
         func run() async throws {
-            print(MoveReport.render(try await coordinatorMap(config: config)))
+            let map = try await coordinatorMap(config: config)
+            print(MoveReport.render(map))
+            let progress = try await copyProgress(config: config, map: map)
+            if !progress.isEmpty { print("\n" + progress) }
         }
     }
 

@@ -111,6 +111,61 @@ struct ElasticTests {
         print("REMOVE NODE: \(held) replicas moved off n3 in \(String(format: "%.1f", took)) s; \(writer.acknowledged.withLock { $0.count }) keys acknowledged")
     }
 
+    @Test("a move throttled to a trickle shows its progress (COPYPROGRESS: bytes and records done of the primary's totals) and speeds up when strata cluster throttle lifts the limit at runtime; tenants may not change it", .timeLimit(.minutes(3)))
+    func throttleAtRuntime() throws {
+        // Every node copies at 20 KB/s: a 4th node's copies take minutes unless the throttle is lifted.
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 1500, heartbeatIntervalMs: 100, internalSecret: ReplicationTests.secret,
+            nodeArguments: ["--transfer-mb-per-second", "0.02"])
+        var running = cluster
+        defer { running.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let entry = Int(cluster.config.nodes[0].dataPort)
+        let value = String(repeating: "v", count: 500)
+        for index in 0..<400 { #expect(try ClusterTests.callFollowingMoved(entry, "SET", "throttled:\(index)", value).text == "OK") }
+        #expect(try RESPTestClient(port: entry).call("CONFIG", "SET", "transfer-mb-per-second", "0").isError, "not for tenants")
+
+        var config = cluster.config
+        let port = NodeProcess.freePort()
+        config.nodes.append(.init(
+            id: "n4", host: "127.0.0.1", dataPort: UInt16(port), metricsPort: UInt16(NodeProcess.freePort()),
+            dataDir: cluster.directory + "/n4", zone: "n4"))
+        running.nodes["n4"] = try NodeProcess.clusterNode(
+            config: config, id: "n4", directory: cluster.directory, extra: ["--join", "--transfer-mb-per-second", "0.02"])
+        let n4 = try RESPTestClient(port: port)
+        #expect(try n4.call("AUTH", "@internal", ReplicationTests.secret).text == "OK")
+        // Progress: some bytes in, the primary's totals known, far from done.
+        var progress: [[Int64]] = []
+        let deadline = Date().addingTimeInterval(30)
+        repeat {
+            usleep(200_000)
+            progress = (try n4.call("COPYPROGRESS").elements ?? []).compactMap { shard in
+                shard.elements?.compactMap { if case .integer(let n) = $0 { n } else { nil } }
+            }
+        } while Date() < deadline && !progress.contains(where: { $0[1] > 0 && $0[5] > 0 })
+        let copying = try #require(progress.first { $0[1] > 0 && $0[5] > 0 }, "a copy in progress with its total: \(progress)")
+        #expect(copying[1] < copying[5] * 2, "bytes done \(copying[1]) of about \(copying[5])")
+        #expect(copying[2] > 0 && copying[4] > 0, "records done \(copying[2]) of \(copying[4])")
+        #expect(try !cluster.map().shards.contains { $0.replicas.contains("n4") && $0.inSync.contains("n4") }, "throttled: nothing in sync yet")
+
+        // strata cluster throttle lifts the limit on every node: the moves finish.
+        let throttle = Process()
+        throttle.executableURL = URL(fileURLWithPath: try NodeProcess.strataPath())
+        throttle.arguments = ["cluster", "throttle", "--config", cluster.directory + "/cluster.json", "--mb-per-second", "0"]
+        let output = Pipe()
+        throttle.standardOutput = output
+        try throttle.run()
+        throttle.waitUntilExit()
+        #expect(throttle.terminationStatus == 0)
+        let table = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(table.contains("n4     0"), "\(table)")
+        let get = try #require(try n4.call("CONFIG", "GET", "transfer-mb-per-second").elements)
+        #expect(get.count == 2 && get[1].text == "0")
+        try FailoverTests.waitUntilHealthy(cluster, timeout: 60)
+        try FailoverTests.waitUntilLeadershipReturned(cluster, timeout: 60)
+        #expect(try cluster.map().shards.contains { $0.replicas.contains("n4") && $0.inSync.contains("n4") })
+    }
+
     @Test("REPLSNAPSHOT CHUNK pages a shard: the pages together are the whole snapshot, each after the previous one's last key; a bad cursor is refused", .timeLimit(.minutes(2)))
     func snapshotPages() throws {
         let cluster = try ClusterTests.Cluster.start(downAfterMs: 1500, heartbeatIntervalMs: 100, internalSecret: ReplicationTests.secret)

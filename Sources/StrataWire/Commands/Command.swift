@@ -134,6 +134,10 @@ public indirect enum Command: Sendable {
     case replicationSnapshot(shard: Int64, chunk: (after: [UInt8], maxBytes: Int64)?)
     /// `SHARDCHECKSUM shard`.
     case shardChecksum(shard: Int64, asOf: Int64)
+    /// `SHARDSIZE shard`: `[records, bytes]` of this node's copy (internal).
+    case shardSize(shard: Int64)
+    /// `COPYPROGRESS`: per shard this node is copying, `[shard, bytes, records, milliseconds, total records, total bytes]` (internal).
+    case copyProgress
 
     // MARK: Coordinator
     /// `CLUSTER <subcommand>`.

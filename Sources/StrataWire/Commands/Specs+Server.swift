@@ -27,12 +27,12 @@ extension CommandTable {
             summary: "Reads the server's configuration (it is set in cluster.json and on the command line).",
             subcommands: [
                 CommandSpec(
-                    "config|get", arity: -3, flags: [.admin, .noScript, .loading, .stale, .eventLoop],
+                    "config|get", arity: -3, flags: [.admin, .noScript, .loading, .stale, .eventLoop, .internalToo],
                     categories: [.admin, .slow, .dangerous], group: .server, servers: .data, syntax: "parameter...",
                     summary: "Configuration parameters matching the glob patterns.",
                     parse: { (a: inout CommandArguments) throws(CommandError) in .configGet(patterns: a.takeRest()) }),
                 CommandSpec(
-                    "config|set", arity: -4, flags: [.admin, .noScript, .loading, .stale],
+                    "config|set", arity: -4, flags: [.admin, .noScript, .loading, .stale, .internalToo],
                     categories: [.admin, .slow, .dangerous], group: .server, servers: .data, syntax: "parameter value [parameter value ...]",
                     summary: "Changes transfer-mb-per-second or max-copying-shards on a node while it runs; other parameters are set in cluster.json and on the command line.",
                     parse: { (a: inout CommandArguments) throws(CommandError) in

@@ -90,6 +90,16 @@ extension CommandTable {
                 guard !a.hasMore else { throw CommandError.syntax }
                 return .shardChecksum(shard: shard, asOf: asOf)
             }),
+        CommandSpec(
+            "shardsize", arity: 2, flags: [.internal, .readOnly], categories: [.replication, .slow],
+            group: .replication, servers: .node, syntax: "shard",
+            summary: "[records, bytes] of this node's copy of a shard, counted from one snapshot (internal).",
+            parse: { (a: inout CommandArguments) throws(CommandError) in .shardSize(shard: try a.integer()) }),
+        CommandSpec(
+            "copyprogress", arity: 1, flags: [.internal, .readOnly], categories: [.replication, .fast],
+            group: .replication, servers: .node,
+            summary: "Per shard this node is copying: [shard, bytes, records, milliseconds, total records, total bytes] (-1: total not known yet) (internal).",
+            parse: { (_: inout CommandArguments) throws(CommandError) in .copyProgress }),
     ]
 
     /// The coordinator's commands.
