@@ -15,6 +15,8 @@
 #   Scripts/elastic.sh [--change add|remove] [--rf 2] [--rate 1000] [--seconds 60] [--before 15]
 #                      [--preload-mb 0] [--transfer-mb-per-second 10 (the node default; 0: none)] [--shards 64]
 # 1 GB add: Scripts/elastic.sh --preload-mb 1024 --seconds 300
+# Environment: DROP_DELAY=seconds before a moved-off shard is deleted (5; the node default is 60),
+# KEEP=1 keeps the cluster directory, TIMELINE=file gets each second's p99, SKIP_BUILD=1, BUILD=debug.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 change=add
@@ -44,7 +46,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then swift build -c release --product strata 2>&
 strata=$(pwd)/.build/${BUILD:-release}/strata
 work=$(mktemp -d /tmp/strata-elastic.XXXXXX)
 export CONFIG=$work/cluster.json CLUSTER_STATE=$work/state SKIP_BUILD=1
-export NODE_ARGS="--drop-delay-seconds 5 --transfer-mb-per-second $throttle ${NODE_ARGS:-}"
+export NODE_ARGS="--drop-delay-seconds ${DROP_DELAY:-5} --transfer-mb-per-second $throttle ${NODE_ARGS:-}"
 load_pid=
 cleanup() {
   [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null || true

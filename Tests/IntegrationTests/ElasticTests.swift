@@ -69,6 +69,16 @@ struct ElasticTests {
         })
         #expect(verified.count >= moved, "n4 verified \(verified.count) of the \(moved) copies it was given")
         try writer.check(entry: entry)
+        // strata cluster verify, the operator's check, agrees.
+        let verify = Process()
+        verify.executableURL = URL(fileURLWithPath: try NodeProcess.strataPath())
+        verify.arguments = ["cluster", "verify", "--config", cluster.directory + "/cluster.json"]
+        let verifyOutput = Pipe()
+        verify.standardOutput = verifyOutput
+        try verify.run()
+        verify.waitUntilExit()
+        let report = String(decoding: verifyOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(verify.terminationStatus == 0 && report.contains("all equal"), "\(report)")
         print(
             "ADD NODE (RF \(replicationFactor)): \(moved) replicas moved onto n4 (ideal \(ideal), ratio \(String(format: "%.2f", Double(moved) / ideal))), "
                 + "\(after.shards(primaryOn: "n4").count) shards led by it, done in \(String(format: "%.1f", took)) s; "
