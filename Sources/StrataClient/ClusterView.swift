@@ -120,34 +120,12 @@ final class ClusterView: Sendable {
         }
     }
 
-    /// Follows the coordinator's map pushes until cancelled, reconnecting after failures.
+    /// Follows the coordinator's map pushes until cancelled, reconnecting after failures (`MapPushes`).
     func follow() async {
         guard case .coordinator(let host, let port) = source else {
             while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
             return
         }
-        var pause: Duration = .milliseconds(50)
-        while !Task.isCancelled {
-            do {
-                let connection = try await RESPConnection.connect(
-                    host: host, port: port, node: "coordinator", group: group, timeout: timeout)
-                defer { connection.close() }
-                let first = try await connection.send(
-                    [ByteBuffer(string: "CLUSTER"), ByteBuffer(string: "SUBSCRIBE")], deadline: .now + timeout)
-                install(try Self.decodeMap(first))
-                pause = .milliseconds(50)
-                try await withTaskCancellationHandler {
-                    while !Task.isCancelled {
-                        install(try Self.decodeMap(try await connection.receive(deadline: .now + .seconds(86_400))))
-                    }
-                } onCancel: {
-                    connection.close()
-                }
-            } catch {
-                if Task.isCancelled { return }
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(2))
-            }
-        }
+        await MapPushes.follow(host: host, port: port, group: group, timeout: timeout, maxPause: .seconds(2)) { install($0) }
     }
 }

@@ -85,37 +85,11 @@ final class CoordinatorLink: Service, Sendable {
         }
     }
 
-    /// Follows `CLUSTER SUBSCRIBE` pushes until cancelled, reconnecting after failures.
+    /// Follows `CLUSTER SUBSCRIBE` pushes until cancelled, reconnecting after failures (`MapPushes`).
     private func followPushes() async {
-        var pause: Duration = .milliseconds(50)
-        while !Task.isCancelled {
-            do {
-                let connection = try await RESPConnection.connect(
-                    host: host, port: port, node: NodeID("coordinator"), group: group, timeout: .seconds(1))
-                defer { connection.close() }
-                adoptIfNewer(try Self.pushedMap(try await connection.send(["CLUSTER", "SUBSCRIBE"], deadline: .now + Self.callTimeout)))
-                pause = .milliseconds(50)
-                try await withTaskCancellationHandler {
-                    while !Task.isCancelled {
-                        adoptIfNewer(try Self.pushedMap(try await connection.receive(deadline: .now + .seconds(86_400))))
-                    }
-                } onCancel: {
-                    connection.close()
-                }
-            } catch {
-                if Task.isCancelled { return }
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, interval * 5)
-            }
+        await MapPushes.follow(host: host, port: port, group: group, timeout: Self.callTimeout, maxPause: interval * 5) {
+            adoptIfNewer($0)
         }
-    }
-
-    /// The map in a push, `["map", <json>]`.
-    private static func pushedMap(_ push: RESPValue) throws -> ClusterMap {
-        guard case .array(let items) = push, items.count == 2, case .bulkString(let json) = items[1] else {
-            throw StrataError(.unavailable, "unexpected map push: \(push)")
-        }
-        return try ClusterMap(jsonData: Data(json.readableBytesView))
     }
 
     /// Heartbeats every interval until the task is cancelled.

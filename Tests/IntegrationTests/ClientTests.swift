@@ -52,13 +52,7 @@ struct ClientTests {
 
         // Move the primary of key0's shard; the client still has the old map.
         let shard = map.shard(forHash: Self.hash("key0"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try NodeProcess.strataPath())
-        process.arguments = ["failover", "--config", cluster.directory + "/cluster.json", "--shard", String(shard.id.rawValue)]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(try NodeProcess.runStrata(["failover", "--config", cluster.directory + "/cluster.json", "--shard", String(shard.id.rawValue)]).status == 0)
         try await Task.sleep(for: .seconds(1))  // every node adopts the new map
         // 20 concurrent writes to the moved shard: redirected, with one map fetch between them.
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -70,15 +70,8 @@ struct ElasticTests {
         #expect(verified.count >= moved, "n4 verified \(verified.count) of the \(moved) copies it was given")
         try writer.check(entry: entry)
         // strata cluster verify, the operator's check, agrees.
-        let verify = Process()
-        verify.executableURL = URL(fileURLWithPath: try NodeProcess.strataPath())
-        verify.arguments = ["cluster", "verify", "--config", cluster.directory + "/cluster.json"]
-        let verifyOutput = Pipe()
-        verify.standardOutput = verifyOutput
-        try verify.run()
-        verify.waitUntilExit()
-        let report = String(decoding: verifyOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(verify.terminationStatus == 0 && report.contains("all equal"), "\(report)")
+        let verify = try NodeProcess.runStrata(["cluster", "verify", "--config", cluster.directory + "/cluster.json"])
+        #expect(verify.status == 0 && verify.output.contains("all equal"), "\(verify.output)")
         print(
             "ADD NODE (RF \(replicationFactor)): \(moved) replicas moved onto n4 (ideal \(ideal), ratio \(String(format: "%.2f", Double(moved) / ideal))), "
                 + "\(after.shards(primaryOn: "n4").count) shards led by it, done in \(String(format: "%.1f", took)) s; "
@@ -98,12 +91,7 @@ struct ElasticTests {
         let held = before.shards.filter { $0.replicas.contains("n3") }.count
         let path = cluster.directory + "/cluster.json"
         let started = Date()
-        let removal = Process()
-        removal.executableURL = URL(fileURLWithPath: try NodeProcess.strataPath())
-        removal.arguments = ["cluster", "remove-node", "--config", path, "n3"]
-        try removal.run()
-        removal.waitUntilExit()
-        #expect(removal.terminationStatus == 0)
+        #expect(try NodeProcess.runStrata(["cluster", "remove-node", "--config", path, "n3"]).status == 0)
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, try cluster.map().node("n3") != nil { usleep(100_000) }
         let after = try cluster.map()
@@ -159,16 +147,10 @@ struct ElasticTests {
         #expect(try !cluster.map().shards.contains { $0.replicas.contains("n4") && $0.inSync.contains("n4") }, "throttled: nothing in sync yet")
 
         // strata cluster throttle lifts the limit on every node: the moves finish.
-        let throttle = Process()
-        throttle.executableURL = URL(fileURLWithPath: try NodeProcess.strataPath())
-        throttle.arguments = ["cluster", "throttle", "--config", cluster.directory + "/cluster.json", "--mb-per-second", "0"]
-        let output = Pipe()
-        throttle.standardOutput = output
-        try throttle.run()
-        throttle.waitUntilExit()
-        #expect(throttle.terminationStatus == 0)
-        let table = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(table.contains("n4     0"), "\(table)")
+        let throttle = try NodeProcess.runStrata(
+            ["cluster", "throttle", "--config", cluster.directory + "/cluster.json", "--mb-per-second", "0"])
+        #expect(throttle.status == 0)
+        #expect(throttle.output.contains("n4     0"), "\(throttle.output)")
         let get = try #require(try n4.call("CONFIG", "GET", "transfer-mb-per-second").elements)
         #expect(get.count == 2 && get[1].text == "0")
         try FailoverTests.waitUntilHealthy(cluster, timeout: 60)

@@ -289,15 +289,8 @@ struct FailoverTests {
             let hash = PlacementKey.hash(tenant: Array("default".utf8), key: Array(key.utf8), placement: .spread)
             let shard = before.shard(forHash: hash)
             guard !moved.contains(shard.id) else { continue }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: try NodeProcess.strataPath())
-            process.arguments = ["failover", "--config", configPath, "--shard", String(shard.id.rawValue)]
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            process.waitUntilExit()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            #expect(process.terminationStatus == 0)
+            let (status, text) = try NodeProcess.runStrata(["failover", "--config", configPath, "--shard", String(shard.id.rawValue)])
+            #expect(status == 0)
             #expect(text.contains("shard \(shard.id.rawValue): primary is now \(shard.replicas[1])"), "\(text)")
             moved.append(shard.id)
             usleep(500_000)

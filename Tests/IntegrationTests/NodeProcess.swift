@@ -23,6 +23,19 @@ final class NodeProcess {
         throw RESPTestClient.Failure(description: "strata executable not found near \(CommandLine.arguments[0])")
     }
 
+    /// Runs `strata arguments…` to its end (a CLI command: failover, cluster …) and returns its exit status and standard output.
+    static func runStrata(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try strataPath())
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
     /// A free TCP port on 127.0.0.1, picked below Linux's ephemeral range.
     ///
     /// A port nothing listens on, picked below Linux's ephemeral range (32768–60999):

@@ -5,6 +5,20 @@ import StrataCluster
 
 @Suite("Coordinator core")
 struct CoordinatorCoreTests {
+    /// Each of `primaries` heartbeats, vouching for every replica of its shards that is not in sync (they caught up).
+    static func vouchForMissing(
+        _ core: inout CoordinatorCore, primaries: [NodeID], applied: [ShardID: UInt64], at now: ContinuousClock.Instant
+    ) throws {
+        for primary in primaries {
+            var vouched: [ShardID: CoordinatorCore.CaughtUp] = [:]
+            for shard in core.map.shards(primaryOn: primary) {
+                let missing = Set(shard.replicas).subtracting(shard.inSync)
+                if !missing.isEmpty { vouched[shard.id] = .init(epoch: shard.epoch, followers: missing) }
+            }
+            _ = try core.heartbeat(from: primary, applied: applied, caughtUp: vouched, at: now)
+        }
+    }
+
     static func map() throws -> ClusterMap {
         try ClusterMap.bootstrap(
             nodes: ["n1", "n2", "n3"].map { ClusterNode(id: NodeID($0), host: "127.0.0.1", dataPort: 1, zone: $0) },
@@ -319,13 +333,7 @@ struct CoordinatorCoreTests {
             #expect(shard.primary == old.primary)
         }
         // n4 catches up (its primaries vouch): the old copies it replaces leave; then it leads its own.
-        for primary: NodeID in ["n1", "n2", "n3"] {
-            var vouched: [ShardID: CoordinatorCore.CaughtUp] = [:]
-            for shard in core.map.shards(primaryOn: primary) where shard.replicas.contains("n4") {
-                vouched[shard.id] = .init(epoch: shard.epoch, followers: ["n4"])
-            }
-            _ = try core.heartbeat(from: primary, applied: all, caughtUp: vouched, at: start)
-        }
+        try Self.vouchForMissing(&core, primaries: ["n1", "n2", "n3"], applied: all, at: start)
         _ = try core.heartbeat(from: "n4", applied: all, at: start)
         #expect(MoveReport.moves(in: core.map).allSatisfy { $0.phase == .dropping || $0.phase == .handingOver })
         #expect(try core.completeMoves() == nil, "n4 caught up but has not verified its copies")
@@ -361,14 +369,7 @@ struct CoordinatorCoreTests {
             #expect(Set(shard.replicas).subtracting(old.replicas).isSubset(of: ["n1"]), "replicas move only onto n1")
             #expect(shard.inSync == old.inSync, "old copies stay in sync")
         }
-        for primary: NodeID in ["n1", "n2", "n3"] {
-            var vouched: [ShardID: CoordinatorCore.CaughtUp] = [:]
-            for shard in core.map.shards(primaryOn: primary) {
-                let missing = Set(shard.replicas).subtracting(shard.inSync)
-                if !missing.isEmpty { vouched[shard.id] = .init(epoch: shard.epoch, followers: missing) }
-            }
-            _ = try core.heartbeat(from: primary, applied: all, caughtUp: vouched, at: start)
-        }
+        try Self.vouchForMissing(&core, primaries: ["n1", "n2", "n3"], applied: all, at: start)
         #expect(try core.completeMoves() == nil, "n1 has not verified its new copies")
         _ = try core.heartbeat(from: "n1", applied: all, verified: Set(gained.map(\.id)), at: start)
         while try core.completeMoves() != nil {}
@@ -398,14 +399,7 @@ struct CoordinatorCoreTests {
         #expect(try core.completeMoves() == nil, "the new copies have not caught up")
         #expect(try core.finishRemovals() == nil)
         // The new copies catch up: primaries vouch for the followers they lack.
-        for primary: NodeID in ["n1", "n2", "n3", "n4"] {
-            var vouched: [ShardID: CoordinatorCore.CaughtUp] = [:]
-            for shard in core.map.shards(primaryOn: primary) {
-                let missing = Set(shard.replicas).subtracting(shard.inSync)
-                if !missing.isEmpty { vouched[shard.id] = .init(epoch: shard.epoch, followers: missing) }
-            }
-            _ = try core.heartbeat(from: primary, applied: all, caughtUp: vouched, at: start)
-        }
+        try Self.vouchForMissing(&core, primaries: ["n1", "n2", "n3", "n4"], applied: all, at: start)
         for node: NodeID in ["n1", "n2", "n3"] { _ = try core.heartbeat(from: node, applied: all, at: start) }
         #expect(try core.completeMoves() == nil, "the new copies have not verified")
         let everyShard = Set(map.shards.map(\.id))
