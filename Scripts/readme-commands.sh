@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Regenerates the README's command list (between the commands:begin and
-# commands:end markers) from the command table, with `strata commands`.
+# Regenerates the command lists from the command table, with `strata commands`:
+# the README's (the commands clients send) and docs/architecture.md's (the
+# replication and coordinator commands), each between its commands:begin and
+# commands:end markers.
 #   Scripts/readme-commands.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --product strata >/dev/null
 .build/debug/strata commands > .build/commands.md
+.build/debug/strata commands --cluster > .build/commands-cluster.md
 python3 - <<'PY'
-import re
-readme = open("README.md").read()
-begin = readme.index("<!-- commands:begin")
-begin = readme.index("\n", begin) + 1
-end = readme.index("<!-- commands:end -->")
-open("README.md", "w").write(readme[:begin] + open(".build/commands.md").read() + readme[end:])
+for path, generated in (("README.md", ".build/commands.md"), ("docs/architecture.md", ".build/commands-cluster.md")):
+    text = open(path).read()
+    begin = text.index("<!-- commands:begin")
+    begin = text.index("\n", begin) + 1
+    end = text.index("<!-- commands:end -->")
+    open(path, "w").write(text[:begin] + open(generated).read() + text[end:])
 PY
-echo "README.md: command list regenerated" >&2
+echo "README.md, docs/architecture.md: command lists regenerated" >&2

@@ -31,11 +31,13 @@ struct HashSecretCommand: ParsableCommand {
 struct CommandsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "commands",
-        abstract: "Print every command the servers run, as the README's Markdown tables (generated from the command table)."
+        abstract: "Print the commands clients send, as the README's Markdown tables (generated from the command table); --cluster: the replication and coordinator commands (docs/architecture.md)."
     )
 
+    @Flag(help: "The replication and coordinator commands instead.") var cluster = false
+
     func run() throws {
-        print(CommandReference.markdown(), terminator: "")
+        print(CommandReference.markdown(groups: cluster ? CommandReference.clusterGroups : CommandReference.userGroups), terminator: "")
     }
 }
 

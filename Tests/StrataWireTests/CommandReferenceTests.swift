@@ -6,14 +6,16 @@ import Testing
 /// `Scripts/readme-commands.sh`.
 @Suite("Command reference")
 struct CommandReferenceTests {
-    @Test("the README's command list is exactly the one generated from the command table")
-    func readmeMatchesTable() throws {
+    @Test("the README's command list and docs/architecture.md's cluster commands are exactly the ones generated from the command table", arguments: [
+        ("README.md", CommandReference.userGroups), ("docs/architecture.md", CommandReference.clusterGroups),
+    ])
+    func documentMatchesTable(path: String, groups: [CommandGroup]) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        let begin = try #require(readme.range(of: CommandReference.beginMarker + "\n"), "README.md has no commands:begin marker")
-        let end = try #require(readme.range(of: CommandReference.endMarker, range: begin.upperBound..<readme.endIndex))
-        let section = String(readme[begin.upperBound..<end.lowerBound])
-        #expect(section == CommandReference.markdown(), "README's command list is stale: run Scripts/readme-commands.sh")
+        let document = try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+        let begin = try #require(document.range(of: CommandReference.beginMarker + "\n"), "\(path) has no commands:begin marker")
+        let end = try #require(document.range(of: CommandReference.endMarker, range: begin.upperBound..<document.endIndex))
+        let section = String(document[begin.upperBound..<end.lowerBound])
+        #expect(section == CommandReference.markdown(groups: groups), "\(path)'s command list is stale: run Scripts/readme-commands.sh")
     }
 
     @Test("every command of the table appears in the reference, subcommands by their container")
