@@ -158,6 +158,13 @@ public struct ShardAssignment: Hashable, Sendable, Codable {
     public var epoch: UInt64
     /// The replicas that are caught up with the primary's log (always a subset of `replicas`).
     public var inSync: Set<NodeID>
+    /// The ring position its replicas are placed from (`Placement`): its range's
+    /// start, or for a shard split off another, that shard's position, so that
+    /// a split moves no data (both halves stay on the nodes that held the whole).
+    public var placement: UInt64
+    /// The shard this one was split from (`ClusterMap.splitting`), if any: its
+    /// primary starts the shard's sequence numbers where the parent's were.
+    public var parent: ShardID?
 
     /// Creates an assignment.
     /// - Parameters:
@@ -166,20 +173,27 @@ public struct ShardAssignment: Hashable, Sendable, Codable {
     ///   - replicas: The nodes holding it, primary first.
     ///   - epoch: The shard epoch.
     ///   - inSync: The caught-up replicas.
-    public init(id: ShardID, range: ShardRange, replicas: [NodeID], epoch: UInt64, inSync: Set<NodeID>) {
+    ///   - placement: The ring position its replicas are placed from; `nil` for the range's start.
+    ///   - parent: The shard it was split from, if any.
+    public init(
+        id: ShardID, range: ShardRange, replicas: [NodeID], epoch: UInt64, inSync: Set<NodeID>,
+        placement: UInt64? = nil, parent: ShardID? = nil
+    ) {
         self.id = id
         self.range = range
         self.replicas = replicas
         self.epoch = epoch
         self.inSync = inSync
+        self.placement = placement ?? range.start
+        self.parent = parent
     }
 
     /// The node taking the shard's writes, or `nil` if no node holds it.
     public var primary: NodeID? { replicas.first }
 
-    private enum CodingKeys: String, CodingKey { case id, range, replicas, epoch, inSync }
+    private enum CodingKeys: String, CodingKey { case id, range, replicas, epoch, inSync, placement, parent }
 
-    /// Decodes an assignment.
+    /// Decodes an assignment; `placement` (16 hex digits) defaults to the range's start.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         id = try container.decode(ShardID.self, forKey: .id)
@@ -187,9 +201,19 @@ public struct ShardAssignment: Hashable, Sendable, Codable {
         replicas = try container.decode([NodeID].self, forKey: .replicas)
         epoch = try container.decode(UInt64.self, forKey: .epoch)
         inSync = Set(try container.decode([NodeID].self, forKey: .inSync))
+        parent = try container.decodeIfPresent(ShardID.self, forKey: .parent)
+        placement = range.start
+        if let text = try container.decodeIfPresent(String.self, forKey: .placement) {
+            guard !text.isEmpty, text.count <= 16, let value = UInt64(text, radix: 16) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .placement, in: container, debugDescription: "expected up to 16 hex digits, got \"\(text)\"")
+            }
+            placement = value
+        }
     }
 
-    /// Encodes an assignment; `inSync` is written sorted so the bytes are stable.
+    /// Encodes an assignment; `inSync` is written sorted so the bytes are stable;
+    /// `placement` only when it is not the range's start, `parent` only when set.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
@@ -197,6 +221,8 @@ public struct ShardAssignment: Hashable, Sendable, Codable {
         try container.encode(replicas, forKey: .replicas)
         try container.encode(epoch, forKey: .epoch)
         try container.encode(inSync.sorted(), forKey: .inSync)
+        if placement != range.start { try container.encode(hex(placement), forKey: .placement) }
+        try container.encodeIfPresent(parent, forKey: .parent)
     }
 }
 

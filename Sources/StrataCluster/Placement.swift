@@ -14,7 +14,8 @@ public enum PlacementChange: Hashable, Sendable {
 
 /// Computes where shards should live: the pure core of the coordinator's placement.
 ///
-/// The target replica set of every shard is `HashRing.replicaSet(forToken: shard.start)`
+/// The target replica set of every shard is `HashRing.replicaSet(forToken: shard.placement)`
+/// (its range's start, or for a split shard the position of the shard it came from)
 /// on the ring of the placed nodes' tokens (state `up` or `suspect`, weight > 0). The
 /// result depends only on the nodes and the shard ranges, never on history, so
 /// the same configuration always yields the same placement — and a node that
@@ -90,14 +91,16 @@ public enum Placement {
         nodes = try ClusterMap.checkedNodes(nodes, replicationFactor: map.replicationFactor, vnodes: map.vnodes)
 
         let targets = replicaSets(
-            ring: ring(of: nodes, vnodes: map.vnodes), starts: map.shards.map(\.range.start),
+            ring: ring(of: nodes, vnodes: map.vnodes), starts: map.shards.map(\.placement),
             replicationFactor: map.replicationFactor)
         let shards = zip(map.shards, targets).map { shard, ringReplicas in
             let replicas = primaryFirst(ringReplicas, previous: shard, applied: applied)
             guard shard.replicas != replicas else { return shard }
-            return ShardAssignment(
-                id: shard.id, range: shard.range, replicas: replicas, epoch: shard.epoch + 1,
-                inSync: shard.inSync.intersection(replicas))
+            var moved = shard
+            moved.replicas = replicas
+            moved.epoch += 1
+            moved.inSync = shard.inSync.intersection(replicas)
+            return moved
         }
         return try ClusterMap(
             epoch: map.epoch + 1, nodes: nodes, shards: shards, replicationFactor: map.replicationFactor,
@@ -132,7 +135,7 @@ public enum Placement {
     /// should lead it when all is well), for the map's placed nodes.
     public static func ringOrder(of map: ClusterMap) -> [ShardID: [NodeID]] {
         let sets = replicaSets(
-            ring: ring(of: map.nodes, vnodes: map.vnodes), starts: map.shards.map(\.range.start),
+            ring: ring(of: map.nodes, vnodes: map.vnodes), starts: map.shards.map(\.placement),
             replicationFactor: map.replicationFactor)
         return Dictionary(uniqueKeysWithValues: zip(map.shards.map(\.id), sets))
     }

@@ -123,6 +123,13 @@ final class CoordinatorConnections: RESPServer {
             } catch {
                 throw CommandError(message: "ERR \(error.message)")
             }
+        case .split(let shard):
+            do {
+                let (map, added) = try coordinator.split(ShardID(UInt32(shard)))
+                return .array([.integer(Int64(added.rawValue)), .integer(Int64(map.epoch))])
+            } catch {
+                throw CommandError(message: "ERR \(error.message)")
+            }
         case .heartbeat(let node, let appliedList, let caughtUpList, let verifiedList):
             var applied: [ShardID: UInt64] = [:]
             for entry in appliedList { applied[ShardID(UInt32(clamping: entry.shard))] = UInt64(entry.sequence) }

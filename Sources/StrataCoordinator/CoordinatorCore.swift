@@ -211,6 +211,22 @@ public struct CoordinatorCore: Sendable {
         return try change(.setWeight(node, weight))
     }
 
+    /// Splits `shard` in two halves of its hash range, online (`ClusterMap.splitting`):
+    /// both stay on its nodes, the upper half under a new id.
+    /// - Returns: The new map and the new shard's id.
+    /// - Throws: `.unknownShard`; `.unsplittableShard` for a single-value range;
+    ///   `.invalidConfiguration` while the shard is on the move (split it once the move completed).
+    public mutating func split(shard id: ShardID) throws(ClusterError) -> (map: ClusterMap, newShard: ShardID) {
+        if let shard = map.shard(id), let target = Placement.ringOrder(of: map)[id],
+            shard.replicas.contains(where: { !target.contains($0) }) || target.contains(where: { !shard.replicas.contains($0) })
+        {
+            throw ClusterError(.invalidConfiguration, "shard \(id) is on the move; split it once the move completed")
+        }
+        let (next, added) = try map.splitting(id)
+        map = next
+        return (next, added)
+    }
+
     /// Nodes being decommissioned (`removeNode`) until they hold no shard.
     public private(set) var removing: Set<NodeID> = []
 

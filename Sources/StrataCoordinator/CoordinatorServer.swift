@@ -198,6 +198,18 @@ public final class CoordinatorServer: Service, Sendable {
         return map
     }
 
+    /// Splits `shard` in two (see `CoordinatorCore.split(shard:)`), persisted and published.
+    /// - Returns: The new map and the new shard's id.
+    func split(_ shard: ShardID) throws(ClusterError) -> (map: ClusterMap, newShard: ShardID) {
+        var added: ShardID?
+        try applyRequested { (core: inout CoordinatorCore) throws(ClusterError) in
+            let result = try core.split(shard: shard)
+            added = result.newShard
+            return result.map
+        }
+        return (map, added!)
+    }
+
     /// Starts decommissioning `node` (see `CoordinatorCore.removeNode`), persisted and published.
     func removeNode(_ node: NodeID) throws(ClusterError) -> ClusterMap {
         try applyRequested { (core: inout CoordinatorCore) throws(ClusterError) in try core.removeNode(node) }

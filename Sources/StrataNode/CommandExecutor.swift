@@ -93,11 +93,16 @@ final class CommandExecutor: Sendable {
         CommandRun(executor: self, topology: topologyBox.current, mode: .inline, now: Record.nowMilliseconds())
     }
 
-    /// Runs `commands` in order for `session`, appending every reply to `out`.
+    /// Runs `commands` in order for `session`, appending every reply to `out`,
+    /// routed by `topology` (the writer's for its group; `nil`: the current one).
     /// - Returns: `false` only in `.inline` mode, when a read needed the disk:
     ///   the caller discards `out` and `session` and reruns the batch on the pool.
-    func execute(_ commands: [ParsedCommand], session: inout NodeSession, into out: inout ByteBuffer, mode: Mode) -> Bool {
-        let run = CommandRun(executor: self, topology: topologyBox.current, mode: mode, now: Record.nowMilliseconds())
+    func execute(
+        _ commands: [ParsedCommand], session: inout NodeSession, into out: inout ByteBuffer, mode: Mode,
+        topology: NodeTopology? = nil
+    ) -> Bool {
+        let run = CommandRun(
+            executor: self, topology: topology ?? topologyBox.current, mode: mode, now: Record.nowMilliseconds())
         // One Reply for the whole batch: moving `out` in and out once keeps the buffer uniquely owned.
         var reply = Reply(buffer: out, version: session.client.protocolVersion)
         out = ByteBuffer()
@@ -180,14 +185,36 @@ struct CommandRun {
             }
             return RecordAddress(shard: shard, dataKey: DataKey(hash: hash, tenant: tenant.name, key: keyBytes))
         case .moved(let shard, let address, let epoch):
-            // A peer already showed a newer epoch of this shard: the map here is stale, and its
-            // MOVED could send the client back to a node that redirects here. Retry instead.
-            if let newer = executor.topologyBox.newerEpoch(of: shard, than: epoch) {
-                throw CommandError(
-                    message: "TRYAGAIN shard \(shard) moved on (epoch \(newer)) and this node's map (epoch \(epoch)) has not caught up; retry")
-            }
-            throw .moved(shard: Int(shard.rawValue), address: address, epoch: epoch)
+            throw movedError(shard: shard, address: address, epoch: epoch)
         }
+    }
+
+    /// `address` routed again for a write by this run's topology, when its shard
+    /// is no longer the one the key's hash is in (a map that split the shard
+    /// came between the event loop's routing and the writer).
+    func rerouted(_ address: RecordAddress) throws(CommandError) -> RecordAddress {
+        let hash = address.dataKey.hash
+        guard topology.layout.shard(forHash: hash) != address.shard else { return address }
+        switch topology.route(hash: hash, write: true, readOnly: false) {
+        case .local(let shard):
+            if !executor.progress.isHandedOver(shard) {
+                throw CommandError(message: "TRYAGAIN shard \(shard) is being handed over to this node; retry")
+            }
+            return RecordAddress(shard: shard, dataKey: address.dataKey)
+        case .moved(let shard, let address, let epoch):
+            throw movedError(shard: shard, address: address, epoch: epoch)
+        }
+    }
+
+    /// The error for a key served elsewhere: `MOVED`, or `TRYAGAIN` when a peer showed this node a newer epoch of the shard.
+    private func movedError(shard: ShardID, address: String, epoch: UInt64) -> CommandError {
+        // A peer already showed a newer epoch of this shard: the map here is stale, and its
+        // MOVED could send the client back to a node that redirects here. Retry instead.
+        if let newer = executor.topologyBox.newerEpoch(of: shard, than: epoch) {
+            return CommandError(
+                message: "TRYAGAIN shard \(shard) moved on (epoch \(newer)) and this node's map (epoch \(epoch)) has not caught up; retry")
+        }
+        return .moved(shard: Int(shard.rawValue), address: address, epoch: epoch)
     }
 
     /// The placement hash of `key` for `tenant`.

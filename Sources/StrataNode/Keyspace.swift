@@ -188,8 +188,8 @@ final class Keyspace: Sendable {
         return ShardChecksum(sequence: sequence, records: count, checksum: checksum)
     }
 
-    /// Sets a shard's sequence number and trim point after a snapshot replaced it.
-    fileprivate func setPositions(_ shard: ShardID, sequence: UInt64, trimmedThrough: UInt64, epoch: UInt64) {
+    /// Sets a shard's sequence number and trim point after a snapshot replaced it (or a split started it).
+    func setPositions(_ shard: ShardID, sequence: UInt64, trimmedThrough: UInt64, epoch: UInt64) {
         trimmed.withLock { $0[shard] = trimmedThrough }
         lastEpochs.withLock { $0[shard] = epoch }
         sequences.withLock { $0[shard] = sequence }
@@ -218,6 +218,9 @@ final class Keyspace: Sendable {
         }
         return read
     }
+
+    /// The highest sequence number trimmed from `shard`'s log here (0: none, or a shard not held).
+    func trimPoint(of shard: ShardID) -> UInt64 { trimmed.withLock { $0[shard] } ?? 0 }
 
     /// The last committed version of every local shard.
     var lastVersions: [ShardID: UInt64] { sequences.withLock { $0 } }
@@ -532,10 +535,13 @@ final class WriteGroup {
 
     /// Stages a log entry received from the shard's primary: its records as
     /// they are (with the primary's versions), and the shard's sequence number.
+    /// Changes outside `range` (when given) are left out: see `WriteQueue`.
     /// - Returns: `false` (staging nothing) unless the entry is the next one: past this node's sequence number.
-    func apply(_ entry: LogEntry, to shard: ShardID) -> Bool {
+    func apply(_ entry: LogEntry, to shard: ShardID, within range: ShardRange? = nil) -> Bool {
         guard let last = sequences[shard], entry.sequence > last else { return false }
-        for (key, record) in entry.changes { put(key, StagedWrite(record: record, shard: shard)) }
+        for (key, record) in entry.changes where range?.contains(key.hash) ?? true {
+            put(key, StagedWrite(record: record, shard: shard))
+        }
         if !entry.requestIDs.isEmpty { requestIDs[shard, default: []] += entry.requestIDs }
         sequences[shard] = entry.sequence
         appliedEpochs[shard] = entry.epoch

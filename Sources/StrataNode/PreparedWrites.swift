@@ -52,10 +52,13 @@ extension CommandExecutor {
     /// replies, one per command: all `+OK`, a shared constant, unless a write
     /// fails (then that command's reply is the error, and an MSET stages
     /// none of its pairs after the failed one, as when the writer runs it).
+    /// A key whose shard `topology` (the group's) has split since the event
+    /// loop routed it is routed again.
     func stage(
-        _ prepared: [PreparedSet], group: WriteGroup, protocolVersion: RESPVersion, allocator: ByteBufferAllocator
+        _ prepared: [PreparedSet], group: WriteGroup, topology: NodeTopology, protocolVersion: RESPVersion,
+        allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        let run = CommandRun(executor: self, topology: topologyBox.current, mode: .writer(group), now: Record.nowMilliseconds())
+        let run = CommandRun(executor: self, topology: topology, mode: .writer(group), now: Record.nowMilliseconds())
         // Written only once a write fails: the OKs before it, then every reply.
         var replies: Reply?
         var commands = 0

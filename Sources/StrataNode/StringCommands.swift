@@ -269,8 +269,9 @@ extension CommandRun {
     func stagePrepared(_ prepared: PreparedSet) throws(CommandError) {
         let group = try writerGroup()
         let expiresAt = try prepared.expiry.flatMap { (expiry) throws(CommandError) in try expiry.expiresAt(now: now, command: prepared.command) }
+        let address = try rerouted(prepared.address)
         do {
-            _ = try group.stage(prepared.address, current: nil, .put(value: prepared.value, expiresAt: expiresAt, flags: 0))
+            _ = try group.stage(address, current: nil, .put(value: prepared.value, expiresAt: expiresAt, flags: 0))
         } catch {
             throw .storage(error)
         }

@@ -63,6 +63,8 @@ final class WriteQueue: Sendable {
     private let executor: CommandExecutor
     private let thread: NIOThreadPool
     private let state = NIOLockedValueBox(State())
+    /// The last topology the writer started split shards for (writer thread only).
+    private let splitTopology = NIOLockedValueBox<NodeTopology?>(nil)
     /// Whether this node may take client writes now (its coordinator lease is valid).
     private let hasLease: @Sendable () -> Bool
 
@@ -207,12 +209,17 @@ final class WriteQueue: Sendable {
                     pending.append(replication)
                 }
             }
+            // One topology for the whole group: a shard split by a newer map starts here, between groups.
+            let topology = executor.topologyBox.current
+            let splitFailure = startSplits(topology)
             // Client writes need the lease, checked once per group right before it is built.
-            let leased = requests.isEmpty || hasLease()
-            let map = executor.topologyBox.current.map
+            let leased = requests.isEmpty || (splitFailure == nil && hasLease())
+            let map = topology.map
             let expectedWrites = requests.reduce(0) { $0 + $1.commands.count } + entries.reduce(0) { $0 + $1.entry.changes.count }
             let group = executor.keyspace.beginGroup(epochs: { map.shard($0)?.epoch ?? 0 }, expectedWrites: expectedWrites)
-            for (shard, entry) in entries { _ = group.apply(entry, to: shard) }
+            // A parent's entries from before a split may hold keys of the split-off half: that
+            // half comes from its own snapshot, so only the shard's current range is applied.
+            for (shard, entry) in entries { _ = group.apply(entry, to: shard, within: map.shard(shard)?.range) }
             var results: [(ByteBuffer, NodeSession)] = []
             results.reserveCapacity(requests.count)
             // Per request that waits for its replicas (acks=all): the shards it wrote.
@@ -225,15 +232,18 @@ final class WriteQueue: Sendable {
                 var session = requests[index].session
                 var out: ByteBuffer
                 let mark = group.touched.count
-                if !leased {
+                if let splitFailure {
+                    out = requests[index].errorReplies(splitFailure)
+                } else if !leased {
                     out = requests[index].errorReplies(Self.noLease)
                 } else if let prepared = requests[index].prepared {
                     out = executor.stage(
-                        prepared, group: group, protocolVersion: session.client.protocolVersion,
+                        prepared, group: group, topology: topology, protocolVersion: session.client.protocolVersion,
                         allocator: requests[index].allocator)
                 } else {
                     out = requests[index].allocator.buffer(capacity: 64 * requests[index].commands.count)
-                    _ = executor.execute(requests[index].commands, session: &session, into: &out, mode: .writer(group))
+                    _ = executor.execute(
+                        requests[index].commands, session: &session, into: &out, mode: .writer(group), topology: topology)
                 }
                 if leased, session.waitsForReplicas, group.touched.count > mark {
                     replicated[index] = Set(group.touched[mark...])
@@ -294,6 +304,23 @@ final class WriteQueue: Sendable {
             }
             complete(&requests, results, except: replicated)
         }
+    }
+
+    /// Starts the shards a new topology split off shards this node leads
+    /// (`Keyspace.startSplits`), once per topology; the error for the group's
+    /// client writes when that failed (it is tried again with the next group).
+    private func startSplits(_ topology: NodeTopology) -> CommandError? {
+        guard splitTopology.withLockedValue({ $0 }) !== topology else { return nil }
+        do {
+            for (shard, sequence) in try executor.keyspace.startSplits(in: topology) {
+                logger.info("started split shard \(shard) at sequence \(sequence)")
+            }
+        } catch {
+            logger.error("cannot start split shards", metadata: ["error": "\(error)"])
+            return CommandError.storage(error)
+        }
+        splitTopology.withLockedValue { $0 = topology }
+        return nil
     }
 
     /// Logs each request id of `group` with its tenant, shard and the shard's sequence number after the group.

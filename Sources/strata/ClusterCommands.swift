@@ -69,7 +69,9 @@ struct FailoverCommand: AsyncParsableCommand {
 struct ClusterAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Change the cluster's membership online, watch and throttle the moves, verify the copies.",
-        subcommands: [AddNode.self, RemoveNode.self, SetWeight.self, Moves.self, VerifyCopies.self, Throttle.self])
+        subcommands: [
+            AddNode.self, RemoveNode.self, SetWeight.self, Split.self, Moves.self, VerifyCopies.self, Throttle.self,
+        ])
 
     /// `strata cluster moves`: the shards on the move.
     struct Moves: AsyncParsableCommand {
@@ -101,6 +103,36 @@ struct ClusterAdminCommand: AsyncParsableCommand {
             let epoch = try await coordinatorEpoch(
                 config: config, ["CLUSTER", "SETWEIGHT", id, String(weight)], refused: "setting \(id)'s weight")
             print("node \(id) has weight \(weight) (map epoch \(epoch)); shards move as their copies catch up")
+        }
+    }
+
+    /// `strata cluster split`: split a shard's hash range in two.
+    struct Split: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "split",
+            abstract: "Split a shard's hash range in two online: the upper half becomes a new shard on the same nodes.",
+            discussion: """
+                Clients and gateways follow the new map (MOVED and the coordinator's pushes). The new shard's
+                followers copy it from its primary; `strata cluster verify` compares the copies.
+                """)
+
+        @Option(help: "Path to cluster.json (for the coordinator's address).") var config = "cluster.json"
+        @Option(help: "The shard to split.") var shard: UInt32
+
+        func run() async throws {
+            let reply = try await callCoordinator(config: config, ["CLUSTER", "SPLIT", String(shard)])
+            guard case .array(let fields) = reply, fields.count == 2, case .integer(let added) = fields[0],
+                case .integer(let epoch) = fields[1]
+            else {
+                if case .error(let message) = reply { throw ValidationError("splitting shard \(shard) refused: \(String(buffer: message))") }
+                throw ValidationError("unexpected reply: \(reply)")
+            }
+            let map = try await coordinatorMap(config: config)
+            for id in [ShardID(shard), ShardID(UInt32(added))] {
+                guard let assignment = map.shard(id) else { continue }
+                print("shard \(id): \(assignment.range) on \(assignment.replicas.map(\.rawValue).joined(separator: ", "))")
+            }
+            print("map epoch \(epoch)")
         }
     }
 

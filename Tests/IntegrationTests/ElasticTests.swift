@@ -109,6 +109,62 @@ struct ElasticTests {
         print("REMOVE NODE: \(held) replicas moved off n3 in \(String(format: "%.1f", took)) s; \(writer.acknowledged.withLock { $0.count }) keys acknowledged")
     }
 
+    @Test("a shard splits under writes (strata cluster split --shard N): the map shows both halves on the shard's nodes, no write fails after retries, keys of both halves read back, every copy's checksum matches; the new shard splits again", .timeLimit(.minutes(3)))
+    func splitUnderWrites() throws {
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 1500, heartbeatIntervalMs: 100, internalSecret: ReplicationTests.secret, nodeArguments: Self.nodeArguments)
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let entry = Int(cluster.config.nodes[0].dataPort)
+        let writer = Writer(entry: entry)
+        usleep(1_000_000)
+        let before = try cluster.map()
+        func hash(_ key: String) -> UInt64 { PlacementKey.hash(tenant: Array("default".utf8), key: Array(key.utf8)) }
+        // The shard holding most of the writer's keys.
+        let counts = Dictionary(grouping: writer.acknowledged.withLock { Array($0.keys) }) { before.shard(forHash: hash($0)).id }
+        let parent = try #require(counts.max { $0.value.count < $1.value.count }?.key)
+        let old = try #require(before.shard(parent))
+        let primaryPort = ClientTests.port(cluster, try #require(old.primary))
+        let parentSequence = try ReplicationTests.checksum(parent, port: primaryPort)[0]
+        let path = cluster.directory + "/cluster.json"
+        let split = try NodeProcess.runStrata(["cluster", "split", "--config", path, "--shard", String(parent.rawValue)])
+        #expect(split.status == 0, "\(split.output)")
+        let after = try cluster.map()
+        let upper = try #require(after.shards.first { $0.parent == parent }, "\(split.output)")
+        let lower = try #require(after.shard(parent))
+        #expect(split.output.contains("shard \(upper.id): \(upper.range)"), "\(split.output)")
+        #expect(lower.range.start == old.range.start && upper.range.last == old.range.last && lower.range.last &+ 1 == upper.range.start)
+        #expect(upper.replicas == old.replicas && lower.replicas == old.replicas, "a split moves nothing")
+        #expect(after.shards.count == before.shards.count + 1)
+        // The new shard's sequence numbers (its records' versions) go on from its parent's, never back.
+        var sequence: Int64 = -1
+        let started = Date().addingTimeInterval(10)
+        repeat {
+            usleep(50_000)
+            sequence = (try? ReplicationTests.checksum(upper.id, port: primaryPort).first) ?? -1
+        } while sequence <= 0 && Date() < started
+        #expect(sequence >= parentSequence, "shard \(upper.id) at \(sequence), its parent was at \(parentSequence) before the split")
+        // The new shard's followers copy it, and their primary vouches for them.
+        try FailoverTests.waitUntilHealthy(cluster, timeout: 30)
+        // The new half splits again, under a new id.
+        let again = try NodeProcess.runStrata(["cluster", "split", "--config", path, "--shard", String(upper.id.rawValue)])
+        #expect(again.status == 0, "\(again.output)")
+        try FailoverTests.waitUntilHealthy(cluster, timeout: 30)
+        usleep(500_000)
+        writer.stop()
+
+        let final = try cluster.map()
+        #expect(final.shards.count == before.shards.count + 2)
+        let keys = writer.acknowledged.withLock { Array($0.keys) }
+        let halves = Dictionary(grouping: keys.filter { old.range.contains(hash($0)) }) { final.shard(forHash: hash($0)).id }
+        #expect(halves.count >= 2, "keys on more than one part of the split shard: \(halves.mapValues(\.count))")
+        try writer.check(entry: entry)
+        try ReplicationTests.waitForConvergence(cluster)
+        let verify = try NodeProcess.runStrata(["cluster", "verify", "--config", path])
+        #expect(verify.status == 0 && verify.output.contains("all equal"), "\(verify.output)")
+        print("SPLIT: shard \(parent) -> \(halves.mapValues(\.count)) keys by part; \(keys.count) keys acknowledged")
+    }
+
     @Test("a move throttled to a trickle shows its progress (COPYPROGRESS: bytes and records done of the primary's totals) and speeds up when strata cluster throttle lifts the limit at runtime; tenants may not change it", .timeLimit(.minutes(3)))
     func throttleAtRuntime() throws {
         // Every node copies at 20 KB/s: a 4th node's copies take minutes unless the throttle is lifted.

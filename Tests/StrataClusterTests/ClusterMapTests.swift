@@ -27,6 +27,34 @@ struct ClusterMapTests {
         }
     }
 
+    @Test("a split halves a shard's range under a new id on the same nodes, placed from the same ring position (so nothing moves), with the next epochs; its JSON round-trips")
+    func split() throws {
+        let map = try sampleMap()
+        let old = map.shards[5]
+        let (split, added) = try map.splitting(old.id)
+        #expect(added == ShardID(64), "ids are never reused: the next after the largest")
+        #expect(split.epoch == map.epoch + 1 && split.shards.count == map.shards.count + 1)
+        let lower = try #require(split.shard(old.id))
+        let upper = try #require(split.shard(added))
+        #expect(lower.range.start == old.range.start && upper.range.last == old.range.last)
+        #expect(lower.range.last &+ 1 == upper.range.start)
+        #expect(lower.replicas == old.replicas && upper.replicas == old.replicas)
+        #expect(lower.epoch == old.epoch + 1 && upper.epoch == lower.epoch)
+        #expect(lower.inSync == old.inSync && upper.inSync == [old.primary!], "followers copy the new half first")
+        #expect(upper.parent == old.id && upper.placement == old.range.start && lower.parent == nil)
+        #expect(split.shard(forHash: upper.range.start).id == added && split.shard(forHash: lower.range.last).id == old.id)
+        // Nothing moves: the ring places the new half where the whole was, now and after a change.
+        #expect(Placement.ringOrder(of: split)[added] == Placement.ringOrder(of: map)[old.id])
+        let changed = try Placement.target(map: split, change: .setState(map.nodes[0].id, .down))
+        #expect(changed.shard(added)?.replicas == changed.shard(old.id)?.replicas)
+        #expect(changed.shard(added)?.parent == old.id && changed.shard(added)?.placement == old.range.start)
+        let data = try split.jsonData()
+        #expect(try ClusterMap(jsonData: data) == split)
+        #expect(String(decoding: data, as: UTF8.self).contains("\"placement\" : \""))
+        #expect(!String(decoding: try map.jsonData(), as: UTF8.self).contains("placement"), "unsplit maps are unchanged")
+        #expect(throws: ClusterError.self) { try map.splitting(ShardID(999)) }
+    }
+
     @Test("the same configuration always yields the same map, byte for byte", arguments: sweep([3, 17, 100], quick: [3, 17]))
     func determinism(nodeCount: Int) throws {
         var generator = SeededGenerator(seed: UInt64(nodeCount))

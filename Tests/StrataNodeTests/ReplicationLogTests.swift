@@ -56,6 +56,64 @@ struct ReplicationLogTests {
         #expect(try keyspace.read(a, now: 0) == nil)
     }
 
+    @Test("a split shard starts at its parent's sequence number with its log trimmed there (a follower needs a snapshot), once; a follower applies only the parent's current range of its older entries")
+    func splitShard() throws {
+        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (database, primary) = try openKeyspace(directory + "/primary", retention: 1000)
+        defer { database.close() }
+        let (followerDB, follower) = try openKeyspace(directory + "/follower", retention: 1000)
+        defer { followerDB.close() }
+        let low = RecordAddress(shard: ShardID(1), dataKey: key("low", hash: 10))
+        let high = RecordAddress(shard: ShardID(1), dataKey: key("high", hash: 60))
+        let group = primary.beginGroup(epochs: { _ in 1 })
+        _ = try group.stage(low, current: nil, .put(value: [1], expiresAt: nil, flags: 0))
+        _ = try group.stage(high, current: nil, .put(value: [2], expiresAt: nil, flags: 0))
+        try primary.commit(group)
+        #expect(primary.lastVersion(of: ShardID(1)) == 2)
+
+        // Shard 1 ([0, 99]) splits: 1 keeps [0, 49], 3 takes [50, 99].
+        let node = ClusterNode(id: "n1", host: "127.0.0.1", dataPort: 1)
+        let map = try ClusterMap(
+            epoch: 2, nodes: [node],
+            shards: [
+                ShardAssignment(id: ShardID(1), range: try ShardRange(start: 0, last: 49), replicas: ["n1"], epoch: 2, inSync: ["n1"]),
+                ShardAssignment(
+                    id: ShardID(3), range: try ShardRange(start: 50, last: 99), replicas: ["n1"], epoch: 2, inSync: ["n1"],
+                    placement: 0, parent: ShardID(1)),
+                ShardAssignment(id: ShardID(2), range: try ShardRange(start: 100, last: .max), replicas: ["n1"], epoch: 1, inSync: ["n1"]),
+            ],
+            replicationFactor: 1, vnodes: 1)
+        let topology = NodeTopology(map: map, localNode: "n1")
+        try primary.adopt(shards: topology.localShards)
+        #expect(try primary.startSplits(in: topology).map(\.sequence) == [2])
+        #expect(primary.lastVersion(of: ShardID(3)) == 2)
+        #expect(try primary.startSplits(in: topology).isEmpty, "started once")
+        guard case .trimmed? = try primary.logEntries(ShardID(3), after: 0, limit: 10, maxBytes: 1 << 20) else {
+            Issue.record("a follower of the new shard starts from a snapshot"); return
+        }
+        let moved = RecordAddress(shard: ShardID(3), dataKey: high.dataKey)
+        let next = primary.beginGroup(epochs: { _ in 2 })
+        _ = try next.stage(moved, current: try next.read(moved, now: 0), .put(value: [3], expiresAt: nil, flags: 0))
+        try primary.commit(next)
+        #expect(try primary.read(moved, now: 0) == Record(value: [3], version: 3), "versions go on from the parent's")
+        guard case .entries(let entries)? = try primary.logEntries(ShardID(3), after: 2, limit: 10, maxBytes: 1 << 20) else {
+            Issue.record("the new shard's own entries follow"); return
+        }
+        #expect(entries.map(\.sequence) == [3])
+
+        // A follower applying the parent's entry from before the split keeps only the parent's half.
+        guard case .entries(let parent)? = try primary.logEntries(ShardID(1), after: 0, limit: 10, maxBytes: 1 << 20) else {
+            Issue.record("the parent keeps its log"); return
+        }
+        let applying = follower.beginGroup()
+        #expect(applying.apply(try LogEntry(sequence: parent[0].sequence, payload: parent[0].payload), to: ShardID(1), within: map.shard(ShardID(1))?.range))
+        try follower.commit(applying)
+        #expect(try follower.read(low, now: 0)?.value == [1])
+        #expect(try follower.read(high, now: 0) == nil, "the split-off half comes from its own snapshot")
+    }
+
     @Test("a write's request id rides in its shard's log entry to the follower, whose own entry keeps it; other shards' entries carry none")
     func requestIDsInEntries() throws {
         let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"

@@ -423,6 +423,8 @@ public enum ClusterCommand: Sendable {
     case removeNode(ByteBuffer)
     /// `CLUSTER SETWEIGHT id weight`: a node's relative capacity.
     case setWeight(ByteBuffer, Int64)
+    /// `CLUSTER SPLIT shard`: split a shard's hash range in two.
+    case split(shard: Int64)
 }
 
 /// A snapshot page's cursor (`REPLSNAPSHOT … CHUNK <after>`): the last encoded

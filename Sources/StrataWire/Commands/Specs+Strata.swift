@@ -147,6 +147,17 @@ extension CommandTable {
                         }
                         return .cluster(.setWeight(node, weight))
                     }),
+                CommandSpec(
+                    "cluster|split", arity: 3, flags: [.admin], categories: [.cluster, .admin, .slow, .dangerous],
+                    group: .cluster, servers: .coordinator, syntax: "shard",
+                    summary: "Splits a shard's hash range in two online; replies the new shard's id and the map epoch.",
+                    parse: { (a: inout CommandArguments) throws(CommandError) in
+                        let shard = try a.integer()
+                        guard shard >= 0, shard <= Int64(UInt32.max) else {
+                            throw CommandError(message: "ERR shard must be a shard id")
+                        }
+                        return .cluster(.split(shard: shard))
+                    }),
             ]),
     ]
 
