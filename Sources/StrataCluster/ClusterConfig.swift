@@ -185,6 +185,10 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
     public var maxLagMs: Int?
     /// Shards at bootstrap (default 64).
     public var shardCount: Int?
+    /// A shard whose primary reports more than this many MiB on disk (RocksDB's
+    /// estimate of its files) splits in two online; absent: shards split only on
+    /// command (`strata cluster split`).
+    public var splitShardsAboveMB: Double?
     /// Ring tokens per unit of node weight (default 256).
     public var vnodes: Int?
     /// Tenants by name.
@@ -249,6 +253,9 @@ public struct ClusterConfig: Codable, Sendable, Equatable {
                 throw ClusterError(
                     .invalidConfiguration, "maxLagMs must be between \(floor) (two heartbeat intervals) and 86400000, not \(maxLagMs)")
             }
+        }
+        if let splitShardsAboveMB, !(splitShardsAboveMB > 0 && splitShardsAboveMB <= 1_048_576) {
+            throw ClusterError(.invalidConfiguration, "splitShardsAboveMB must be above 0 and at most 1048576 (1 TiB), not \(splitShardsAboveMB)")
         }
         for (name, tenant) in tenants ?? [:] {
             if name.utf8.count > 255 { throw ClusterError(.invalidConfiguration, "tenant name \(name.prefix(20))… is over 255 bytes") }

@@ -130,7 +130,7 @@ final class CoordinatorConnections: RESPServer {
             } catch {
                 throw CommandError(message: "ERR \(error.message)")
             }
-        case .heartbeat(let node, let appliedList, let caughtUpList, let verifiedList):
+        case .heartbeat(let node, let appliedList, let caughtUpList, let verifiedList, let sizeList):
             var applied: [ShardID: UInt64] = [:]
             for entry in appliedList { applied[ShardID(UInt32(clamping: entry.shard))] = UInt64(entry.sequence) }
             var caughtUp: [ShardID: CoordinatorCore.CaughtUp] = [:]
@@ -141,7 +141,8 @@ final class CoordinatorConnections: RESPServer {
             do {
                 let epoch = try coordinator.heartbeat(
                     node: NodeID(String(decoding: node.readableBytesView, as: UTF8.self)), applied: applied, caughtUp: caughtUp,
-                    verified: Set(verifiedList.map { ShardID(UInt32(clamping: $0)) }))
+                    verified: Set(verifiedList.map { ShardID(UInt32(clamping: $0)) }),
+                    sizes: Dictionary(sizeList.map { (ShardID(UInt32(clamping: $0.shard)), UInt64($0.bytes)) }, uniquingKeysWith: { $1 }))
                 return .integer(Int64(epoch))
             } catch {
                 throw CommandError(message: "ERR \(error.message)")

@@ -61,6 +61,8 @@ public struct CoordinatorCore: Sendable {
     /// led the shard the most caught-up in-sync replica is promoted. It catches
     /// up as a replica before it may lead again.
     ///
+    /// `sizes` are the bytes on disk of the shards the node leads (`splitOversized`).
+    ///
     /// `caughtUp` is what the node, as a primary, vouches for: followers join a
     /// shard's in-sync set only on the word of its current primary at the
     /// current shard epoch (see `updateInSync`).
@@ -68,13 +70,14 @@ public struct CoordinatorCore: Sendable {
     /// - Throws: `ClusterError.unknownNode` for a node the map does not have.
     public mutating func heartbeat(
         from node: NodeID, applied shards: [ShardID: UInt64], caughtUp: [ShardID: CaughtUp] = [:],
-        verified: Set<ShardID> = [], at now: ContinuousClock.Instant
+        verified: Set<ShardID> = [], sizes: [ShardID: UInt64] = [:], at now: ContinuousClock.Instant
     ) throws(ClusterError) -> ClusterMap? {
         guard let current = map.node(node) else {
             throw ClusterError(.unknownNode, "node \(node) is not in the cluster map")
         }
         lastHeard[node] = now
         verifiedBy[node] = verified
+        for (shard, bytes) in sizes where map.shard(shard)?.primary == node { shardBytes[shard] = bytes }
         let before = applied[node] ?? [:]
         let regressed = Set(shards.filter { shard, position in position < before[shard] ?? 0 }.keys)
         applied[node] = shards
@@ -224,7 +227,32 @@ public struct CoordinatorCore: Sendable {
         }
         let (next, added) = try map.splitting(id)
         map = next
+        // Sizes are the whole shard's until its primary reports the halves.
+        shardBytes[id] = nil
         return (next, added)
+    }
+
+    /// The bytes on disk of each shard, as its primary last reported them (`heartbeat`).
+    public private(set) var shardBytes: [ShardID: UInt64] = [:]
+
+    /// Splits the largest shard whose primary reported more than `threshold`
+    /// bytes on disk, among those not on the move whose replicas are all up
+    /// and in sync (so a split never stacks copies on a copy): one shard per
+    /// call, and a shard is measured again before it splits again.
+    /// - Returns: The new map when a shard split.
+    public mutating func splitOversized(above threshold: UInt64) throws(ClusterError) -> ClusterMap? {
+        let ring = Placement.ringOrder(of: map)
+        let candidates = shardBytes.filter { id, bytes in
+            guard bytes > threshold, let shard = map.shard(id), let target = ring[id],
+                shard.range.start < shard.range.last, Set(shard.replicas) == Set(target),
+                shard.replicas.allSatisfy({ shard.inSync.contains($0) && map.node($0)?.state == .up })
+            else { return false }
+            return true
+        }
+        guard let largest = candidates.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) else {
+            return nil
+        }
+        return try split(shard: largest.key).map
     }
 
     /// Nodes being decommissioned (`removeNode`) until they hold no shard.

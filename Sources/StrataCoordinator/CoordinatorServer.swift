@@ -40,6 +40,8 @@ public final class CoordinatorServer: Service, Sendable {
         public var maxTickInterval: Duration = .seconds(1)
         /// What `AUTH` is checked against: the tenants' and the internal secret.
         public var credentials: ClusterCredentials
+        /// A shard whose primary reports more bytes on disk splits in two (`nil`: never on its own).
+        public var splitAboveBytes: UInt64?
 
         /// Settings from cluster.json.
         public init(config: ClusterConfig) throws {
@@ -55,6 +57,7 @@ public final class CoordinatorServer: Service, Sendable {
             downAfter = coordinator.downAfter
             maxLag = config.maxLag
             credentials = ClusterCredentials(tenants: config.tenants ?? [:], internalSecret: config.internalSecret)
+            splitAboveBytes = config.splitShardsAboveMB.map { UInt64($0 * 1_048_576) }
         }
     }
 
@@ -154,13 +157,16 @@ public final class CoordinatorServer: Service, Sendable {
     // MARK: Map changes
 
     /// Failure detection; when no node changed state, the moves whose new copies caught up are
-    /// finished, drained nodes leave the map, and then one shard is handed back to a node that returned.
+    /// finished, drained nodes leave the map, then one shard is handed back to a node that returned,
+    /// and otherwise the largest shard over `splitAboveBytes` splits.
     private func tick() {
         apply { (core: inout CoordinatorCore) throws(ClusterError) -> ClusterMap? in
             if let changed = try core.tick(at: .now) { return changed }
             if let changed = try core.completeMoves() { return changed }
             if let changed = try core.finishRemovals() { return changed }
-            return try core.returnLeadership()
+            if let changed = try core.returnLeadership() { return changed }
+            guard let threshold = configuration.splitAboveBytes else { return nil }
+            return try core.splitOversized(above: threshold)
         }
     }
 
@@ -178,10 +184,11 @@ public final class CoordinatorServer: Service, Sendable {
 
     /// Records a heartbeat and returns the current map epoch.
     func heartbeat(
-        node: NodeID, applied: [ShardID: UInt64], caughtUp: [ShardID: CoordinatorCore.CaughtUp], verified: Set<ShardID> = []
+        node: NodeID, applied: [ShardID: UInt64], caughtUp: [ShardID: CoordinatorCore.CaughtUp], verified: Set<ShardID> = [],
+        sizes: [ShardID: UInt64] = [:]
     ) throws(ClusterError) -> UInt64 {
         try applyRequested { (core: inout CoordinatorCore) throws(ClusterError) in
-            try core.heartbeat(from: node, applied: applied, caughtUp: caughtUp, verified: verified, at: .now)
+            try core.heartbeat(from: node, applied: applied, caughtUp: caughtUp, verified: verified, sizes: sizes, at: .now)
         }
         return map.epoch
     }

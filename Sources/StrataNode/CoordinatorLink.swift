@@ -10,7 +10,8 @@ import StrataWire
 /// A node's connection to the coordinator: heartbeats every interval with the
 /// node's last sequence number per shard and, as a primary, the followers it
 /// vouches for (`CAUGHTUP`, see `ReplicationProgress.caughtUp`) and the moving
-/// shards whose copy it verified (`VERIFIED`, see `ReplicaFollower`); when the reply's epoch is newer than
+/// shards whose copy it verified (`VERIFIED`, see `ReplicaFollower`), and the bytes on disk of the
+/// shards it leads (`SIZES`, for size-based splits); when the reply's epoch is newer than
 /// the node's map, fetches `CLUSTER MAP` and adopts it. Beside the heartbeats
 /// it follows the coordinator's map pushes (`CLUSTER SUBSCRIBE`), so a change
 /// reaches the node within a round trip rather than a heartbeat interval: while
@@ -25,6 +26,8 @@ final class CoordinatorLink: Service, Sendable {
     private let logger: Logger
     private let group: EventLoopGroup
     private let adopt: @Sendable (ClusterMap) -> Void
+    /// The bytes on disk of the shards the node leads (`SIZES`).
+    private let sizes: @Sendable () -> [(shard: ShardID, bytes: UInt64)]
     private let lastVersions: @Sendable () -> [ShardID: UInt64]
     private let caughtUp: @Sendable () -> [(shard: ShardID, epoch: UInt64, followers: [NodeID])]
     private let verified: @Sendable () -> [ShardID]
@@ -43,6 +46,7 @@ final class CoordinatorLink: Service, Sendable {
         lastVersions: @escaping @Sendable () -> [ShardID: UInt64],
         caughtUp: @escaping @Sendable () -> [(shard: ShardID, epoch: UInt64, followers: [NodeID])],
         verified: @escaping @Sendable () -> [ShardID] = { [] },
+        sizes: @escaping @Sendable () -> [(shard: ShardID, bytes: UInt64)] = { [] },
         adopt: @escaping @Sendable (ClusterMap) -> Void
     ) {
         self.host = host
@@ -56,6 +60,7 @@ final class CoordinatorLink: Service, Sendable {
         self.lastVersions = lastVersions
         self.caughtUp = caughtUp
         self.verified = verified
+        self.sizes = sizes
         self.adopt = adopt
     }
 
@@ -137,6 +142,11 @@ final class CoordinatorLink: Service, Sendable {
         }
         let checked = verified()
         if !checked.isEmpty { arguments += ["VERIFIED"] + checked.sorted().map { String($0.rawValue) } }
+        let measured = sizes()
+        if !measured.isEmpty {
+            arguments.append("SIZES")
+            for (shard, bytes) in measured { arguments += [String(shard.rawValue), String(bytes)] }
+        }
         let sentAt = ContinuousClock.now
         let reply = try await connection.send(arguments, deadline: .now + Self.callTimeout)
         guard case .integer(let epoch) = reply else {

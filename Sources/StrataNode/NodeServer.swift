@@ -84,6 +84,7 @@ public final class NodeServer: Service, Sendable {
                 lastVersions: { executor.keyspace.lastVersions },
                 caughtUp: { executor.progress.caughtUp() },
                 verified: { verifications.reported(in: executor.topologyBox.current.map) },
+                sizes: { (try? executor.keyspace.primarySizes(in: executor.topologyBox.current)) ?? [] },
                 adopt: { map in
                     let topology = NodeTopology(map: map, localNode: nodeID)
                     do {

@@ -31,3 +31,21 @@ extension Keyspace {
         return started
     }
 }
+
+extension Keyspace {
+    /// RocksDB's estimate of the bytes on disk of each shard this node leads in
+    /// `topology` (its records' files; not the memtables), for the coordinator's
+    /// size-based splits (`CLUSTER HEARTBEAT … SIZES`).
+    func primarySizes(in topology: NodeTopology) throws(StorageError) -> [(shard: ShardID, bytes: UInt64)] {
+        let shards = topology.map.shards(primaryOn: topology.localNode)
+        let ranges = shards.map { shard in
+            let bounds = DataKey.bounds(forHashes: shard.range.start...shard.range.last)
+            return (start: bounds.lower, end: bounds.upper ?? Self.pastLastKey)
+        }
+        let sizes = try database.approximateSizes(of: ranges, in: records.family)
+        return zip(shards, sizes).map { ($0.id, $1) }
+    }
+
+    /// A bound above every encoded data key, for ranges that run to the end of the hash space.
+    private static let pastLastKey = [UInt8](repeating: 0xFF, count: 300)
+}

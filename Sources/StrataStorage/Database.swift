@@ -230,6 +230,38 @@ public final class Database: Sendable {
         }
     }
 
+    /// RocksDB's estimate of the bytes on disk (in SST files, compressed; not the
+    /// memtables) of the keys in each `[start, end)` range, in order.
+    /// - Complexity: a few index lookups per range; no data is read.
+    public func approximateSizes(of ranges: [(start: [UInt8], end: [UInt8])], in family: ColumnFamily = .default) throws(StorageError)
+        -> [UInt64]
+    {
+        guard !ranges.isEmpty else { return [] }
+        let handle = try openHandle()
+        // Every key in one buffer, so one pointer stays valid for all of them.
+        var bytes: [UInt8] = []
+        var offsets: [(start: Int, end: Int)] = []
+        for range in ranges {
+            offsets.append((bytes.count, bytes.count + range.start.count))
+            bytes += range.start
+            bytes += range.end
+        }
+        var sizes = [UInt64](repeating: 0, count: ranges.count)
+        try bytes.withUnsafeBufferPointer { (buffer) throws(StorageError) in
+            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            let starts: [UnsafePointer<CChar>?] = offsets.map { base + $0.start }
+            let ends: [UnsafePointer<CChar>?] = offsets.map { base + $0.end }
+            let startLengths = ranges.map { $0.start.count }
+            let endLengths = ranges.map { $0.end.count }
+            try rocksCall("approximate sizes") { error in
+                rocksdb_approximate_sizes_cf(
+                    handle.db, handle.families[family.index], Int32(ranges.count), starts, startLengths, ends, endLengths,
+                    &sizes, error)
+            }
+        }
+        return sizes
+    }
+
     /// Writes the WAL's buffers to the OS and, when `sync`, fsyncs them.
     public func flushWAL(sync: Bool) throws(StorageError) {
         let handle = try openHandle()

@@ -16,7 +16,7 @@ struct ClusterTests {
         static func start(
             downAfterMs: Int = 1000, heartbeatIntervalMs: Int = 100, replicationFactor: Int = 2,
             internalSecret: String? = nil, nodeArguments: [String] = [], tenants: [String: ClusterConfig.Tenant] = [:],
-            maxLagMs: Int? = nil
+            maxLagMs: Int? = nil, splitShardsAboveMB: Double? = nil
         ) throws -> Cluster {
             let directory = NodeProcess.temporaryDirectory()
             let coordinatorPort = NodeProcess.freePort()
@@ -32,6 +32,7 @@ struct ClusterTests {
                 replicationFactor: replicationFactor, shardCount: 16, vnodes: 64, tenants: tenants, defaultTenant: .loopback)
             config.internalSecret = internalSecret
             config.maxLagMs = maxLagMs
+            config.splitShardsAboveMB = splitShardsAboveMB
             let coordinator = try NodeProcess.coordinator(config: config, directory: directory)
             var nodes: [String: NodeProcess] = [:]
             for node in config.nodes {

@@ -165,6 +165,38 @@ struct ElasticTests {
         print("SPLIT: shard \(parent) -> \(halves.mapValues(\.count)) keys by part; \(keys.count) keys acknowledged")
     }
 
+    @Test("shards split on their own once their primaries report more than splitShardsAboveMB on disk: no write fails, every acknowledged write is readable, every copy's checksum matches", .timeLimit(.minutes(3)))
+    func splitBySize() throws {
+        // 1 MiB memtables, so the data reaches files (what the size estimate counts); shards split above 64 KiB.
+        let cluster = try ClusterTests.Cluster.start(
+            downAfterMs: 1500, heartbeatIntervalMs: 100, internalSecret: ReplicationTests.secret,
+            nodeArguments: ["--write-buffer-mb", "1"], splitShardsAboveMB: 0.0625)
+        defer { cluster.cleanup() }
+        try FailoverTests.waitUntilHealthy(cluster)
+        let entry = Int(cluster.config.nodes[0].dataPort)
+        let before = try cluster.map().shards.count
+        // About 4 MB of incompressible values.
+        var generator = SystemRandomNumberGenerator()
+        var written: [String: String] = [:]
+        for index in 0..<2_000 {
+            let value = (0..<1_000).map { _ in String(UInt8.random(in: 97...122, using: &generator), radix: 36) }.joined()
+            let key = "sized:\(index)"
+            #expect(try ClusterTests.callFollowingMoved(entry, "SET", key, value).text == "OK")
+            written[key] = value
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, try cluster.map().shards.count < before + 4 { usleep(200_000) }
+        let after = try cluster.map()
+        #expect(after.shards.count >= before + 4, "\(after.shards.count) shards, \(before) before")
+        #expect(after.shards.contains { $0.parent != nil })
+        try FailoverTests.waitUntilHealthy(cluster, timeout: 30)
+        for (key, value) in written {
+            #expect(try ClusterTests.callFollowingMoved(entry, "GET", key).text == value, "\(key)")
+        }
+        try ReplicationTests.waitForConvergence(cluster)
+        print("SPLIT BY SIZE: \(before) -> \(try cluster.map().shards.count) shards")
+    }
+
     @Test("a move throttled to a trickle shows its progress (COPYPROGRESS: bytes and records done of the primary's totals) and speeds up when strata cluster throttle lifts the limit at runtime; tenants may not change it", .timeLimit(.minutes(3)))
     func throttleAtRuntime() throws {
         // Every node copies at 20 KB/s: a 4th node's copies take minutes unless the throttle is lifted.

@@ -368,6 +368,26 @@ struct CoordinatorCoreTests {
         #expect(throws: ClusterError.self) { try core.split(shard: moving.id) }
     }
 
+    @Test("the largest shard its primary reports over the size threshold splits, one per call, and is measured again before it splits again; other nodes' reports do not count")
+    func splitOversized() throws {
+        let start = ContinuousClock.Instant.now
+        var core = CoordinatorCore(map: try Self.map(), suspectAfter: .seconds(1), downAfter: .seconds(2), now: start)
+        let all = Dictionary(uniqueKeysWithValues: core.map.shards.map { ($0.id, UInt64(3)) })
+        let big = core.map.shards[2]
+        let bigger = core.map.shards[7]
+        let follower = try #require(big.replicas.last)
+        _ = try core.heartbeat(from: follower, applied: all, sizes: [big.id: 900], at: start)
+        #expect(try core.splitOversized(above: 500) == nil, "only the primary's report counts")
+        _ = try core.heartbeat(from: try #require(big.primary), applied: all, sizes: [big.id: 900], at: start)
+        _ = try core.heartbeat(from: try #require(bigger.primary), applied: all, sizes: [bigger.id: 1200], at: start)
+        #expect(try core.splitOversized(above: 2000) == nil)
+        let first = try #require(try core.splitOversized(above: 500))
+        #expect(first.shards.count == 17 && first.shard(bigger.id)?.range != bigger.range, "the largest first")
+        let second = try #require(try core.splitOversized(above: 500))
+        #expect(second.shards.count == 18 && second.shard(big.id)?.range != big.range)
+        #expect(try core.splitOversized(above: 500) == nil, "split shards wait for a new measurement")
+    }
+
     @Test("a node's weight doubles: replicas move only onto it, old copies stay until it caught up and verified; a weight below 1 is refused")
     func setWeight() throws {
         let start = ContinuousClock.Instant.now

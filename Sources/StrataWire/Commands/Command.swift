@@ -409,10 +409,10 @@ public enum ClusterCommand: Sendable {
     case epoch
     /// `CLUSTER NODES`: the status table.
     case nodes
-    /// `CLUSTER HEARTBEAT node [shard sequence]… [CAUGHTUP [shard epoch follower]…] [VERIFIED [shard]…]`.
+    /// `CLUSTER HEARTBEAT node [shard sequence]… [CAUGHTUP [shard epoch follower]…] [VERIFIED [shard]…] [SIZES [shard bytes]…]`.
     case heartbeat(
         node: ByteBuffer, applied: [(shard: Int64, sequence: Int64)], caughtUp: [(shard: Int64, epoch: Int64, follower: ByteBuffer)],
-        verified: [Int64])
+        verified: [Int64], sizes: [(shard: Int64, bytes: Int64)])
     /// `CLUSTER SUBSCRIBE`: map pushes from now on.
     case subscribe
     /// `CLUSTER FAILOVER shard [node]`.

@@ -114,7 +114,7 @@ extension CommandTable {
                 cluster("subscribe", arity: 2, summary: "Pushes [\"map\", json] now and after every change.") { _ in .subscribe },
                 CommandSpec(
                     "cluster|heartbeat", arity: -3, flags: [], categories: [.cluster, .slow], group: .cluster,
-                    servers: .coordinator, syntax: "node [shard sequence ...] [CAUGHTUP [shard epoch follower ...]] [VERIFIED [shard ...]]",
+                    servers: .coordinator, syntax: "node [shard sequence ...] [CAUGHTUP [shard epoch follower ...]] [VERIFIED [shard ...]] [SIZES [shard bytes ...]]",
                     summary: "A node's heartbeat (internal).", parse: parseHeartbeat),
                 CommandSpec(
                     "cluster|failover", arity: -3, flags: [.admin], categories: [.cluster, .admin, .slow, .dangerous],
@@ -196,21 +196,25 @@ extension CommandTable {
 
     static func parseHeartbeat(_ a: inout CommandArguments) throws(CommandError) -> Command {
         let usage = CommandError(
-            message: "ERR usage: CLUSTER HEARTBEAT <node> [<shard> <sequence>]... [CAUGHTUP [<shard> <epoch> <follower>]...] [VERIFIED [<shard>]...]")
+            message: "ERR usage: CLUSTER HEARTBEAT <node> [<shard> <sequence>]... [CAUGHTUP [<shard> <epoch> <follower>]...] [VERIFIED [<shard>]...] [SIZES [<shard> <bytes>]...]")
         let node = try a.next()
         var applied: [(shard: Int64, sequence: Int64)] = []
         var caughtUp: [(shard: Int64, epoch: Int64, follower: ByteBuffer)] = []
         var verified: [Int64] = []
+        var sizes: [(shard: Int64, bytes: Int64)] = []
         /// Which part of the heartbeat the arguments are in.
-        enum Section { case applied, caughtUp, verified }
+        enum Section { case applied, caughtUp, verified, sizes }
         var section = Section.applied
         while let argument = a.nextIfAny() {
             switch CommandArguments.keyword(argument) {
             case "CAUGHTUP" where section == .applied:
                 section = .caughtUp
                 continue
-            case "VERIFIED" where section != .verified:
+            case "VERIFIED" where section != .verified && section != .sizes:
                 section = .verified
+                continue
+            case "SIZES" where section != .sizes:
+                section = .sizes
                 continue
             default: break
             }
@@ -232,8 +236,14 @@ extension CommandTable {
                     throw CommandError(message: "ERR shard must be an integer")
                 }
                 verified.append(shard)
+            case .sizes:
+                guard a.hasMore else { throw usage }
+                guard let shard = parseInteger(argument.readableBytesView), shard >= 0,
+                    let bytes = parseInteger(try a.next().readableBytesView), bytes >= 0
+                else { throw CommandError(message: "ERR shard and bytes must be integers") }
+                sizes.append((shard, bytes))
             }
         }
-        return .cluster(.heartbeat(node: node, applied: applied, caughtUp: caughtUp, verified: verified))
+        return .cluster(.heartbeat(node: node, applied: applied, caughtUp: caughtUp, verified: verified, sizes: sizes))
     }
 }
