@@ -3,8 +3,9 @@
 # (cluster.json's settings on other ports, data in a temporary directory),
 # optionally preloads data, runs `strata membership-load` (an open-loop mix
 # of writes and reads through StrataClient, acks=all), and while it runs adds
-# a 4th node (Scripts/cluster.sh add n4) or decommissions n3
-# (Scripts/cluster.sh remove n3). Then it reports:
+# a 4th node (Scripts/cluster.sh add n4), decommissions n3
+# (Scripts/cluster.sh remove n3) or splits the first --splits shards one after
+# another (strata cluster split). Then it reports:
 #   - replicas moved / ideal (RF x shards / nodes after an add; the leaving node's copies on a remove)
 #   - latency p50/p99 before, during and after the change; failures after the client's retries;
 #     reads that missed an acknowledged write; acknowledged writes lost at the end
@@ -12,7 +13,7 @@
 #   - every copy's checksum equal (strata cluster verify)
 #   - each old node's disk usage before the change and once the shards it gave up were deleted
 # Exits non-zero when a write was lost, an operation failed, a read was wrong or copies differ.
-#   Scripts/elastic.sh [--change add|remove] [--rf 2] [--rate 1000] [--seconds 60] [--before 15]
+#   Scripts/elastic.sh [--change add|remove|split] [--splits 8] [--rf 2] [--rate 1000] [--seconds 60] [--before 15]
 #                      [--preload-mb 0] [--transfer-mb-per-second 10 (the node default; 0: none)] [--shards 64]
 # 1 GB add: Scripts/elastic.sh --preload-mb 1024 --seconds 300
 # Environment: DROP_DELAY=seconds before a moved-off shard is deleted (5; the node default is 60),
@@ -27,6 +28,7 @@ before=15
 preload=0
 throttle=10
 shards=64
+splits=8
 while [ $# -gt 0 ]; do
   case "$1" in
     --change) change=$2; shift 2 ;;
@@ -37,10 +39,11 @@ while [ $# -gt 0 ]; do
     --preload-mb) preload=$2; shift 2 ;;
     --transfer-mb-per-second) throttle=$2; shift 2 ;;
     --shards) shards=$2; shift 2 ;;
-    *) echo "usage: $0 [--change add|remove] [--rf N] [--rate N] [--seconds N] [--before N] [--preload-mb N] [--transfer-mb-per-second N] [--shards N]" >&2; exit 2 ;;
+    --splits) splits=$2; shift 2 ;;
+    *) echo "usage: $0 [--change add|remove|split] [--splits N] [--rf N] [--rate N] [--seconds N] [--before N] [--preload-mb N] [--transfer-mb-per-second N] [--shards N]" >&2; exit 2 ;;
   esac
 done
-case "$change" in add | remove) ;; *) echo "elastic.sh: --change is add or remove" >&2; exit 2 ;; esac
+case "$change" in add | remove | split) ;; *) echo "elastic.sh: --change is add, remove or split" >&2; exit 2 ;; esac
 Scripts/bootstrap.sh
 if [ "${SKIP_BUILD:-0}" != 1 ]; then swift build -c release --product strata 2>&1 | tail -n 1; fi
 strata=$(pwd)/.build/${BUILD:-release}/strata
@@ -96,8 +99,10 @@ echo "$(now_ms) moving" >>"$marks"
 started=$(now_ms)
 if [ "$change" = add ]; then
   Scripts/cluster.sh add n4 >/dev/null
-else
+elif [ "$change" = remove ]; then
   Scripts/cluster.sh remove n3 >/dev/null
+else
+  for shard in $(seq 0 $((splits - 1))); do "$strata" cluster split --config "$CONFIG" --shard "$shard" >/dev/null; done
 fi
 sleep 1
 # A mark when only leadership hand-backs are left (replicas all placed): copying and handing back are reported apart.
@@ -142,6 +147,11 @@ change = sys.argv[3]
 def copies(m): return {(s["id"], r) for s in m["shards"] for r in s["replicas"]}
 moved = len(copies(after) - copies(before))
 nodes = len(after["nodes"])
+if change == "split":
+    old = {s["id"] for s in before["shards"]}
+    moved = len({c for c in copies(after) - copies(before) if c[0] in old})
+    print(f"shards: {len(before['shards'])} -> {len(after['shards'])}; replicas of the old shards moved: {moved}")
+    sys.exit(0)
 if change == "add":
     ideal = after["replicationFactor"] * len(after["shards"]) / nodes
 else:

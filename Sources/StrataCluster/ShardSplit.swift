@@ -5,10 +5,10 @@ extension ClusterMap {
     /// position, `ShardAssignment.placement`, so no data moves) and both get
     /// the next shard epoch, so a client with the older map is told `MOVED`.
     ///
-    /// The new shard's only in-sync replica is the primary: it starts its
-    /// sequence numbers where the parent's were (`ShardAssignment.parent`) and
-    /// its followers copy it from a snapshot before their primary vouches for
-    /// them again.
+    /// The new shard keeps the parent's in-sync set: its primary starts its
+    /// sequence numbers where the parent's were (`ShardAssignment.parent`), and
+    /// a follower that applied the parent's log up to there goes on from there
+    /// in the new shard (others copy it from a snapshot).
     ///
     /// - Parameter id: The shard to split.
     /// - Returns: The new map (epoch + 1) and the new shard's id.
@@ -17,7 +17,7 @@ extension ClusterMap {
     /// - Complexity: O(S log S) for S shards.
     public func splitting(_ id: ShardID) throws(ClusterError) -> (map: ClusterMap, newShard: ShardID) {
         guard let shard = shard(id) else { throw ClusterError(.unknownShard, "shard \(id) is not in the map") }
-        guard let primary = shard.primary else {
+        guard shard.primary != nil else {
             throw ClusterError(.unsplittableShard, "shard \(id) has no primary to split it")
         }
         var layout = self.layout
@@ -30,7 +30,7 @@ extension ClusterMap {
         kept.epoch += 1
         let added = ShardAssignment(
             id: newID, range: upper, replicas: shard.replicas, epoch: kept.epoch,
-            inSync: shard.inSync.contains(primary) ? [primary] : [], placement: shard.placement, parent: id)
+            inSync: shard.inSync, placement: shard.placement, parent: id)
         let shards = self.shards.map { $0.id == id ? kept : $0 } + [added]
         let next = try ClusterMap(
             epoch: epoch + 1, nodes: nodes, shards: shards, replicationFactor: replicationFactor, vnodes: vnodes)

@@ -2,7 +2,8 @@ import StrataCluster
 
 /// The moves a map shows in progress, read from the map alone: a shard whose
 /// replicas differ from its ring-order set is moving (`CoordinatorCore.keepingLeavingCopies`),
-/// and one led by another node than its ring-order first is waiting to be handed back.
+/// one led by another node than its ring-order first is waiting to be handed back, and one
+/// whose replicas are in place but not all in sync is catching up (a split's new half, a node back).
 public enum MoveReport {
     /// One shard on the move.
     public struct Move: Hashable, Sendable {
@@ -16,6 +17,9 @@ public enum MoveReport {
             case dropping = "dropping old copies"
             /// Replicas are where the ring wants them; leadership goes back to the ring-order first node once it caught up.
             case leadership = "leadership returning"
+            /// Replicas are where the ring wants them and lead as it wants; some are still copying it
+            /// (the new half of a split, a replica back from a failure) before they join the in-sync set.
+            case catchingUp = "catching up"
         }
 
         /// The shard.
@@ -41,6 +45,10 @@ public enum MoveReport {
             }
             if let first = target.first, first != primary, map.node(first)?.state == .up {
                 return Move(shard: shard.id, from: [primary], to: [first], phase: .leadership)
+            }
+            let copying = shard.replicas.filter { !shard.inSync.contains($0) && map.node($0)?.state == .up }
+            if !copying.isEmpty {
+                return Move(shard: shard.id, from: [primary], to: copying, phase: .catchingUp)
             }
             return nil
         }

@@ -535,13 +535,10 @@ final class WriteGroup {
 
     /// Stages a log entry received from the shard's primary: its records as
     /// they are (with the primary's versions), and the shard's sequence number.
-    /// Changes outside `range` (when given) are left out: see `WriteQueue`.
     /// - Returns: `false` (staging nothing) unless the entry is the next one: past this node's sequence number.
-    func apply(_ entry: LogEntry, to shard: ShardID, within range: ShardRange? = nil) -> Bool {
+    func apply(_ entry: LogEntry, to shard: ShardID) -> Bool {
         guard let last = sequences[shard], entry.sequence > last else { return false }
-        for (key, record) in entry.changes where range?.contains(key.hash) ?? true {
-            put(key, StagedWrite(record: record, shard: shard))
-        }
+        for (key, record) in entry.changes { put(key, StagedWrite(record: record, shard: shard)) }
         if !entry.requestIDs.isEmpty { requestIDs[shard, default: []] += entry.requestIDs }
         sequences[shard] = entry.sequence
         appliedEpochs[shard] = entry.epoch

@@ -81,7 +81,11 @@ public final class NodeServer: Service, Sendable {
                 host: coordinator.host, port: coordinator.port, nodeID: nodeID, interval: coordinator.heartbeatInterval,
                 lease: coordinator.lease, group: background, logger: logger,
                 currentEpoch: { executor.topologyBox.current.map.epoch },
-                lastVersions: { executor.keyspace.lastVersions },
+                // A split-off shard not started here yet has no position to report (it is not behind).
+                lastVersions: {
+                    let map = executor.topologyBox.current.map
+                    return executor.keyspace.lastVersions.filter { $0.value > 0 || map.shard($0.key)?.parent == nil }
+                },
                 caughtUp: { executor.progress.caughtUp() },
                 verified: { verifications.reported(in: executor.topologyBox.current.map) },
                 sizes: { (try? executor.keyspace.primarySizes(in: executor.topologyBox.current)) ?? [] },

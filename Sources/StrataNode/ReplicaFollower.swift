@@ -283,6 +283,23 @@ final class ReplicaFollower: Service, Sendable {
                 continue
             }
             waitingOnPrimary.withLockedValue { _ = $0.remove(shard) }
+            if status == -1, fields.count >= 3, case .integer(let oldest) = fields[2], oldest > 1,
+                let assignment = map.shard(shard), assignment.parent != nil
+            {
+                // A shard split off one this node follows: go on from the parent's log where it can.
+                let point = UInt64(oldest - 1)
+                switch keyspace.splitStart(of: assignment, at: point) {
+                case .fromParent:
+                    try await writer.apply(.startSplit(shard: shard, sequence: point, epoch: assignment.epoch))
+                    logger.info("started split shard \(shard) from its parent \(assignment.parent!) at sequence \(point)")
+                    snapshots = true
+                    continue
+                case .waitForParent:
+                    continue
+                case .snapshot:
+                    break
+                }
+            }
             if status == -1 {
                 logger.info("primary's log no longer reaches this replica's position; installing a snapshot", metadata: [
                     "shard": "\(shard)", "primary": "\(address)",

@@ -40,6 +40,9 @@ final class WriteQueue: Sendable {
         case snapshotPage(shard: ShardID, hashes: ClosedRange<UInt64>, records: [([UInt8], [UInt8])])
         /// A shard the map no longer places here: its data is deleted before the next group (`Keyspace.drop`).
         case drop(shard: ShardID, hashes: ClosedRange<UInt64>)
+        /// A shard split off one this node follows, started where its primary started it (`Keyspace.start`),
+        /// if it is still unstarted here.
+        case startSplit(shard: ShardID, sequence: UInt64, epoch: UInt64)
     }
 
     private struct Replication {
@@ -204,6 +207,13 @@ final class WriteQueue: Sendable {
                     } catch {
                         replication.done(.failure(error))
                     }
+                case .startSplit(let shard, let sequence, let epoch):
+                    do {
+                        if executor.keyspace.isUnstarted(shard) { try executor.keyspace.start(shard, at: sequence, epoch: epoch) }
+                        replication.done(.success(()))
+                    } catch {
+                        replication.done(.failure(error))
+                    }
                 case .entries(let received):
                     entries += received
                     pending.append(replication)
@@ -217,9 +227,7 @@ final class WriteQueue: Sendable {
             let map = topology.map
             let expectedWrites = requests.reduce(0) { $0 + $1.commands.count } + entries.reduce(0) { $0 + $1.entry.changes.count }
             let group = executor.keyspace.beginGroup(epochs: { map.shard($0)?.epoch ?? 0 }, expectedWrites: expectedWrites)
-            // A parent's entries from before a split may hold keys of the split-off half: that
-            // half comes from its own snapshot, so only the shard's current range is applied.
-            for (shard, entry) in entries { _ = group.apply(entry, to: shard, within: map.shard(shard)?.range) }
+            for (shard, entry) in entries { _ = group.apply(entry, to: shard) }
             var results: [(ByteBuffer, NodeSession)] = []
             results.reserveCapacity(requests.count)
             // Per request that waits for its replicas (acks=all): the shards it wrote.

@@ -99,7 +99,7 @@ struct Throttle: AsyncParsableCommand {
 /// The copies in progress on the nodes of the moves in `map` (`COPYPROGRESS` on
 /// each node a shard moves to), as a table; empty when none is copying.
 func copyProgress(config: String, map: ClusterMap) async throws -> String {
-    let joining = Set(MoveReport.moves(in: map).filter { $0.phase == .copying }.flatMap { move in
+    let joining = Set(MoveReport.moves(in: map).filter { $0.phase == .copying || $0.phase == .catchingUp }.flatMap { move in
         move.to.filter { node in map.shard(move.shard)?.inSync.contains(node) == false }
     })
     guard !joining.isEmpty else { return "" }

@@ -109,7 +109,7 @@ struct ElasticTests {
         print("REMOVE NODE: \(held) replicas moved off n3 in \(String(format: "%.1f", took)) s; \(writer.acknowledged.withLock { $0.count }) keys acknowledged")
     }
 
-    @Test("a shard splits under writes (strata cluster split --shard N): the map shows both halves on the shard's nodes, no write fails after retries, keys of both halves read back, every copy's checksum matches; the new shard splits again", .timeLimit(.minutes(3)))
+    @Test("a shard splits under writes (strata cluster split --shard N): the map shows both halves on the shard's nodes, its follower goes on from the parent's log, no write fails after retries, keys of both halves read back, every copy's checksum matches; the new shard splits again", .timeLimit(.minutes(3)))
     func splitUnderWrites() throws {
         let cluster = try ClusterTests.Cluster.start(
             downAfterMs: 1500, heartbeatIntervalMs: 100, internalSecret: ReplicationTests.secret, nodeArguments: Self.nodeArguments)
@@ -144,8 +144,12 @@ struct ElasticTests {
             sequence = (try? ReplicationTests.checksum(upper.id, port: primaryPort).first) ?? -1
         } while sequence <= 0 && Date() < started
         #expect(sequence >= parentSequence, "shard \(upper.id) at \(sequence), its parent was at \(parentSequence) before the split")
-        // The new shard's followers copy it, and their primary vouches for them.
+        // Its follower, in sync for the parent, went on from the parent's log: nothing was copied.
         try FailoverTests.waitUntilHealthy(cluster, timeout: 30)
+        for follower in upper.replicas.dropFirst() {
+            let log = cluster.nodes[follower.rawValue]?.log() ?? ""
+            #expect(log.contains("started split shard \(upper.id) from its parent \(parent)"), "\(follower)")
+        }
         // The new half splits again, under a new id.
         let again = try NodeProcess.runStrata(["cluster", "split", "--config", path, "--shard", String(upper.id.rawValue)])
         #expect(again.status == 0, "\(again.output)")

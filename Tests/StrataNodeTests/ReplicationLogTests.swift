@@ -103,15 +103,31 @@ struct ReplicationLogTests {
         }
         #expect(entries.map(\.sequence) == [3])
 
-        // A follower applying the parent's entry from before the split keeps only the parent's half.
+        // A follower goes on from the parent's log once it applied it up to the split point (2).
+        let split = try #require(map.shard(ShardID(3)))
+        try follower.adopt(shards: topology.localShards)
+        #expect(follower.splitStart(of: split, at: 2) == .waitForParent)
         guard case .entries(let parent)? = try primary.logEntries(ShardID(1), after: 0, limit: 10, maxBytes: 1 << 20) else {
             Issue.record("the parent keeps its log"); return
         }
         let applying = follower.beginGroup()
-        #expect(applying.apply(try LogEntry(sequence: parent[0].sequence, payload: parent[0].payload), to: ShardID(1), within: map.shard(ShardID(1))?.range))
+        #expect(applying.apply(try LogEntry(sequence: parent[0].sequence, payload: parent[0].payload), to: ShardID(1)))
         try follower.commit(applying)
-        #expect(try follower.read(low, now: 0)?.value == [1])
-        #expect(try follower.read(high, now: 0) == nil, "the split-off half comes from its own snapshot")
+        #expect(follower.splitStart(of: split, at: 2) == .fromParent)
+        try follower.start(ShardID(3), at: 2, epoch: 2)
+        #expect(try follower.read(moved, now: 0)?.value == [2], "the new half's writes came with the parent's log")
+        #expect(follower.splitStart(of: split, at: 2) == .snapshot, "started: no longer unstarted")
+        guard case .entries(let own)? = try primary.logEntries(ShardID(3), after: 2, epoch: 2, limit: 10, maxBytes: 1 << 20) else {
+            Issue.record("the follower's position checks against the primary's entry there"); return
+        }
+        #expect(own.map(\.sequence) == [3])
+        // A follower whose copy of the parent came from a snapshot at the split point or later copies the new half too.
+        let (lateDB, late) = try openKeyspace(directory + "/late", retention: 1000)
+        defer { lateDB.close() }
+        try late.adopt(shards: topology.localShards)
+        try late.installSnapshot(ShardID(1), hashes: 0...49, sequence: 2, epoch: 2, records: [])
+        #expect(late.splitStart(of: split, at: 2) == .snapshot)
+        #expect(late.splitStart(of: try #require(map.shard(ShardID(2))), at: 2) == .snapshot, "not a split shard")
     }
 
     @Test("a write's request id rides in its shard's log entry to the follower, whose own entry keeps it; other shards' entries carry none")
