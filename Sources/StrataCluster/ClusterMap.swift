@@ -165,6 +165,10 @@ public struct ShardAssignment: Hashable, Sendable, Codable {
     /// The shard this one was split from (`ClusterMap.splitting`), if any: its
     /// primary starts the shard's sequence numbers where the parent's were.
     public var parent: ShardID?
+    /// On a shard on the move, the copies that joined it and have not yet shown
+    /// their checksum equal to the primary's (the coordinator's `completeMoves`
+    /// waits for them). In the map, so a coordinator that restarts mid-move still waits.
+    public var unverified: Set<NodeID> = []
 
     /// Creates an assignment.
     /// - Parameters:
@@ -191,7 +195,7 @@ public struct ShardAssignment: Hashable, Sendable, Codable {
     /// The node taking the shard's writes, or `nil` if no node holds it.
     public var primary: NodeID? { replicas.first }
 
-    private enum CodingKeys: String, CodingKey { case id, range, replicas, epoch, inSync, placement, parent }
+    private enum CodingKeys: String, CodingKey { case id, range, replicas, epoch, inSync, placement, parent, unverified }
 
     /// Decodes an assignment; `placement` (16 hex digits) defaults to the range's start.
     public init(from decoder: any Decoder) throws {
@@ -202,6 +206,7 @@ public struct ShardAssignment: Hashable, Sendable, Codable {
         epoch = try container.decode(UInt64.self, forKey: .epoch)
         inSync = Set(try container.decode([NodeID].self, forKey: .inSync))
         parent = try container.decodeIfPresent(ShardID.self, forKey: .parent)
+        unverified = Set(try container.decodeIfPresent([NodeID].self, forKey: .unverified) ?? [])
         placement = range.start
         if let text = try container.decodeIfPresent(String.self, forKey: .placement) {
             guard !text.isEmpty, text.count <= 16, let value = UInt64(text, radix: 16) else {
@@ -213,7 +218,7 @@ public struct ShardAssignment: Hashable, Sendable, Codable {
     }
 
     /// Encodes an assignment; `inSync` is written sorted so the bytes are stable;
-    /// `placement` only when it is not the range's start, `parent` only when set.
+    /// `placement` only when it is not the range's start, `parent` and `unverified` only when set.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
@@ -223,6 +228,7 @@ public struct ShardAssignment: Hashable, Sendable, Codable {
         try container.encode(inSync.sorted(), forKey: .inSync)
         if placement != range.start { try container.encode(hex(placement), forKey: .placement) }
         try container.encodeIfPresent(parent, forKey: .parent)
+        if !unverified.isEmpty { try container.encode(unverified.sorted(), forKey: .unverified) }
     }
 }
 

@@ -405,31 +405,35 @@ public struct CoordinatorCore: Sendable {
         // In a shard on the move (it keeps copies its ring order no longer wants), the copies
         // that were not in sync before the change must prove themselves before cutover.
         let ring = Placement.ringOrder(of: next)
-        for shard in next.shards {
+        var shards = next.shards
+        for index in shards.indices {
+            let shard = shards[index]
             guard let target = ring[shard.id], shard.replicas.contains(where: { !target.contains($0) }) else {
-                verifying[shard.id] = nil
+                shards[index].unverified = []
                 continue
             }
             let joining = Set(shard.replicas).subtracting(map.shard(shard.id)?.inSync ?? [])
-            let pending = (verifying[shard.id] ?? []).union(joining).intersection(target)
-            verifying[shard.id] = pending.isEmpty ? nil : pending
+            shards[index].unverified = shard.unverified.union(joining).intersection(target)
         }
-        map = next
-        return next
+        map = try ClusterMap(
+            epoch: next.epoch, nodes: next.nodes, shards: shards, replicationFactor: next.replicationFactor, vnodes: next.vnodes)
+        return map
     }
 
     /// Per shard on the move, the copies that joined it and have not yet
     /// reported their checksum equal to the primary's at one sequence number
     /// (`VERIFIED` in their heartbeats): the move does not complete until they
-    /// have. Kept in memory: a coordinator that restarts mid-move completes the
-    /// moves it finds without waiting for it.
-    public private(set) var verifying: [ShardID: Set<NodeID>] = [:]
+    /// have. Kept in the map (`ShardAssignment.unverified`), so a coordinator
+    /// that restarts mid-move still waits for them.
+    public var verifying: [ShardID: Set<NodeID>] {
+        Dictionary(uniqueKeysWithValues: map.shards.filter { !$0.unverified.isEmpty }.map { ($0.id, $0.unverified) })
+    }
     /// The shards each node last reported verified.
     private var verifiedBy: [NodeID: Set<ShardID>] = [:]
 
     /// Whether every copy that joined `shard` has verified it.
     func isVerified(_ shard: ShardID) -> Bool {
-        (verifying[shard] ?? []).allSatisfy { verifiedBy[$0]?.contains(shard) == true }
+        (map.shard(shard)?.unverified ?? []).allSatisfy { verifiedBy[$0]?.contains(shard) == true }
     }
 
     /// `target` with, in every shard that has a replica not yet in sync, the
@@ -491,7 +495,7 @@ public struct CoordinatorCore: Sendable {
             shards[index].replicas = shard.replicas.filter(target.contains)
             shards[index].inSync = shard.inSync.intersection(shards[index].replicas)
             shards[index].epoch += 1
-            verifying[shard.id] = nil
+            shards[index].unverified = []
             dropped = true
         }
         guard dropped else { return nil }

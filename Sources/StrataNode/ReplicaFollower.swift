@@ -460,21 +460,42 @@ final class ReplicaFollower: Service, Sendable {
         let expected = verifications.expected
         let stops = Set(received.map(\.shard)).filter { expected[$0] != nil }
         guard !stops.isEmpty else {
-            try await writer.apply(.entries(received))
+            try await apply(received)
             return
         }
         let beyond = received.filter { stops.contains($0.shard) && $0.entry.sequence > expected[$0.shard]!.sum.sequence }
         let upTo = received.filter { !stops.contains($0.shard) || $0.entry.sequence <= expected[$0.shard]!.sum.sequence }
-        if !upTo.isEmpty { try await writer.apply(.entries(upTo)) }
+        if !upTo.isEmpty { try await apply(upTo) }
         let reached = stops.filter { keyspace.lastVersion(of: $0) == expected[$0]!.sum.sequence }
         if !reached.isEmpty {
             let snapshot = try keyspace.database.snapshot()
-            if !beyond.isEmpty { try await writer.apply(.entries(beyond)) }
+            if !beyond.isEmpty { try await apply(beyond) }
             for shard in reached.sorted() { try await compare(shard, snapshot: snapshot, from: source) }
         } else if !beyond.isEmpty {
-            try await writer.apply(.entries(beyond))
+            try await apply(beyond)
         }
     }
+
+    /// Has the writer apply `received` in order, in groups of at most
+    /// `maxChangesPerGroup` changes (an entry is never split): a catch-up
+    /// fetch of megabytes in one group would hold up the clients' writes
+    /// queued behind it for as long as RocksDB takes to write it.
+    private func apply(_ received: [(shard: ShardID, entry: LogEntry)]) async throws {
+        var start = received.startIndex
+        while start < received.endIndex {
+            var end = start
+            var changes = 0
+            repeat {
+                changes += received[end].entry.changes.count
+                end += 1
+            } while end < received.endIndex && changes + received[end].entry.changes.count <= Self.maxChangesPerGroup
+            try await writer.apply(.entries(Array(received[start..<end])))
+            start = end
+        }
+    }
+
+    /// The most changes of fetched entries applied in one write group (see `apply`).
+    static let maxChangesPerGroup = 256
 
     /// Sums this node's copy of `shard` at `snapshot` and compares it with the
     /// primary's; a copy that differs is replaced by the primary's snapshot.

@@ -337,6 +337,12 @@ struct CoordinatorCoreTests {
         _ = try core.heartbeat(from: "n4", applied: all, at: start)
         #expect(MoveReport.moves(in: core.map).allSatisfy { $0.phase == .dropping || $0.phase == .handingOver })
         #expect(try core.completeMoves() == nil, "n4 caught up but has not verified its copies")
+        // A coordinator restarted from the persisted map still waits for the copies to verify.
+        var restarted = CoordinatorCore(
+            map: try ClusterMap(jsonData: try core.map.jsonData()), suspectAfter: .seconds(1), downAfter: .seconds(2), now: start)
+        #expect(restarted.verifying == core.verifying && !restarted.verifying.isEmpty)
+        for node in ["n1", "n2", "n3", "n4"] as [NodeID] { _ = try restarted.heartbeat(from: node, applied: all, at: start) }
+        #expect(try restarted.completeMoves() == nil, "still unverified after a restart")
         _ = try core.heartbeat(from: "n4", applied: all, verified: Set(moved.map(\.id)), at: start)
         #expect(try core.completeMoves() != nil)
         #expect(MoveReport.moves(in: core.map).allSatisfy { $0.phase == .leadership && $0.to == ["n4"] })
