@@ -102,7 +102,7 @@ final class NodeConnections: RESPServer {
         let allocator = connection.allocator
         if parsed.count == 1, session.client.transaction == nil, case .success(let command) = parsed[0].parsed {
             switch command {
-            case .replicationFetch(let follower, let shards, let wait?) where wait > 0 && session.isInternal:
+            case .replicationFetch(let follower, let shards, let wait?, _) where wait > 0 && session.isInternal:
                 let shardIDs = shards.map { ShardID(UInt32(clamping: $0.shard)) }
                 return .later(held(parsed, shards: shardIDs, wait: wait, session: session, connection: connection) {
                     $0.fetchFindsNothing(follower, shards)

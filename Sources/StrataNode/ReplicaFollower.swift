@@ -222,6 +222,8 @@ final class ReplicaFollower: Service, Sendable {
     private func pull(_ shards: [ShardID], from source: SourceConnection, paced: Bool) async throws -> Bool {
         let address = source.address
         var arguments = ["REPLFETCH", nodeID.rawValue, "WAIT", String(Self.fetchWaitMilliseconds)]
+        // A copy is paced: small replies spread the primary's reads over time instead of bursts of megabytes.
+        if paced { arguments += ["BYTES", String(Self.copyFetchBytes)] }
         var asked: [ShardID] = []
         let map = topology.current.map
         for shard in shards {
@@ -493,6 +495,9 @@ final class ReplicaFollower: Service, Sendable {
             start = end
         }
     }
+
+    /// The most bytes of log entries one fetch of a shard being copied asks for.
+    static let copyFetchBytes = 256 << 10
 
     /// The most changes of fetched entries applied in one write group (see `apply`).
     static let maxChangesPerGroup = 256

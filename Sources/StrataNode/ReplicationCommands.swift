@@ -26,7 +26,8 @@ extension CommandRun {
     /// Runs a command of an internal (`@internal`) connection.
     func replication(_ command: Command, reply: inout Reply) throws(CommandError) {
         switch command {
-        case .replicationFetch(let follower, let shards, _): try replicationFetch(follower, shards, reply: &reply)
+        case .replicationFetch(let follower, let shards, _, let maxBytes):
+            try replicationFetch(follower, shards, maxBytes: maxBytes.map { Int(clamping: $0) } ?? 4 << 20, reply: &reply)
         case .replicationSnapshot(let shard, nil): try replicationSnapshot(shard, reply: &reply)
         case .replicationSnapshot(let shard, let chunk?):
             try replicationSnapshotChunk(shard, after: chunk.after, maxBytes: Int(clamping: chunk.maxBytes), reply: &reply)
@@ -172,17 +173,17 @@ extension CommandRun {
     /// shard, `[shard, -5]` when the follower's map has an older epoch for the shard
     /// than this node's (replication with a stale epoch is refused), or an array
     /// `[shard, last, epoch here, seq1, payload1, seq2, payload2, ...]` of the log entries
-    /// after `after` (up to 1,000 or about 4 MiB per call), or `[shard, -1, oldest]`
+    /// after `after` (up to 1,000 or about `maxBytes` per call), or `[shard, -1, oldest]`
     /// when the log was trimmed past `after`, `[shard, -3]` when `after` is past
     /// this log's end, `[shard, -4]` when the follower's entry there is not this
     /// log's (a former primary's unreplicated tail): the follower needs `REPLSNAPSHOT`; or
     /// `[shard, -2]` when this node does not hold the shard.
     private func replicationFetch(
-        _ followerName: ByteBuffer, _ requested: [ReplicationFetchShard], reply: inout Reply
+        _ followerName: ByteBuffer, _ requested: [ReplicationFetchShard], maxBytes: Int, reply: inout Reply
     ) throws(CommandError) {
         let follower = NodeID(String(decoding: followerName.readableBytesView, as: UTF8.self))
         reply.arrayHeader(requested.count)
-        var budget = 4 << 20
+        var budget = maxBytes
         for request in requested {
             let shard = ShardID(UInt32(clamping: request.shard))
             let after = UInt64(clamping: request.after)

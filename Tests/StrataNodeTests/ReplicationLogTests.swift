@@ -16,6 +16,28 @@ struct ReplicationLogTests {
         return (database, keyspace)
     }
 
+    /// Keyspaces opened in one temporary directory; `close()` closes them and removes it.
+    private final class Scratch {
+        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
+        private var databases: [Database] = []
+
+        init() throws { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+
+        /// A keyspace (shards 1 and 2) in its own database under the directory.
+        func keyspace(_ name: String, retention: UInt64 = 1000) throws -> Keyspace {
+            var options = StorageOptions()
+            options.columnFamilies = Keyspace.families
+            let database = try Database(path: directory + "/" + name, options: options)
+            databases.append(database)
+            return try Keyspace(database: database, shards: [ShardID(1), ShardID(2)], cacheBytes: 1 << 20, logRetention: retention)
+        }
+
+        func close() {
+            for database in databases { database.close() }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
     private func key(_ name: String, hash: UInt64) -> DataKey {
         DataKey(hash: hash, tenant: Array("t".utf8), key: Array(name.utf8))
     }
@@ -26,11 +48,9 @@ struct ReplicationLogTests {
 
     @Test("dropping a shard deletes its records, log and positions and nothing of the others; it comes back empty")
     func dropShard() throws {
-        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let (database, keyspace) = try openKeyspace(directory + "/db", retention: 1000)
-        defer { database.close() }
+        let scratch = try Scratch()
+        defer { scratch.close() }
+        let keyspace = try scratch.keyspace("db")
         let c = RecordAddress(shard: ShardID(2), dataKey: key("c", hash: 20))
         let group = keyspace.beginGroup(epochs: { _ in 1 })
         _ = try group.stage(a, current: nil, .put(value: [1], expiresAt: nil, flags: 0))
@@ -58,13 +78,10 @@ struct ReplicationLogTests {
 
     @Test("a split shard starts at its parent's sequence number with its log trimmed there (a follower needs a snapshot), once; a follower applies only the parent's current range of its older entries")
     func splitShard() throws {
-        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let (database, primary) = try openKeyspace(directory + "/primary", retention: 1000)
-        defer { database.close() }
-        let (followerDB, follower) = try openKeyspace(directory + "/follower", retention: 1000)
-        defer { followerDB.close() }
+        let scratch = try Scratch()
+        defer { scratch.close() }
+        let primary = try scratch.keyspace("primary")
+        let follower = try scratch.keyspace("follower")
         let low = RecordAddress(shard: ShardID(1), dataKey: key("low", hash: 10))
         let high = RecordAddress(shard: ShardID(1), dataKey: key("high", hash: 60))
         let group = primary.beginGroup(epochs: { _ in 1 })
@@ -122,8 +139,7 @@ struct ReplicationLogTests {
         }
         #expect(own.map(\.sequence) == [3])
         // A follower whose copy of the parent came from a snapshot at the split point or later copies the new half too.
-        let (lateDB, late) = try openKeyspace(directory + "/late", retention: 1000)
-        defer { lateDB.close() }
+        let late = try scratch.keyspace("late")
         try late.adopt(shards: topology.localShards)
         try late.installSnapshot(ShardID(1), hashes: 0...49, sequence: 2, epoch: 2, records: [])
         #expect(late.splitStart(of: split, at: 2) == .snapshot)
@@ -132,13 +148,10 @@ struct ReplicationLogTests {
 
     @Test("a write's request id rides in its shard's log entry to the follower, whose own entry keeps it; other shards' entries carry none")
     func requestIDsInEntries() throws {
-        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let (database, primary) = try openKeyspace(directory + "/primary", retention: 1000)
-        defer { database.close() }
-        let (followerDB, follower) = try openKeyspace(directory + "/follower", retention: 1000)
-        defer { followerDB.close() }
+        let scratch = try Scratch()
+        defer { scratch.close() }
+        let primary = try scratch.keyspace("primary")
+        let follower = try scratch.keyspace("follower")
         let c = RecordAddress(shard: ShardID(2), dataKey: key("c", hash: 20))
         let group = primary.beginGroup(epochs: { _ in 1 })
         _ = try group.stage(a, current: nil, .put(value: [1], expiresAt: nil, flags: 0))
@@ -167,13 +180,10 @@ struct ReplicationLogTests {
 
     @Test("every commit writes one entry per shard, in the same batch; a follower's keyspace applies them to the same state")
     func commitAndApply() throws {
-        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let (database, primary) = try openKeyspace(directory + "/primary", retention: 1000)
-        defer { database.close() }
-        let (followerDB, follower) = try openKeyspace(directory + "/follower", retention: 1000)
-        defer { followerDB.close() }
+        let scratch = try Scratch()
+        defer { scratch.close() }
+        let primary = try scratch.keyspace("primary")
+        let follower = try scratch.keyspace("follower")
 
         // Group 1: two keys of shard 1, one of shard 2. Group 2: overwrite one, delete another.
         let a = RecordAddress(shard: ShardID(1), dataKey: key("a", hash: 10))
@@ -227,10 +237,9 @@ struct ReplicationLogTests {
 
     @Test("a key staged twice in a group: reads in the group see the newest, the commit writes it once with the last version")
     func restagedKey() throws {
-        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let (database, keyspace) = try openKeyspace(directory, retention: 100)
-        defer { database.close() }
+        let scratch = try Scratch()
+        defer { scratch.close() }
+        let keyspace = try scratch.keyspace("db", retention: 100)
         let group = keyspace.beginGroup()
         #expect(try group.stage(a, current: nil, .put(value: [1], expiresAt: nil, flags: 0)) == 1)
         #expect(try group.stage(b, current: nil, .put(value: [9], expiresAt: nil, flags: 0)) == 2)
@@ -250,10 +259,9 @@ struct ReplicationLogTests {
 
     @Test("keys staged again without reads in between (an unindexed group): the last staging wins, before and after the first read")
     func blindRestaging() throws {
-        let directory = NSTemporaryDirectory() + "strata-log-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let (database, keyspace) = try openKeyspace(directory, retention: 100)
-        defer { database.close() }
+        let scratch = try Scratch()
+        defer { scratch.close() }
+        let keyspace = try scratch.keyspace("db", retention: 100)
         let c = RecordAddress(shard: ShardID(2), dataKey: key("c", hash: 11))
         let group = keyspace.beginGroup()
         // Blind writes: a three times, b twice, interleaved with c.

@@ -127,9 +127,9 @@ public indirect enum Command: Sendable {
     case feed(positions: [(shard: Int64, after: Int64)], wait: Int64?)
 
     // MARK: Replication (internal)
-    /// `REPLFETCH node [WAIT ms] (shard after epoch mapEpoch)…`: `wait` is how
-    /// long the primary may hold the fetch while it has nothing new.
-    case replicationFetch(follower: ByteBuffer, shards: [ReplicationFetchShard], wait: Int64?)
+    /// `REPLFETCH node [WAIT ms] [BYTES n] (shard after epoch mapEpoch)…`: `wait` is how
+    /// long the primary may hold the fetch while it has nothing new; `maxBytes` bounds the reply.
+    case replicationFetch(follower: ByteBuffer, shards: [ReplicationFetchShard], wait: Int64?, maxBytes: Int64?)
     /// `REPLSNAPSHOT shard [CHUNK after maxBytes]`: the whole shard, or one page of it.
     case replicationSnapshot(shard: Int64, chunk: (after: [UInt8], maxBytes: Int64)?)
     /// `SHARDCHECKSUM shard`.

@@ -42,16 +42,24 @@ extension CommandTable {
             }),
         CommandSpec(
             "replfetch", arity: -6, flags: [.internal, .readOnly], categories: [.replication, .slow], group: .replication,
-            servers: .node, syntax: "node [WAIT milliseconds] shard after epoch map-epoch [shard after epoch map-epoch ...]",
-            summary: "A follower's fetch of log entries from a primary; with WAIT the primary answers when it has new entries or the time is up (internal).",
+            servers: .node,
+            syntax: "node [WAIT milliseconds] [BYTES max-bytes] shard after epoch map-epoch [shard after epoch map-epoch ...]",
+            summary: "A follower's fetch of log entries from a primary; with WAIT the primary answers when it has new entries or the time is up; BYTES bounds the reply (4 MiB by default) (internal).",
             parse: { (a: inout CommandArguments) throws(CommandError) in
                 let follower = try a.next()
                 var wait: Int64?
-                if a.remaining % 4 == 2, let word = a.rest.first, CommandArguments.keyword(word) == "WAIT" {
+                var maxBytes: Int64?
+                // Options are words; shard ids are numbers.
+                while let word = a.rest.first, let option = Optional(CommandArguments.keyword(word)), option == "WAIT" || option == "BYTES" {
                     _ = a.nextIfAny()
-                    let milliseconds = try a.integer()
-                    guard milliseconds >= 0 else { throw CommandError(message: "ERR WAIT must not be negative") }
-                    wait = milliseconds
+                    let value = try a.integer()
+                    if option == "WAIT" {
+                        guard value >= 0 else { throw CommandError(message: "ERR WAIT must not be negative") }
+                        wait = value
+                    } else {
+                        guard value > 0 else { throw CommandError(message: "ERR BYTES must be positive") }
+                        maxBytes = value
+                    }
                 }
                 guard a.remaining % 4 == 0, a.hasMore else { throw .arity("replfetch") }
                 var shards: [ReplicationFetchShard] = []
@@ -59,7 +67,7 @@ extension CommandTable {
                     shards.append(ReplicationFetchShard(
                         shard: try a.integer(), after: try a.integer(), epoch: try a.integer(), mapEpoch: try a.integer()))
                 }
-                return .replicationFetch(follower: follower, shards: shards, wait: wait)
+                return .replicationFetch(follower: follower, shards: shards, wait: wait, maxBytes: maxBytes)
             }),
         CommandSpec(
             "replsnapshot", arity: -2, flags: [.internal, .readOnly], categories: [.replication, .slow], group: .replication,
