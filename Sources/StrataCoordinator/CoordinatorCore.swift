@@ -229,6 +229,8 @@ public struct CoordinatorCore: Sendable {
         map = next
         // Sizes are the whole shard's until its primary reports the halves.
         shardBytes[id] = nil
+        // Both halves go back to a node that returned and leads the whole in ring order.
+        leadershipToReturn[added] = leadershipToReturn[id]
         return (next, added)
     }
 

@@ -223,6 +223,10 @@ struct CoordinatorCoreTests {
         #expect(core.map.node("n1")?.state == .up)
         #expect(core.map.shards(primaryOn: "n1").isEmpty)
         #expect(Set(core.leadershipToReturn.keys) == led)
+        // A shard split meanwhile goes back whole: both halves.
+        let whole = try #require(led.max())
+        let half = try core.split(shard: whole).newShard
+        #expect(core.leadershipToReturn[half] == "n1")
         #expect(try core.returnLeadership() == nil, "not in sync yet")
         // The primaries vouch for it; it is still behind them.
         for primary: NodeID in ["n2", "n3"] {
@@ -243,7 +247,7 @@ struct CoordinatorCoreTests {
             passes += 1
             #expect(core.map.shards(primaryOn: "n1").count == passes)
         }
-        #expect(Set(core.map.shards(primaryOn: "n1").map(\.id)) == led.subtracting([chosen]))
+        #expect(Set(core.map.shards(primaryOn: "n1").map(\.id)) == led.subtracting([chosen]).union([half]))
         #expect(core.map.shard(chosen)?.primary == third)
         #expect(core.leadershipToReturn.isEmpty)
         #expect(core.map.shards.filter { led.contains($0.id) }.allSatisfy { $0.inSync.count == 3 }, "the old primaries stay in sync")
