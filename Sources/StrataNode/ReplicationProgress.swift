@@ -43,6 +43,9 @@ final class ReplicationProgress: Sendable {
         var coveredAt: [ShardID: ContinuousClock.Instant] = [:]
         /// As a new primary after a planned failover: the old primary each shard drains first.
         var handoffs: [ShardID: Handoff] = [:]
+        /// As a primary: shards split off one this node leads that its writer has not started yet
+        /// (`Keyspace.startSplits`), with their parents: they take no writes until it has.
+        var splitting: [ShardID: ShardID] = [:]
         /// As a replica: nothing applied before this instant (`DEBUG FOLLOW-PAUSE`).
         var followPausedUntil: ContinuousClock.Instant?
     }
@@ -177,8 +180,11 @@ final class ReplicationProgress: Sendable {
             for shard in current.shards {
                 guard shard.primary == localNode else {
                     state.handoffs[shard.id] = nil
+                    state.splitting[shard.id] = nil
                     continue
                 }
+                // A shard split off by this map waits for the writer to start it.
+                if let parent = shard.parent, previous.shard(shard.id) == nil { state.splitting[shard.id] = parent }
                 // A source that is down (its lease expired) or gone writes no more: stop draining it.
                 if let handoff = state.handoffs[shard.id], current.node(handoff.source)?.state != .up {
                     state.handoffs[shard.id] = nil
@@ -195,8 +201,17 @@ final class ReplicationProgress: Sendable {
     /// The shards waiting for a handoff, with their old primaries.
     var handoffs: [ShardID: Handoff] { state.withLock { $0.handoffs } }
 
-    /// Whether `shard` may take writes here (no handoff pending).
-    func isHandedOver(_ shard: ShardID) -> Bool { state.withLock { $0.handoffs[shard] == nil } }
+    /// Whether `shard` may take writes here (no handoff pending, and for a shard
+    /// just split off one this node leads, started by the writer).
+    func isHandedOver(_ shard: ShardID) -> Bool {
+        state.withLock { $0.handoffs[shard] == nil && $0.splitting[shard] == nil }
+    }
+
+    /// The shards split off ones this node leads that wait to be started, with their parents.
+    var splitting: [ShardID: ShardID] { state.withLock { $0.splitting } }
+
+    /// Lets `shard`, a split-off shard the writer started, take writes.
+    func startedSplit(_ shard: ShardID) { state.withLock { _ = $0.splitting.removeValue(forKey: shard) } }
 
     /// Ends a handoff: this node has the old primary's whole log.
     func completeHandoff(_ shard: ShardID) { state.withLock { _ = $0.handoffs.removeValue(forKey: shard) } }

@@ -9,12 +9,17 @@ extension Keyspace {
     /// Run on the writer thread between groups, before any group routes a write
     /// by `topology`: the parent's writes of the new half up to here are in
     /// the parent's log, every later one is the new shard's. A shard whose
-    /// parent is empty here starts at 0, as it is.
+    /// parent is empty here starts at 0, as it is. A shard whose parent is not
+    /// `ready` (a planned failover's new primary still drains the old one's log
+    /// of it, whose sequence numbers go further) is left for a later call.
     /// - Returns: The shards started, with the sequence number each starts at.
-    func startSplits(in topology: NodeTopology) throws(StorageError) -> [(shard: ShardID, sequence: UInt64)] {
+    func startSplits(in topology: NodeTopology, ready: (ShardID) -> Bool = { _ in true }) throws(StorageError)
+        -> [(shard: ShardID, sequence: UInt64)]
+    {
         var started: [(shard: ShardID, sequence: UInt64)] = []
         for shard in topology.map.shards where shard.parent != nil && shard.primary == topology.localNode {
-            guard let parent = shard.parent, let from = lastVersion(of: parent), from > 0, isUnstarted(shard.id) else { continue }
+            guard let parent = shard.parent, ready(parent), let from = lastVersion(of: parent), from > 0, isUnstarted(shard.id)
+            else { continue }
             try start(shard.id, at: from, epoch: shard.epoch)
             started.append((shard.id, from))
         }

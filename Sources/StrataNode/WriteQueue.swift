@@ -315,17 +315,26 @@ final class WriteQueue: Sendable {
     }
 
     /// Starts the shards a new topology split off shards this node leads
-    /// (`Keyspace.startSplits`), once per topology; the error for the group's
+    /// (`Keyspace.startSplits`), once per topology and while some wait for their
+    /// parent's handoff, and lets them take writes; the error for the group's
     /// client writes when that failed (it is tried again with the next group).
     private func startSplits(_ topology: NodeTopology) -> CommandError? {
-        guard splitTopology.withLockedValue({ $0 }) !== topology else { return nil }
+        let progress = executor.progress
+        let waiting = progress.splitting
+        guard splitTopology.withLockedValue({ $0 }) !== topology || !waiting.isEmpty else { return nil }
+        let handoffs = progress.handoffs
+        let keyspace = executor.keyspace
         do {
-            for (shard, sequence) in try executor.keyspace.startSplits(in: topology) {
+            for (shard, sequence) in try keyspace.startSplits(in: topology, ready: { handoffs[$0] == nil }) {
                 logger.info("started split shard \(shard) at sequence \(sequence)")
             }
         } catch {
             logger.error("cannot start split shards", metadata: ["error": "\(error)"])
             return CommandError.storage(error)
+        }
+        // Started, or split off an empty parent (it starts at 0 as it is), once the parent has no handoff.
+        for (shard, parent) in waiting where handoffs[parent] == nil {
+            if !keyspace.isUnstarted(shard) || (keyspace.lastVersion(of: parent) ?? 0) == 0 { progress.startedSplit(shard) }
         }
         splitTopology.withLockedValue { $0 = topology }
         return nil

@@ -72,6 +72,22 @@ struct ReplicationProgressTests {
         #expect(outcomes.withLock { $0[3] } == true)
     }
 
+    @Test("a shard split off one this node leads takes no writes until the writer started it; one it does not lead is not held")
+    func splitTakesNoWritesUntilStarted() throws {
+        let (map, shard) = try Self.map(inSync: ["n1", "n2"])
+        let (split, added) = try map.splitting(shard)
+        let box = TopologyBox(NodeTopology(map: map, localNode: "n1"))
+        let progress = ReplicationProgress(topology: box, localNode: "n1", lastVersion: { _ in 20 })
+        progress.adopt(previous: map, current: split)
+        #expect(!progress.isHandedOver(added) && progress.isHandedOver(shard))
+        #expect(progress.splitting == [added: shard])
+        progress.startedSplit(added)
+        #expect(progress.isHandedOver(added))
+        let follower = ReplicationProgress(topology: TopologyBox(NodeTopology(map: map, localNode: "n2")), localNode: "n2", lastVersion: { _ in 20 })
+        follower.adopt(previous: map, current: split)
+        #expect(follower.splitting.isEmpty)
+    }
+
     @Test("a vouched follower not yet in the map's in-sync set is waited for; a new leadership forgets old positions")
     func vouchedFollowerCounts() throws {
         let (map, shard) = try Self.map(inSync: ["n1", "n2"])
