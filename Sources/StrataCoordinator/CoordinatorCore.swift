@@ -220,9 +220,7 @@ public struct CoordinatorCore: Sendable {
     /// - Throws: `.unknownShard`; `.unsplittableShard` for a single-value range;
     ///   `.invalidConfiguration` while the shard is on the move (split it once the move completed).
     public mutating func split(shard id: ShardID) throws(ClusterError) -> (map: ClusterMap, newShard: ShardID) {
-        if let shard = map.shard(id), let target = Placement.ringOrder(of: map)[id],
-            shard.replicas.contains(where: { !target.contains($0) }) || target.contains(where: { !shard.replicas.contains($0) })
-        {
+        if let shard = map.shard(id), Self.isMoving(shard, ring: Placement.ringOrder(of: map)) {
             throw ClusterError(.invalidConfiguration, "shard \(id) is on the move; split it once the move completed")
         }
         let (next, added) = try map.splitting(id)
@@ -245,8 +243,8 @@ public struct CoordinatorCore: Sendable {
     public mutating func splitOversized(above threshold: UInt64) throws(ClusterError) -> ClusterMap? {
         let ring = Placement.ringOrder(of: map)
         let candidates = shardBytes.filter { id, bytes in
-            guard bytes > threshold, let shard = map.shard(id), let target = ring[id],
-                shard.range.start < shard.range.last, Set(shard.replicas) == Set(target),
+            guard bytes > threshold, let shard = map.shard(id), shard.range.start < shard.range.last,
+                !Self.isMoving(shard, ring: ring),
                 shard.replicas.allSatisfy({ shard.inSync.contains($0) && map.node($0)?.state == .up })
             else { return false }
             return true
@@ -255,6 +253,11 @@ public struct CoordinatorCore: Sendable {
             return nil
         }
         return try split(shard: largest.key).map
+    }
+
+    /// Whether `shard`'s replicas are not the set its ring order (`ring`) wants: it is on the move.
+    private static func isMoving(_ shard: ShardAssignment, ring: [ShardID: [NodeID]]) -> Bool {
+        ring[shard.id].map { Set($0) != Set(shard.replicas) } ?? false
     }
 
     /// Nodes being decommissioned (`removeNode`) until they hold no shard.

@@ -40,6 +40,9 @@ public struct NodeConfiguration: Sendable {
     public static let defaultTransferBytesPerSecond = 10_000_000
     /// The most shards this node copies at once (`nil`: all it is given); `CONFIG SET max-copying-shards` changes it.
     public var maxCopyingShards: Int?
+    /// Whether heartbeats carry the bytes on disk of the shards this node leads: only
+    /// when the cluster splits shards by size (`splitShardsAboveMB`), the one use of them.
+    public var reportsShardSizes = false
     /// How long a shard stays off this node's map before its data is deleted (`ShardJanitor`).
     public var shardDropDelay: Duration = .seconds(60)
     /// Most simultaneous client connections; more are refused with an error.
@@ -82,6 +85,7 @@ public struct NodeConfiguration: Sendable {
         tenants = config.tenants ?? [:]
         defaultTenantAccess = config.defaultTenant ?? .loopback
         internalSecret = config.internalSecret
+        reportsShardSizes = config.splitShardsAboveMB != nil
         if let coordinator = config.coordinator {
             self.coordinator = (coordinator.host, Int(coordinator.port), coordinator.heartbeatInterval, coordinator.lease)
         }

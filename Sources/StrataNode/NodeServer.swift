@@ -88,7 +88,10 @@ public final class NodeServer: Service, Sendable {
                 },
                 caughtUp: { executor.progress.caughtUp() },
                 verified: { verifications.reported(in: executor.topologyBox.current.map) },
-                sizes: { (try? executor.keyspace.primarySizes(in: executor.topologyBox.current)) ?? [] },
+                sizes: { [reportsSizes = configuration.reportsShardSizes] in
+                    guard reportsSizes else { return [] }
+                    return (try? executor.keyspace.primarySizes(in: executor.topologyBox.current)) ?? []
+                },
                 adopt: { map in
                     let topology = NodeTopology(map: map, localNode: nodeID)
                     do {

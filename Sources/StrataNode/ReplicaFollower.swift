@@ -243,7 +243,7 @@ final class ReplicaFollower: Service, Sendable {
         }
         var received: [(shard: ShardID, entry: LogEntry)] = []
         var receivedBytes = 0
-        var snapshots = false
+        var repositioned = false  // a snapshot installed or a split shard started: a position moved
         let handoffs = progress.handoffs
         var drained: [ShardID: UInt64] = [:]
         for result in results {
@@ -281,7 +281,7 @@ final class ReplicaFollower: Service, Sendable {
                     "shard": "\(shard)", "primary": "\(address)",
                 ])
                 try await installSnapshot(of: shard, from: source)
-                snapshots = true
+                repositioned = true
                 continue
             }
             waitingOnPrimary.withLockedValue { _ = $0.remove(shard) }
@@ -294,7 +294,7 @@ final class ReplicaFollower: Service, Sendable {
                 case .fromParent:
                     try await writer.apply(.startSplit(shard: shard, sequence: point, epoch: assignment.epoch))
                     logger.info("started split shard \(shard) from its parent \(assignment.parent!) at sequence \(point)")
-                    snapshots = true
+                    repositioned = true
                     continue
                 case .waitForParent:
                     continue
@@ -307,7 +307,7 @@ final class ReplicaFollower: Service, Sendable {
                     "shard": "\(shard)", "primary": "\(address)",
                 ])
                 try await installSnapshot(of: shard, from: source)
-                snapshots = true
+                repositioned = true
                 continue
             }
             // -5: this node's map is older than the source's; the coordinator link refreshes it.
@@ -345,7 +345,7 @@ final class ReplicaFollower: Service, Sendable {
             progress.completeHandoff(shard)
             logger.info("took over shard \(shard) from its old primary at sequence \(last)")
         }
-        return !received.isEmpty || snapshots
+        return !received.isEmpty || repositioned
     }
 
     /// Fetches the primary's snapshot of `shard` and has the writer install it.
